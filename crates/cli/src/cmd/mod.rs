@@ -1,0 +1,6 @@
+//! One module per subcommand.
+
+pub mod generate;
+pub mod reflect;
+pub mod serve_reward;
+pub mod verify;

@@ -1,0 +1,12 @@
+//! `aha verify` (being written; see the issue tracker).
+
+use std::process::ExitCode;
+
+/// Arguments of `aha verify`.
+#[derive(Debug, clap::Args)]
+pub struct Args {}
+
+/// Runs the subcommand.
+pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
+    anyhow::bail!("`aha verify` is not available yet")
+}

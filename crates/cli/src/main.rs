@@ -1,0 +1,52 @@
+//! `aha`: the composition root. Each subcommand lives in `cmd/<name>.rs` and wires library
+//! crates together; libraries never read flags, files or environment variables themselves.
+
+mod cmd;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Study and run R1-Zero-like reinforcement learning of language models.
+#[derive(Debug, Parser)]
+#[command(name = "aha", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Grade responses against reference answers (math, Countdown); one JSON line per input line.
+    Verify(cmd::verify::Args),
+    /// Detect self-reflection and classify superficial self-reflection in responses.
+    Reflect(cmd::reflect::Args),
+    /// Generate a continuation with the embedded model.
+    Generate(cmd::generate::Args),
+    /// Serve rewards over HTTP (OpenRLHF, oat and aha's own API).
+    ServeReward(cmd::serve_reward::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Verify(args) => cmd::verify::run(args),
+        Command::Reflect(args) => cmd::reflect::run(args),
+        Command::Generate(args) => cmd::generate::run(args),
+        Command::ServeReward(args) => cmd::serve_reward::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            // A closed stdout (e.g. `| head`) is not a failure.
+            if err.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            }) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("aha: error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

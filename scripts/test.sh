@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# The project's one test command (see README). `.ci/run` calls exactly this script.
+# Runs: formatting check, clippy with warnings denied, every test (unit, integration, doc tests)
+# and the doc build. Model files the tests need are fetched into a cache by scripts/fetch-models.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== cargo fmt --check"
+cargo fmt --all -- --check
+
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+echo "== cargo test (unit, integration and doc tests)"
+cargo test --workspace
+
+echo "== cargo doc"
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --quiet
