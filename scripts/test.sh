@@ -5,6 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+echo "== models (scripts/fetch-models.sh; cached, verified by sha256)"
+./scripts/fetch-models.sh
+# Model tests fail instead of skipping when a model file is missing.
+export AHA_REQUIRE_MODELS=1
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 
@@ -16,3 +21,6 @@ cargo test --workspace
 
 echo "== cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --quiet
+
+echo "== Python wheel: build in a venv, install, pytest"
+./scripts/test-python.sh

@@ -1,2 +1,61 @@
 //! aha's own autograd-safe candle decoder (Llama/Qwen2/Gemma3): load, sample, score, train.
+//!
+//! Where it sits: below the trainer and the samplers, above candle. It never reads flags or
+//! environment variables; callers pass paths, devices and parameters in.
+//!
+//! Why not candle-transformers' models: their fused norm/softmax/rope ops have no backward and
+//! their KV caches detach the graph, so most weights never get a gradient (stack-notes.md).
+//! This crate's [`Model`] runs one code path for training ([`Mode::Train`], only differentiable
+//! ops) and a fused one for sampling ([`Mode::Infer`]).
+//!
+//! ```no_run
+//! use aha_model::candle_core::Device;
+//! use aha_model::candle_nn::{AdamW, Optimizer, ParamsAdamW};
+//! use aha_model::{Mode, Model, SamplingParams, WeightKind};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let path = std::path::Path::new("SmolLM2-135M-Instruct.Q4_1.gguf");
+//! // Sampling: quantized weights, many prompts at once (token ids from aha-tokenizer).
+//! let fast = Model::load(path, WeightKind::Quantized, &Device::Cpu)?;
+//! let prompts = vec![vec![1, 9690, 198], vec![1, 4093]];
+//! let params = SamplingParams { max_new_tokens: 64, temperature: 0.7, seed: 1, ..Default::default() };
+//! let completions = fast.generate(&prompts, &params, None, &mut |_, _| {})?;
+//!
+//! // Training: f32 Vars; score the sampled responses with gradients and step.
+//! let policy = Model::load(path, WeightKind::F32, &Device::Cpu)?;
+//! let pairs: Vec<(&[u32], &[u32])> =
+//!     prompts.iter().zip(&completions).map(|(p, c)| (p.as_slice(), c.tokens.as_slice())).collect();
+//! let scores = policy.score(&pairs, 0.7, Mode::Train)?;
+//! let loss = (scores.logprobs.sum_all()? / scores.mask.sum_all()?.to_scalar::<f32>()? as f64)?.neg()?;
+//! let mut opt = AdamW::new(policy.vars(), ParamsAdamW::default())?;
+//! opt.backward_step(&loss)?;
+//! policy.save("policy.safetensors".as_ref())?;
+//! # Ok(()) }
+//! ```
 #![deny(missing_docs)]
+
+pub mod checkpoint;
+pub mod config;
+mod decoder;
+pub mod error;
+pub mod generate;
+mod gguf;
+pub mod kv_cache;
+mod layers;
+pub mod sampling;
+pub mod score;
+mod tiny;
+
+pub use checkpoint::AHA_FORMAT;
+pub use config::{Activation, Arch, ModelConfig, RopeScaling};
+pub use decoder::{Model, WeightKind};
+pub use error::{Error, Result};
+pub use generate::{Completion, Detokenize, FinishReason};
+pub use kv_cache::KvCache;
+pub use layers::Mode;
+pub use sampling::SamplingParams;
+pub use score::Scores;
+
+/// Re-export of the tensor library this crate is built on, so callers use the same version.
+pub use candle_core;
+/// Re-export of candle-nn (optimizers, ops).
+pub use candle_nn;

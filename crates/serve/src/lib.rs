@@ -1,2 +1,209 @@
-//! Reward HTTP service (OpenRLHF, oat and aha's own API) over aha-verify and aha-reflect.
+//! Reward HTTP service (OpenRLHF, oat and aha's own API) over `aha-verify` and `aha-reflect`.
+//!
+//! Where it sits: engines that run RL on a cluster (OpenRLHF, verl, oat) call this service for
+//! rule-based rewards instead of grading in-process. It depends on the pure crates `aha-verify`
+//! (correctness) and `aha-reflect` (reflection keywords) and must not depend on the model or the
+//! trainer. The `aha serve-reward` command builds a [`ServeConfig`] and an [`AhaScorer`] from its
+//! flags and calls [`serve_until_signal`].
+//!
+//! # Endpoints
+//!
+//! | route | body | answer |
+//! |---|---|---|
+//! | `POST /get_reward`, `POST /` | OpenRLHF JSON `{"query": [..], "prompts": [..], "labels": [..]}` | `{"rewards": [..], "scores": [..], "extra_logs": {..}}` |
+//! | `POST /get_feedback` | oat msgpack `{batch_prompt, batch_response, batch_candidates, batch_reference}` | msgpack `{batch_score, batch_first_win_prob}` |
+//! | `POST /v1/verify` | JSON `{"items": [{"response", "gold", "task"?, "prefilled_think"?}]}` | JSON `{"schema_version": 1, "results": [..]}` |
+//! | `GET /healthz` | — | JSON status and limits |
+//! | `GET /metrics` | — | Prometheus (OpenMetrics) text, see [`metrics`](crate#metrics) |
+//!
+//! **OpenRLHF.** The graded response is `query` minus its `prompts` prefix and minus stop
+//! markers ([`DEFAULT_STOP_MARKERS`]); the gold is `labels` (for Countdown a JSON string
+//! `{"target": N, "numbers": [..]}`). `rewards` follow the reward scheme; `scores` are 1 for a
+//! correct answer and 0 otherwise. `extra_logs` has one number per sample under: `verdict`
+//! ([`verdict_code`]: 0 correct, 1 incorrect, 2 no answer, 3 unparseable gold), `correct`,
+//! `formatted`, `r1_format`, `gold_unparseable`, `prompt_matched` (0/1 each),
+//! `response_chars` and `reflection_keywords`.
+//!
+//! **oat.** `batch_score` are rewards; for candidate pairs `batch_first_win_prob` is 1, 0 or
+//! 0.5 (a's reward higher, lower, equal: the Bradley–Terry probability for deterministic
+//! rewards). Gold answers travel in `batch_reference`, an aha extension: oat's stock client
+//! drops references, and a rule-based oracle cannot grade without them.
+//!
+//! # Robustness
+//!
+//! Grading runs on a bounded blocking pool (`workers` jobs at once), never on the async
+//! threads. Every request has a deadline: waiting for a worker past it gives 503, grading past
+//! it 504. Bodies over `max_body_bytes` get 413, batches over `max_batch` 413, malformed bodies
+//! 400 with the path of the offending field. All errors go through one
+//! [`IntoResponse`](axum::response::IntoResponse) impl on [`Error`]. Shutdown stops accepting,
+//! finishes in-flight requests, and gives up after `shutdown_grace`.
+//!
+//! # Metrics
+//!
+//! `aha_serve_requests_total{route,status}`, `aha_serve_request_duration_seconds{route}`
+//! (histogram), `aha_serve_samples_total{route}`, `aha_serve_verdicts_total{task,verdict}`,
+//! `aha_serve_errors_total{kind}`, `aha_serve_in_flight_requests`, `aha_serve_busy_workers`.
 #![deny(missing_docs)]
+#![warn(clippy::unwrap_used)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+mod config;
+mod error;
+mod metrics;
+mod pool;
+mod routes;
+mod scorer;
+mod text;
+mod wire;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::serve::ListenerExt;
+use tokio::net::TcpListener;
+
+pub use config::{DEFAULT_STOP_MARKERS, ServeConfig, Task};
+pub use error::{Error, Result};
+pub use scorer::{AhaScorer, Gold, Sample, Scored, Scorer, Template};
+pub use text::{Cleaned, ResponseText, prompt_prefills_think};
+pub use wire::{SCHEMA_VERSION, verdict_code};
+
+/// A configured reward service, ready to be served on a listener.
+#[derive(Clone)]
+pub struct RewardService {
+    app: Arc<routes::App>,
+}
+
+impl std::fmt::Debug for RewardService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RewardService")
+            .field("config", &self.app.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RewardService {
+    /// Builds the service; fails on an unusable configuration.
+    pub fn new(config: ServeConfig, scorer: Arc<dyn Scorer>) -> Result<RewardService> {
+        config.validate()?;
+        let text = ResponseText::new(&config.stop_markers)?;
+        let pool = pool::Pool::new(config.workers, config.deadline_ms());
+        Ok(RewardService {
+            app: Arc::new(routes::App {
+                config,
+                scorer,
+                metrics: metrics::Metrics::new(),
+                pool,
+                text,
+            }),
+        })
+    }
+
+    /// The axum router (for embedding the service in another server).
+    pub fn router(&self) -> axum::Router {
+        routes::router(self.app.clone())
+    }
+
+    /// Serves on `listener` until `shutdown` resolves, then stops accepting connections and
+    /// waits for in-flight requests, at most `shutdown_grace`.
+    ///
+    /// Must run inside a multi-threaded tokio runtime (grading uses its blocking pool).
+    pub async fn serve<F>(self, listener: TcpListener, shutdown: F) -> Result<()>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let grace = self.app.config.shutdown_grace;
+        let router = self.router();
+        // Small request/response pairs on keep-alive connections: never wait for Nagle.
+        let listener = listener.tap_io(|tcp| {
+            // A socket that refuses TCP_NODELAY still works, only slower: nothing to report.
+            let _ = tcp.set_nodelay(true);
+        });
+        let (fired_tx, fired_rx) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            shutdown.await;
+            let _ = fired_tx.send(());
+        };
+        let server = axum::serve(listener, router).with_graceful_shutdown(signal);
+        let give_up = async move {
+            if fired_rx.await.is_ok() {
+                tokio::time::sleep(grace).await;
+            } else {
+                // The server ended without a shutdown signal; the select below returns first.
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            served = server => served.map_err(|source| Error::Io {
+                context: "serving".into(),
+                source,
+            }),
+            () = give_up => Err(Error::Io {
+                context: format!(
+                    "shutdown: in-flight requests still running after the {} s grace period",
+                    grace.as_secs_f64()
+                ),
+                source: std::io::Error::from(std::io::ErrorKind::TimedOut),
+            }),
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or (on Unix) SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        // If the handler cannot be installed, only SIGTERM (or killing) stops the server.
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+/// Runs the service on its own tokio runtime: binds `addr`, calls `on_bound` with the bound
+/// address (port 0 picks a free port), and serves until Ctrl-C or SIGTERM.
+pub fn serve_until_signal(
+    config: ServeConfig,
+    scorer: Arc<dyn Scorer>,
+    addr: SocketAddr,
+    on_bound: impl FnOnce(SocketAddr),
+) -> Result<()> {
+    let service = RewardService::new(config, scorer)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        // Grading jobs are bounded by the pool's permits; the margin covers tokio's own use.
+        .max_blocking_threads(service.app.config.workers + 4)
+        .thread_name("aha-serve")
+        .build()
+        .map_err(|source| Error::Io {
+            context: "starting the async runtime".into(),
+            source,
+        })?;
+    runtime.block_on(async move {
+        let listener = TcpListener::bind(addr).await.map_err(|source| Error::Io {
+            context: format!("binding {addr}"),
+            source,
+        })?;
+        let bound = listener.local_addr().map_err(|source| Error::Io {
+            context: "reading the bound address".into(),
+            source,
+        })?;
+        on_bound(bound);
+        service.serve(listener, shutdown_signal()).await
+    })
+}

@@ -1,2 +1,196 @@
-//! Rule-based rewards: math answer extraction and exact equivalence, R1 format, Countdown.
+//! Rule-based rewards for R1-Zero-like RL: math answer extraction and exact equivalence, the R1
+//! format check, and TinyZero's Countdown reward.
+//!
+//! Where it sits: a pure library (no async, no ML, no I/O) used by `aha verify`, the reward
+//! server, the reflection analysis and the Python wheel. It must never import those crates.
+//!
+//! Grading a response has three steps:
+//! 1. [`extract_answer`] finds the final answer (last `\boxed{}`/`\fbox{}`, `<answer>` tag,
+//!    "the answer is …", optionally the last number), after cutting at stop markers;
+//! 2. the answer and the reference are parsed by a hand-written LaTeX/plain-text math parser into
+//!    an expression tree and compared with exact rational arithmetic (see `equiv`);
+//! 3. the [`Verdict`] is turned into a reward according to [`RewardScheme`].
+//!
+//! Every call does bounded work (caps on sizes plus a step budget), so a pathological input
+//! returns a verdict quickly from any thread.
+//!
+//! ```
+//! use aha_verify::{grade_math, MathOptions, Verdict};
+//! let opts = MathOptions::default();
+//! let g = grade_math("So the answer is $\\boxed{\\frac{\\sqrt2}{2}}$.", "\\frac{1}{\\sqrt{2}}", &opts);
+//! assert_eq!(g.verdict, Verdict::Correct);
+//! assert_eq!(g.reward, 1.0);
+//! let g = grade_math("\\boxed{\\frac{1}{2^{99}}}", "\\frac{1}{2^{98}}", &opts);
+//! assert_eq!(g.verdict, Verdict::Incorrect);
+//! ```
 #![deny(missing_docs)]
+#![warn(clippy::unwrap_used)]
+
+pub mod budget;
+pub mod countdown;
+mod equiv;
+mod error;
+pub mod expr;
+pub mod extract;
+mod number;
+mod parse;
+pub mod reward;
+
+pub use countdown::{CountdownOptions, grade_countdown};
+pub use equiv::{answers_equal, parse_answer};
+pub use error::{Error, Result};
+pub use expr::Expr;
+pub use extract::extract_answer;
+pub use reward::{grade_answer, grade_math, r1_format_ok};
+
+/// The outcome of grading one answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// The answer equals the reference.
+    Correct,
+    /// An answer was found and it differs from the reference (or cannot be read).
+    Incorrect,
+    /// No answer could be extracted from the response.
+    NoAnswer,
+    /// The reference itself cannot be read; never rewarded as correct.
+    GoldUnparseable,
+}
+
+impl Verdict {
+    /// `true` only for [`Verdict::Correct`].
+    pub fn is_correct(self) -> bool {
+        self == Verdict::Correct
+    }
+
+    /// The snake_case name used in JSON output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Correct => "correct",
+            Verdict::Incorrect => "incorrect",
+            Verdict::NoAnswer => "no_answer",
+            Verdict::GoldUnparseable => "gold_unparseable",
+        }
+    }
+}
+
+/// Where an extracted answer came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AnswerSource {
+    /// The last `\boxed{…}` / `\fbox{…}` (or `\boxed 5`).
+    Boxed,
+    /// The last R1 `<answer>…</answer>` tag.
+    AnswerTag,
+    /// The text after the last "the answer is".
+    AnswerIs,
+    /// The last number in the response (fallback, off by default).
+    LastNumber,
+    /// The whole text was taken as the answer ([`grade_answer`]).
+    Whole,
+}
+
+/// An answer found in a response.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Extracted {
+    /// The answer text as extracted (inside the box / tag).
+    pub text: String,
+    /// Where it came from.
+    pub source: AnswerSource,
+    /// Byte offset of `text` in the response given.
+    pub start: usize,
+    /// Byte offset one past the end of `text` in the response given.
+    pub end: usize,
+}
+
+/// Reward values for each verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RewardScheme {
+    /// 1 for correct, 0 otherwise (oat / understand-r1-zero, DeepScaleR).
+    #[default]
+    Binary,
+    /// SimpleRL-Zero / the oat-zero blog: 1 correct, -0.5 wrong answer, -1 no boxed answer.
+    SimpleRl,
+}
+
+/// How a percent sign is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PercentPolicy {
+    /// `50\%` equals both `50` and `0.5` (default). Without a `%` on either side, `50` ≠ `0.5`,
+    /// unlike Qwen's `math_equal`, which also accepts gold/100 and gold*100.
+    #[default]
+    Either,
+    /// `50\%` equals `50` only (the sign is dropped, as Hendrycks/PRM800K normalisation does).
+    Drop,
+    /// `50\%` equals `0.5` only (the sign means /100).
+    Hundredth,
+}
+
+/// Options for math grading. `Default` gives the documented default policies.
+#[derive(Debug, Clone)]
+pub struct MathOptions {
+    /// Take the last `\boxed{}`/`\fbox{}` (default `true`).
+    pub boxed: bool,
+    /// Take the last `<answer>…</answer>` (default `true`).
+    pub answer_tag: bool,
+    /// Take the text after the last "the answer is" (default `true`).
+    pub answer_is: bool,
+    /// Fall back to the last number in the response (default `false`, as in the oat grader;
+    /// Qwen2.5-Math's evaluation turns it on).
+    pub last_number: bool,
+    /// Reading of `%` (default [`PercentPolicy::Either`]).
+    pub percent: PercentPolicy,
+    /// Require fractions in the same reduced form as the reference: `\frac{2}{4}` ≠ `\frac12`
+    /// (PRM800K's rule). Default `false`: equal values are equal.
+    pub require_reduced_fractions: bool,
+    /// Bracket type matters for intervals and tuples: `(0,1)` ≠ `[0,1)` (default `true`;
+    /// Qwen's `math_equal` ignores it).
+    pub strict_brackets: bool,
+    /// When the reference is a decimal with `d` digits after the point, accept an answer whose
+    /// value rounds to it at `d` digits (e.g. `0.33` vs `\frac13`, `3.14` vs `\pi`). A decimal
+    /// answer with at most `d` digits must still be exactly equal. Default `true`.
+    pub rounded_reference: bool,
+    /// Accept an inequality where the reference is an interval and vice versa (default `true`;
+    /// math-verify only accepts the prediction-interval direction by default).
+    pub relation_interval: bool,
+    /// Reward values (default [`RewardScheme::Binary`]).
+    pub reward: RewardScheme,
+    /// Work budget per comparison, in steps (default 50 000, a few milliseconds at most in a release build).
+    pub budget_steps: u64,
+    /// Answers and references longer than this many bytes are not parsed (default 10 000).
+    pub max_answer_bytes: usize,
+}
+
+impl Default for MathOptions {
+    fn default() -> Self {
+        MathOptions {
+            boxed: true,
+            answer_tag: true,
+            answer_is: true,
+            last_number: false,
+            percent: PercentPolicy::Either,
+            require_reduced_fractions: false,
+            strict_brackets: true,
+            rounded_reference: true,
+            relation_interval: true,
+            reward: RewardScheme::Binary,
+            budget_steps: 50_000,
+            max_answer_bytes: 10_000,
+        }
+    }
+}
+
+/// The result of grading one response.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Grade {
+    /// The verdict.
+    pub verdict: Verdict,
+    /// The answer that was graded, if one was found.
+    pub extracted: Option<Extracted>,
+    /// The reward under the chosen scheme.
+    pub reward: f64,
+    /// An answer could be extracted in the required format.
+    pub formatted: bool,
+}

@@ -1,12 +1,181 @@
-//! `aha generate` (being written; see the issue tracker).
+//! `aha generate`: sample a continuation of one prompt with aha's own decoder, streaming it to
+//! stdout.
 
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Instant;
+
+use aha_model::candle_core::Device;
+use aha_model::{Model, SamplingParams, WeightKind};
+use aha_tokenizer::{ChatMessage, Tokenizer};
+use anyhow::{Context, bail};
 
 /// Arguments of `aha generate`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Model: a GGUF file, a Hugging Face directory (config.json + *.safetensors +
+    /// tokenizer.json) or a .safetensors file saved by aha (then pass --tokenizer).
+    #[arg(long)]
+    model: PathBuf,
+    /// The prompt text.
+    #[arg(long)]
+    prompt: String,
+    /// Tokenizer source when the model file has none: a GGUF file or a tokenizer.json.
+    #[arg(long)]
+    tokenizer: Option<PathBuf>,
+    /// Wrap the prompt as a user turn in the model's chat template.
+    #[arg(long)]
+    chat: bool,
+    /// System message (with --chat).
+    #[arg(long, requires = "chat")]
+    system: Option<String>,
+    /// Most tokens to generate.
+    #[arg(long, default_value_t = 128)]
+    max_tokens: usize,
+    /// Sampling temperature; 0 = greedy.
+    #[arg(long, default_value_t = 0.0)]
+    temperature: f64,
+    /// Nucleus sampling threshold (1 = off).
+    #[arg(long, default_value_t = 1.0)]
+    top_p: f64,
+    /// Sample only among the k most likely tokens (0 = off).
+    #[arg(long, default_value_t = 0)]
+    top_k: usize,
+    /// Random seed (sampling is reproducible for a given seed).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Stop when the generated text contains this string (repeatable).
+    #[arg(long = "stop")]
+    stop: Vec<String>,
+    /// Use f32 weights (the trainable path) instead of quantized inference weights.
+    #[arg(long)]
+    f32: bool,
+    /// Print one JSON line (tokens, log-probs, finish reason) instead of streaming text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Output record of `--json`.
+#[derive(serde::Serialize)]
+struct Record<'a> {
+    schema_version: u32,
+    model: &'a Path,
+    prompt_tokens: usize,
+    text: String,
+    tokens: &'a [u32],
+    logprobs: &'a [f32],
+    finish_reason: aha_model::FinishReason,
+    stop_string: Option<&'a str>,
+}
+
+fn load_tokenizer(args: &Args) -> anyhow::Result<Tokenizer> {
+    let source = match &args.tokenizer {
+        Some(p) => p.clone(),
+        None if args.model.is_dir() => args.model.join("tokenizer.json"),
+        None if args.model.extension().is_some_and(|e| e == "safetensors") => {
+            bail!(
+                "{}: aha weight files carry no tokenizer; pass --tokenizer (GGUF or tokenizer.json)",
+                args.model.display()
+            )
+        }
+        None => args.model.clone(),
+    };
+    let tok = if source.extension().is_some_and(|e| e == "json") {
+        Tokenizer::from_tokenizer_json(&source)
+    } else {
+        Tokenizer::from_gguf_file(&source)
+    };
+    tok.with_context(|| format!("loading the tokenizer from {}", source.display()))
+}
 
 /// Runs the subcommand.
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`aha generate` is not available yet")
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let device = Device::cuda_if_available(0).context("selecting the device")?;
+    let kind = if args.f32 {
+        WeightKind::F32
+    } else {
+        WeightKind::Quantized
+    };
+    let started = Instant::now();
+    let model = Model::load(&args.model, kind, &device)
+        .with_context(|| format!("loading {}", args.model.display()))?;
+    let tok = load_tokenizer(&args)?;
+    let load_s = started.elapsed().as_secs_f64();
+
+    let prompt = if args.chat {
+        let mut messages = Vec::new();
+        if let Some(s) = &args.system {
+            messages.push(ChatMessage::system(s.clone()));
+        }
+        messages.push(ChatMessage::user(args.prompt.clone()));
+        tok.encode_chat(&messages, true)?
+    } else {
+        tok.encode(&args.prompt, tok.add_bos_default())?
+    };
+    if prompt.is_empty() {
+        bail!("the prompt encodes to no tokens");
+    }
+    let params = SamplingParams {
+        max_new_tokens: args.max_tokens,
+        temperature: args.temperature,
+        top_p: args.top_p,
+        top_k: args.top_k,
+        seed: args.seed,
+        stop_token_ids: tok.eos_ids().to_vec(),
+        stop_strings: args.stop.clone(),
+        ignore_eos: false,
+    };
+    let decode = |ids: &[u32]| tok.decode_skip_special(ids);
+    let mut stream = tok.stream_decoder(true);
+    let mut stdout = std::io::stdout().lock();
+    let mut write_err: Option<std::io::Error> = None;
+    let gen_started = Instant::now();
+    let mut completions = model.generate(
+        std::slice::from_ref(&prompt),
+        &params,
+        Some(&decode),
+        &mut |_, id| {
+            if args.json || write_err.is_some() {
+                return;
+            }
+            let piece = stream.push(id);
+            if let Err(e) = stdout
+                .write_all(piece.as_bytes())
+                .and_then(|()| stdout.flush())
+            {
+                write_err = Some(e);
+            }
+        },
+    )?;
+    if let Some(e) = write_err {
+        return Err(e).context("writing to stdout");
+    }
+    let gen_s = gen_started.elapsed().as_secs_f64();
+    let c = completions
+        .pop()
+        .context("the model returned no completion")?;
+    if args.json {
+        let record = Record {
+            schema_version: 1,
+            model: &args.model,
+            prompt_tokens: prompt.len(),
+            text: tok.decode_skip_special(&c.tokens),
+            tokens: &c.tokens,
+            logprobs: &c.logprobs,
+            finish_reason: c.finish_reason,
+            stop_string: c.stop_string.as_deref(),
+        };
+        writeln!(stdout, "{}", serde_json::to_string(&record)?)?;
+    } else {
+        writeln!(stdout, "{}", stream.finish())?;
+    }
+    eprintln!(
+        "[{} prompt + {} generated tokens, {:.1} tok/s, finish: {:?}, load {load_s:.2}s]",
+        prompt.len(),
+        c.tokens.len(),
+        c.tokens.len() as f64 / gen_s.max(1e-9),
+        c.finish_reason
+    );
+    Ok(ExitCode::SUCCESS)
 }

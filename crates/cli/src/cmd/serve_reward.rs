@@ -1,12 +1,148 @@
-//! `aha serve-reward` (being written; see the issue tracker).
+//! `aha serve-reward`: the reward HTTP service (OpenRLHF, oat and aha's own API).
 
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::ValueEnum;
+
+use aha_reflect::{KeywordDetector, Keywords, MatchMode};
+use aha_serve::{AhaScorer, ServeConfig, Task, Template};
+use aha_verify::{CountdownOptions, RewardScheme};
 
 /// Arguments of `aha serve-reward`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Address to listen on; port 0 picks a free port. The bound address is printed on stdout
+    /// as `listening on http://ADDR`.
+    #[arg(long, default_value = "127.0.0.1:5000")]
+    addr: SocketAddr,
+    /// Task of OpenRLHF/oat requests (and of /v1/verify items without `task`).
+    #[arg(long, value_enum, default_value_t = TaskArg::Math)]
+    task: TaskArg,
+    /// Prompt template the policy uses: `r1` reads the answer from `<answer>` tags, `qwen-math`
+    /// and `none` from the last `\boxed{}`.
+    #[arg(long, value_enum, default_value_t = TemplateArg::QwenMath)]
+    template: TemplateArg,
+    /// Grading jobs at once (default: the number of cores).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Math rewards: `binary` (1/0) or `simplerl` (1 correct, -0.5 wrong, -1 no answer).
+    #[arg(long, value_enum, default_value_t = SchemeArg::Binary)]
+    reward_scheme: SchemeArg,
+    /// Largest request body in bytes (larger → 413).
+    #[arg(long, default_value_t = 16 * 1024 * 1024)]
+    max_body_bytes: usize,
+    /// Most samples per request (more → 413).
+    #[arg(long, default_value_t = 4096)]
+    max_batch: usize,
+    /// Per-request deadline in milliseconds (no free worker in time → 503, grading too slow → 504).
+    #[arg(long, default_value_t = 10_000)]
+    deadline_ms: u64,
+    /// Reflection keyword preset (paper15, blog, simplerl, ...).
+    #[arg(long, default_value = "paper15", conflicts_with = "keywords_file")]
+    keywords: String,
+    /// Reflection keywords from a file (one per line, `#` comments) instead of a preset.
+    #[arg(long)]
+    keywords_file: Option<PathBuf>,
+    /// How keywords match: `substring` (the study's rule) or `word` (word boundaries).
+    #[arg(long, value_enum, default_value_t = MatchArg::Substring)]
+    keyword_match: MatchArg,
+    /// Countdown: accept only + - * / and parentheses (TinyZero also accepts `**` and `//`).
+    #[arg(long)]
+    countdown_strict: bool,
+    /// Seconds shutdown waits for in-flight requests after SIGTERM / Ctrl-C.
+    #[arg(long, default_value_t = 30)]
+    shutdown_grace_s: u64,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum TaskArg {
+    Math,
+    Countdown,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum TemplateArg {
+    R1,
+    QwenMath,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum SchemeArg {
+    Binary,
+    Simplerl,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum MatchArg {
+    Substring,
+    Word,
+}
 
 /// Runs the subcommand.
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`aha serve-reward` is not available yet")
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let keywords = match &args.keywords_file {
+        Some(path) => Keywords::from_file(path)
+            .with_context(|| format!("reading keywords from {}", path.display()))?,
+        None => Keywords::preset(&args.keywords)
+            .with_context(|| format!("keyword preset {:?}", args.keywords))?,
+    };
+    let mode = match args.keyword_match {
+        MatchArg::Substring => MatchMode::Substring,
+        MatchArg::Word => MatchMode::Word,
+    };
+    let detector = KeywordDetector::new(&keywords, mode).context("building keyword detector")?;
+    let template = match args.template {
+        TemplateArg::R1 => Template::R1,
+        TemplateArg::QwenMath => Template::QwenMath,
+        TemplateArg::None => Template::None,
+    };
+    let scheme = match args.reward_scheme {
+        SchemeArg::Binary => RewardScheme::Binary,
+        SchemeArg::Simplerl => RewardScheme::SimpleRl,
+    };
+    let countdown = CountdownOptions {
+        strict: args.countdown_strict,
+    };
+    let scorer = AhaScorer::new(template.math_options(scheme), countdown, detector);
+    let task = match args.task {
+        TaskArg::Math => Task::Math,
+        TaskArg::Countdown => Task::Countdown,
+    };
+    let defaults = ServeConfig::default();
+    let config = ServeConfig {
+        task,
+        max_body_bytes: args.max_body_bytes,
+        max_batch: args.max_batch,
+        deadline: Duration::from_millis(args.deadline_ms),
+        workers: args.workers.unwrap_or(defaults.workers),
+        shutdown_grace: Duration::from_secs(args.shutdown_grace_s),
+        ..defaults
+    };
+    let summary = format!(
+        "task={} template={} workers={} reward_scheme={:?} keywords={} deadline_ms={} max_batch={} max_body_bytes={}",
+        task.as_str(),
+        template.as_str(),
+        config.workers,
+        scheme,
+        keywords.name(),
+        args.deadline_ms,
+        config.max_batch,
+        config.max_body_bytes,
+    );
+    aha_serve::serve_until_signal(config, Arc::new(scorer), args.addr, |bound| {
+        // Tests and scripts read this line to learn the port when --addr ends in :0.
+        println!("listening on http://{bound}");
+        let _ = std::io::stdout().flush();
+        eprintln!("aha serve-reward: {summary}");
+    })
+    .context("reward server")?;
+    eprintln!("aha serve-reward: stopped");
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,12 +1,267 @@
-//! `aha verify` (being written; see the issue tracker).
+//! `aha verify`: grade a JSONL file of responses against reference answers.
+//!
+//! Input: one JSON object per line with `response` and a reference: `gold` (math: a string or a
+//! list of strings, any of which counts; Countdown: `{"target": N, "numbers": [...]}`), or for
+//! MATH/benchmark rows `answer`, `final_answer`, or `solution` (its last `\boxed{}`).
+//! Output: one JSON line per input line, in order, with `schema_version`, `line`, `verdict`,
+//! `extracted`, `reward`. A malformed line yields an error record (and a message on stderr) and
+//! the run goes on; the exit code is then 1.
 
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+use aha_verify::{
+    CountdownOptions, Grade, MathOptions, RewardScheme, Verdict, grade_answer, grade_countdown,
+    grade_math,
+};
+use anyhow::Context;
+use serde_json::{Value, json};
+
+/// Output schema version of `aha verify` records.
+const SCHEMA_VERSION: u32 = 1;
+
+/// Files with more lines than this get a progress bar.
+const PROGRESS_MIN_LINES: u64 = 1_000;
+
+/// The task a file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Task {
+    /// Math answers compared with the reference by exact equivalence.
+    Math,
+    /// TinyZero's Countdown (0 / 0.1 / 1).
+    Countdown,
+}
+
+/// Reward scheme for math.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scheme {
+    /// 1 correct, 0 otherwise.
+    Binary,
+    /// 1 correct, -0.5 wrong, -1 no answer (SimpleRL-Zero).
+    Simplerl,
+}
 
 /// Arguments of `aha verify`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// JSONL input: `response` plus `gold` (or `answer` / `final_answer` / `solution`).
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Which grader to use.
+    #[arg(long, value_enum, default_value_t = Task::Math)]
+    pub task: Task,
+    /// Treat `response` as the bare final answer (no extraction).
+    #[arg(long)]
+    pub answer_only: bool,
+    /// Write the records here instead of stdout.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Math reward scheme.
+    #[arg(long, value_enum, default_value_t = Scheme::Binary)]
+    pub reward: Scheme,
+    /// Countdown: accept only + - * / and parentheses.
+    #[arg(long)]
+    pub strict: bool,
+    /// Math: fall back to the last number in the response.
+    #[arg(long)]
+    pub last_number: bool,
+}
 
 /// Runs the subcommand.
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`aha verify` is not available yet")
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let file = File::open(&args.input)
+        .with_context(|| format!("cannot open input {}", args.input.display()))?;
+    let total = count_lines(&args.input)?;
+    let reader = BufReader::new(file);
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(p) => {
+            Box::new(BufWriter::new(File::create(p).with_context(|| {
+                format!("cannot create output {}", p.display())
+            })?))
+        }
+        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+    };
+    let mut opts = MathOptions {
+        last_number: args.last_number,
+        ..MathOptions::default()
+    };
+    if args.reward == Scheme::Simplerl {
+        opts.reward = RewardScheme::SimpleRl;
+    }
+    let cd_opts = CountdownOptions {
+        strict: args.strict,
+    };
+    let bar = if total >= PROGRESS_MIN_LINES {
+        let b = indicatif::ProgressBar::new(total);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} lines {per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let (mut bad, mut correct, mut graded) = (0u64, 0u64, 0u64);
+    let name = args.input.display().to_string();
+    for (i, line) in reader.lines().enumerate() {
+        let n = i + 1;
+        let line = line.with_context(|| format!("{name}:{n}: cannot read line"))?;
+        bar.inc(1);
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record = match grade_line(&line, &args, &opts, &cd_opts) {
+            Ok(g) => {
+                graded += 1;
+                correct += u64::from(g.verdict == Verdict::Correct);
+                let mut r = json!({
+                    "schema_version": SCHEMA_VERSION,
+                    "line": n,
+                    "verdict": g.verdict.as_str(),
+                    "extracted": g.extracted.as_ref().map(|e| e.text.as_str()),
+                    "reward": g.reward,
+                    "formatted": g.formatted,
+                });
+                if let Some(e) = &g.extracted {
+                    r["source"] = json!(e.source);
+                }
+                r
+            }
+            Err((field, msg)) => {
+                bad += 1;
+                bar.suspend(|| eprintln!("aha verify: {name}:{n}: field `{field}`: {msg}"));
+                json!({
+                    "schema_version": SCHEMA_VERSION,
+                    "line": n,
+                    "error": format!("{name}:{n}: field `{field}`: {msg}"),
+                })
+            }
+        };
+        serde_json::to_writer(&mut out, &record)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    bar.finish_and_clear();
+    eprintln!("aha verify: {graded} graded, {correct} correct, {bad} malformed line(s) in {name}");
+    Ok(if bad > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn count_lines(path: &PathBuf) -> anyhow::Result<u64> {
+    let f = File::open(path).with_context(|| format!("cannot open input {}", path.display()))?;
+    let mut n = 0;
+    for l in BufReader::new(f).split(b'\n') {
+        l?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+type LineError = (&'static str, String);
+
+/// Grades one input line; `Err((field, message))` for a malformed line.
+fn grade_line(
+    line: &str,
+    args: &Args,
+    opts: &MathOptions,
+    cd: &CountdownOptions,
+) -> Result<Grade, LineError> {
+    let v: Value =
+        serde_json::from_str(line).map_err(|e| ("(line)", format!("invalid JSON: {e}")))?;
+    let obj = v
+        .as_object()
+        .ok_or(("(line)", "expected a JSON object".to_string()))?;
+    let response = match obj.get("response") {
+        Some(Value::String(s)) => s.as_str(),
+        Some(_) => return Err(("response", "must be a string".into())),
+        None => return Err(("response", "missing".into())),
+    };
+    match args.task {
+        Task::Countdown => {
+            let gold = obj.get("gold").ok_or(("gold", "missing".to_string()))?;
+            let gold = match gold {
+                // A JSON string holding the object, as oat passes it.
+                Value::String(s) => serde_json::from_str::<Value>(s)
+                    .map_err(|e| ("gold", format!("not a JSON object: {e}")))?,
+                other => other.clone(),
+            };
+            let target = gold
+                .get("target")
+                .and_then(Value::as_i64)
+                .ok_or(("gold.target", "missing or not an integer".to_string()))?;
+            let numbers = gold
+                .get("numbers")
+                .or_else(|| gold.get("nums"))
+                .and_then(Value::as_array)
+                .ok_or(("gold.numbers", "missing or not a list".to_string()))?
+                .iter()
+                .map(|x| {
+                    x.as_i64()
+                        .ok_or(("gold.numbers", format!("{x} is not an integer")))
+                })
+                .collect::<Result<Vec<i64>, _>>()?;
+            Ok(grade_countdown(response, target, &numbers, cd))
+        }
+        Task::Math => {
+            let golds = math_golds(obj)?;
+            let grade_one = |g: &str| {
+                if args.answer_only {
+                    grade_answer(response, g, opts)
+                } else {
+                    grade_math(response, g, opts)
+                }
+            };
+            // Any-of: the first correct reference wins, else the first readable one's grade.
+            let mut first: Option<Grade> = None;
+            for g in &golds {
+                let grade = grade_one(g);
+                if grade.verdict == Verdict::Correct {
+                    return Ok(grade);
+                }
+                let better = match &first {
+                    None => true,
+                    Some(f) => {
+                        f.verdict == Verdict::GoldUnparseable
+                            && grade.verdict != Verdict::GoldUnparseable
+                    }
+                };
+                if better {
+                    first = Some(grade);
+                }
+            }
+            first.ok_or(("gold", "empty list".to_string()))
+        }
+    }
+}
+
+/// The reference answers of a math row: `gold`, else `answer`, `final_answer`, `solution`.
+fn math_golds(obj: &serde_json::Map<String, Value>) -> Result<Vec<String>, LineError> {
+    for field in ["gold", "answer", "final_answer", "solution"] {
+        let Some(v) = obj.get(field) else { continue };
+        let field_name: &'static str = field;
+        return match v {
+            Value::String(s) => Ok(vec![s.clone()]),
+            Value::Number(n) => Ok(vec![n.to_string()]),
+            Value::Array(items) => items
+                .iter()
+                .map(|x| match x {
+                    Value::String(s) => Ok(s.clone()),
+                    Value::Number(n) => Ok(n.to_string()),
+                    other => Err((field_name, format!("list item {other} is not a string"))),
+                })
+                .collect(),
+            other => Err((field_name, format!("{other} is not a string or list"))),
+        };
+    }
+    Err((
+        "gold",
+        "missing (also no answer/final_answer/solution)".into(),
+    ))
 }

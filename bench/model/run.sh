@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# aha's decoder vs llama.cpp on the same GGUF files, same threads, same run.
+#
+#   bench/model/run.sh            # SmolLM2 + Gemma-3-270M; add TRAIN=0 to skip the training step
+#
+# Measures, per model: prompt tok/s (128-token prompt) and decode tok/s (64 tokens), single
+# stream, for aha (quantized path) and llama.cpp (llama-bench); aha's aggregate decode tok/s with
+# 8 and 32 sequences sampled together; and (SmolLM2) seconds per GRPO-style training step,
+# batch 8 x 256 tokens, f32 weights: forward + backward + AdamW, with peak RSS.
+# Prints ratios; writes every figure as JSON lines to $OUT (default target/bench-model.jsonl).
+# Timings on a shared machine are noisy: both engines run back to back in the same invocation.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+MODELS="${AHA_MODELS_DIR:-$HOME/.cache/aha/models}"
+LLAMA_DIR="${AHA_LLAMACPP_DIR:-$HOME/.cache/aha/llama.cpp}"
+THREADS="${THREADS:-2}"
+REPS="${AHA_BENCH_REPS:-3}"
+TRAIN="${TRAIN:-1}"
+OUT="${OUT:-$ROOT/target/bench-model.jsonl}"
+
+log() { echo "bench-model: $*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+LLAMA_BENCH="$LLAMA_DIR/bin/llama-bench"
+[ -x "$LLAMA_BENCH" ] || LLAMA_BENCH="$LLAMA_DIR/build/bin/llama-bench"
+[ -x "$LLAMA_BENCH" ] || die "llama-bench not found under $LLAMA_DIR (run bench/llamacpp/build.sh)"
+command -v python3 >/dev/null || die "python3 is needed to summarise the JSON"
+
+log "building the aha bench (aha-model is optimised in every profile)"
+(cd "$ROOT" && cargo build -q -p aha-model --example bench)
+AHA_BENCH="$ROOT/target/debug/examples/bench"
+
+mkdir -p "$(dirname "$OUT")"
+: > "$OUT"
+# candle sizes its pools from RAYON_NUM_THREADS: the same thread count as llama.cpp's -t.
+export RAYON_NUM_THREADS="$THREADS" AHA_BENCH_REPS="$REPS"
+
+for file in SmolLM2-135M-Instruct.Q4_1.gguf gemma-3-270m-q4_k_m.gguf; do
+    model="$MODELS/$file"
+    if [ ! -f "$model" ]; then log "skipping $file (not in $MODELS; run scripts/fetch-models.sh)"; continue; fi
+    log "$file: llama.cpp (llama-bench -p 128 -n 64 -t $THREADS -r $REPS)"
+    "$LLAMA_BENCH" -m "$model" -p 128 -n 64 -t "$THREADS" -r "$REPS" -o jsonl 2>/dev/null |
+        python3 -c '
+import json, sys
+for line in sys.stdin:
+    r = json.loads(line)
+    metric = "prompt_tok_s" if r["n_gen"] == 0 else "decode_tok_s"
+    print(json.dumps({"schema_version": 1, "engine": "llama.cpp", "model": sys.argv[1],
+                      "metric": metric, "batch": 1, "value": round(r["avg_ts"], 2),
+                      "stddev": round(r["stddev_ts"], 2), "threads": r["n_threads"]}))
+' "$file" >> "$OUT"
+    flags=()
+    if [ "$TRAIN" = 1 ] && [[ "$file" == SmolLM2* ]]; then flags=(--train); fi
+    log "$file: aha ${flags[*]}"
+    "$AHA_BENCH" "$model" "${flags[@]}" |
+        python3 -c '
+import json, sys
+for line in sys.stdin:
+    r = json.loads(line)
+    r.update({"schema_version": 1, "engine": "aha", "threads": int(sys.argv[1])})
+    print(json.dumps(r))
+' "$THREADS" >> "$OUT"
+done
+
+python3 - "$OUT" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1])]
+def get(engine, model, metric, batch=1):
+    for r in rows:
+        if (r["engine"], r["model"], r["metric"], r.get("batch")) == (engine, model, metric, batch):
+            return r["value"]
+for model in sorted({r["model"] for r in rows}):
+    print(f"\n== {model}")
+    for metric in ("prompt_tok_s", "decode_tok_s"):
+        a, l = get("aha", model, metric), get("llama.cpp", model, metric)
+        if a and l:
+            print(f"{metric:14s} single stream: aha {a:8.1f}  llama.cpp {l:8.1f}  ratio {a / l:5.2f}x")
+    one = get("aha", model, "decode_tok_s")
+    for b in (8, 32):
+        v = get("aha", model, "decode_tok_s", b)
+        if v and one:
+            print(f"decode_tok_s   batch {b:2d}:      aha {v:8.1f}  = {v / one:5.2f}x aha single stream")
+    for r in rows:
+        if r["model"] == model and r["metric"] == "train_step_s":
+            print(f"train step {r['batch']}x{r['tokens']} (step {r['step']}): {r['value']:.2f} s "
+                  f"(fwd {r['forward_s']:.2f}, bwd {r['backward_s']:.2f}, AdamW {r['adamw_s']:.2f}), "
+                  f"peak RSS {r['peak_rss_mib']:.0f} MiB")
+PY
+log "figures in $OUT"

@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Builds the benchmark pair lists (JSONL: gold, pred, mode, expected, source).
+
+golden.jsonl   every case of crates/verify/tests/golden/*.jsonl (hand-labelled expected verdicts)
+math500.jsonl  from MATH500: reference vs its solution's last box (correct), reference vs the full
+               solution text as a response (correct), reference vs another problem's different
+               integer answer (incorrect).
+"""
+import glob
+import json
+import os
+import sys
+
+
+def last_boxed(s):
+    """Contents of the last brace-matched \\boxed{...} (or \\fbox{...}), else None."""
+    i = max(s.rfind("\\boxed"), s.rfind("\\fbox"))
+    if i < 0:
+        return None
+    j = s.find("{", i)
+    if j < 0:
+        return None
+    depth = 0
+    k = j
+    while k < len(s):
+        c = s[k]
+        if c == "\\":
+            k += 2
+            continue
+        if c == "{":
+            depth += 1
+        elif c == "}":
+            depth -= 1
+            if depth == 0:
+                return s[j + 1:k]
+        k += 1
+    return None
+
+
+def main():
+    repo, data, out = sys.argv[1], sys.argv[2], sys.argv[3]
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "golden.jsonl"), "w") as f:
+        n = 0
+        for path in sorted(glob.glob(os.path.join(repo, "crates/verify/tests/golden/*.jsonl"))):
+            for line in open(path):
+                if line.strip():
+                    c = json.loads(line)
+                    f.write(json.dumps({k: c[k] for k in ("gold", "pred", "mode", "expected", "source")}) + "\n")
+                    n += 1
+    print(f"golden.jsonl: {n} pairs")
+    rows = [json.loads(l) for l in open(os.path.join(data, "benchmarks/math500.jsonl"))]
+    pairs = []
+    for r in rows:
+        box = last_boxed(r["solution"])
+        src = "MATH500 " + r["unique_id"]
+        if box is not None:
+            pairs.append({"gold": r["answer"], "pred": box, "mode": "answer", "expected": "correct", "source": src + " solution box"})
+        pairs.append({"gold": r["answer"], "pred": r["solution"], "mode": "response", "expected": "correct", "source": src + " full solution"})
+    ints = [r for r in rows if r["answer"].lstrip("-").isdigit()]
+    for a, b in zip(ints, ints[1:] + ints[:1]):
+        if int(a["answer"]) != int(b["answer"]):
+            pairs.append({"gold": a["answer"], "pred": b["answer"], "mode": "answer", "expected": "incorrect",
+                          "source": "MATH500 " + a["unique_id"] + " vs " + b["unique_id"]})
+    with open(os.path.join(out, "math500.jsonl"), "w") as f:
+        for p in pairs:
+            f.write(json.dumps(p) + "\n")
+    print(f"math500.jsonl: {len(pairs)} pairs")
+
+
+if __name__ == "__main__":
+    main()

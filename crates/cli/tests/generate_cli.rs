@@ -1,0 +1,134 @@
+//! `aha generate` end to end: errors for bad inputs, and real answers from SmolLM2 when the
+//! model is fetched (skipped with a notice otherwise, failing under `AHA_REQUIRE_MODELS=1`).
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn aha(args: &[&str]) -> Output {
+    match Command::new(env!("CARGO_BIN_EXE_aha")).args(args).output() {
+        Ok(o) => o,
+        Err(e) => panic!("cannot run aha: {e}"),
+    }
+}
+
+fn smollm2() -> Option<PathBuf> {
+    let dir = std::env::var_os("AHA_MODELS_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/aha/models")))?;
+    let p = dir.join("SmolLM2-135M-Instruct.Q4_1.gguf");
+    if p.is_file() {
+        return Some(p);
+    }
+    assert!(
+        std::env::var("AHA_REQUIRE_MODELS").as_deref() != Ok("1"),
+        "{} missing and AHA_REQUIRE_MODELS=1 (run scripts/fetch-models.sh)",
+        p.display()
+    );
+    eprintln!(
+        "notice: {} not found; skipping (run scripts/fetch-models.sh)",
+        p.display()
+    );
+    None
+}
+
+#[test]
+fn missing_model_is_an_error_naming_the_file() {
+    let out = aha(&[
+        "generate",
+        "--model",
+        "/nonexistent/model.gguf",
+        "--prompt",
+        "hi",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/nonexistent/model.gguf"), "{err}");
+}
+
+#[test]
+fn aha_weight_files_need_a_tokenizer() -> Result<(), Box<dyn std::error::Error>> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("tiny.safetensors");
+    let cfg = aha_model::ModelConfig::tiny(aha_model::Arch::Llama);
+    aha_model::Model::tiny(&cfg, 1, &aha_model::candle_core::Device::Cpu)?.save(&path)?;
+    let p = path.to_string_lossy().into_owned();
+    let out = aha(&["generate", "--model", &p, "--prompt", "hi"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--tokenizer") && err.contains("tiny.safetensors"),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[test]
+fn invalid_sampling_flags_are_rejected() {
+    let Some(model) = smollm2() else { return };
+    let m = model.to_string_lossy().into_owned();
+    let out = aha(&["generate", "--model", &m, "--prompt", "hi", "--top-p", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("top_p"));
+}
+
+#[test]
+fn smollm2_chat_answers_three_plus_five() {
+    let Some(model) = smollm2() else { return };
+    let m = model.to_string_lossy().into_owned();
+    let out = aha(&[
+        "generate",
+        "--model",
+        &m,
+        "--chat",
+        "--prompt",
+        "What is 3 + 5?",
+        "--max-tokens",
+        "40",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains('8'), "answer: {text}");
+}
+
+#[test]
+fn json_output_is_one_versioned_record() -> Result<(), Box<dyn std::error::Error>> {
+    let Some(model) = smollm2() else {
+        return Ok(());
+    };
+    let m = model.to_string_lossy().into_owned();
+    let args = [
+        "generate",
+        "--model",
+        &m,
+        "--prompt",
+        "Once upon a time",
+        "--max-tokens",
+        "6",
+        "--temperature",
+        "0.8",
+    ];
+    let out = aha(&[&args[..], &["--seed", "3", "--json"]].concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout)?;
+    assert_eq!(text.lines().count(), 1);
+    let v: serde_json::Value = serde_json::from_str(text.trim())?;
+    assert_eq!(v["schema_version"], 1);
+    let tokens = v["tokens"].as_array().ok_or("tokens")?;
+    assert_eq!(
+        tokens.len(),
+        v["logprobs"].as_array().ok_or("logprobs")?.len()
+    );
+    assert!(tokens.len() <= 6);
+    // Same seed, same sample.
+    let again = aha(&[&args[..], &["--seed", "3", "--json"]].concat());
+    assert_eq!(String::from_utf8(again.stdout)?, text);
+    Ok(())
+}

@@ -1,0 +1,635 @@
+//! The decoder: one [`Model`] type for Llama, Qwen2 and Gemma 3, with f32 trainable weights
+//! (`Var`s) or quantized inference weights.
+
+use std::borrow::Cow;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor};
+use candle_core::{DType, Device, Tensor, Var};
+
+use crate::config::ModelConfig;
+use crate::error::{Error, Result};
+use crate::kv_cache::KvCache;
+use crate::layers::{
+    Embedding, Linear, Mode, Rope, Weight, attend, attention_mask, inv_freq, rms_norm,
+};
+
+/// How weights are held in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WeightKind {
+    /// f32 `Var`s: trainable, exact, ~4 bytes per parameter.
+    F32,
+    /// Quantized matrices for fast CPU inference (not trainable). Types without fast CPU
+    /// kernels (Q4_1, Q5_0, Q5_1) and dense matrices are (re)quantized to Q8_0 at load.
+    Quantized,
+}
+
+/// A tensor as a weight source hands it over: dense or still quantized.
+#[derive(Debug)]
+pub(crate) enum RawWeight {
+    Dense(Tensor),
+    Quant(QTensor),
+}
+
+impl RawWeight {
+    fn dims(&self) -> Vec<usize> {
+        match self {
+            RawWeight::Dense(t) => t.dims().to_vec(),
+            RawWeight::Quant(q) => q.shape().dims().to_vec(),
+        }
+    }
+
+    fn dense(self, device: &Device) -> Result<Tensor> {
+        Ok(match self {
+            RawWeight::Dense(t) => t.to_dtype(DType::F32)?.to_device(device)?,
+            RawWeight::Quant(q) => q.dequantize(device)?,
+        })
+    }
+}
+
+/// Where [`Model::build`] gets tensors from, by internal (GGUF-style) name.
+pub(crate) trait WeightSource {
+    /// The tensor, or `None` when the file does not have it. `shape` is what the model expects
+    /// (file sources check nothing with it; generated sources use it).
+    fn take(&mut self, name: &str, shape: &[usize]) -> Result<Option<RawWeight>>;
+    /// The file, for error messages.
+    fn path(&self) -> &Path;
+}
+
+/// Several projections of the same input: separate (trainable `Var`s) or, for quantized
+/// inference, one matrix with the outputs stacked, so that decoding runs one matmul (one
+/// activation quantization, one thread-pool dispatch) instead of two or three.
+#[derive(Debug, Clone)]
+enum Proj {
+    Separate(Vec<Linear>),
+    Fused(Linear, Vec<usize>),
+}
+
+impl Proj {
+    fn forward(&self, x: &Tensor) -> Result<Vec<Tensor>> {
+        match self {
+            Proj::Separate(ls) => ls.iter().map(|l| l.forward(x)).collect(),
+            Proj::Fused(l, sizes) => {
+                let y = l.forward(x)?;
+                let mut start = 0;
+                let mut out = Vec::with_capacity(sizes.len());
+                for &n in sizes {
+                    out.push(y.narrow(candle_core::D::Minus1, start, n)?);
+                    start += n;
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Attention {
+    /// q, k, v projections.
+    qkv: Proj,
+    o: Linear,
+    q_norm: Option<Tensor>,
+    k_norm: Option<Tensor>,
+}
+
+#[derive(Debug, Clone)]
+struct Block {
+    attn_norm: Tensor,
+    attn: Attention,
+    post_attn_norm: Option<Tensor>,
+    ffn_norm: Tensor,
+    /// gate and up projections.
+    gate_up: Proj,
+    down: Linear,
+    post_ffn_norm: Option<Tensor>,
+    sliding: bool,
+}
+
+/// A decoder-only language model.
+///
+/// Weights are keyed by GGUF tensor names (`blk.0.attn_q.weight`, ...). Norm weights are held in
+/// plain multiplicative form (Gemma's `1 + w` is folded in at load).
+#[derive(Debug)]
+pub struct Model {
+    config: ModelConfig,
+    device: Device,
+    kind: WeightKind,
+    embed: Embedding,
+    blocks: Vec<Block>,
+    final_norm: Tensor,
+    lm_head: Linear,
+    vars: Vec<(String, Var)>,
+    inv_freq_global: Vec<f64>,
+    inv_freq_local: Vec<f64>,
+}
+
+/// Collects tensors into `Var`s or quantized matrices while the model is assembled.
+struct Builder<'a> {
+    source: &'a mut dyn WeightSource,
+    kind: WeightKind,
+    device: Device,
+    vars: Vec<(String, Var)>,
+}
+
+impl Builder<'_> {
+    fn path(&self) -> PathBuf {
+        self.source.path().to_path_buf()
+    }
+
+    fn raw(&mut self, name: &str, shape: &[usize]) -> Result<RawWeight> {
+        let raw = self
+            .source
+            .take(name, shape)?
+            .ok_or_else(|| Error::format(self.path(), name, "tensor missing"))?;
+        let dims = raw.dims();
+        if dims != shape {
+            return Err(Error::format(
+                self.path(),
+                name,
+                format!("shape {dims:?}, expected {shape:?}"),
+            ));
+        }
+        Ok(raw)
+    }
+
+    /// A dense f32 tensor; a `Var` when training weights are requested.
+    fn dense(&mut self, name: &str, shape: &[usize]) -> Result<Tensor> {
+        let t = self.raw(name, shape)?.dense(&self.device)?;
+        self.finish_dense(name, t)
+    }
+
+    fn finish_dense(&mut self, name: &str, t: Tensor) -> Result<Tensor> {
+        match self.kind {
+            WeightKind::F32 => {
+                let var = Var::from_tensor(&t)?;
+                let t = var.as_tensor().clone();
+                self.vars.push((name.to_string(), var));
+                Ok(t)
+            }
+            WeightKind::Quantized => Ok(t),
+        }
+    }
+
+    /// A weight matrix `(out, in)`.
+    fn matrix(&mut self, name: &str, shape: &[usize]) -> Result<Weight> {
+        match self.kind {
+            WeightKind::F32 => Ok(Weight::Dense(self.dense(name, shape)?)),
+            WeightKind::Quantized => {
+                let q = to_fast_quant(self.raw(name, shape)?, &self.device)?;
+                Ok(match q {
+                    Either::Quant(q) => Weight::Quant(Arc::new(QMatMul::from_qtensor(q)?)),
+                    Either::Dense(t) => Weight::Dense(t),
+                })
+            }
+        }
+    }
+
+    fn linear(&mut self, name: &str, out: usize, inp: usize, bias: bool) -> Result<Linear> {
+        let weight = self.matrix(&format!("{name}.weight"), &[out, inp])?;
+        let bias = if bias {
+            Some(self.dense(&format!("{name}.bias"), &[out])?)
+        } else {
+            None
+        };
+        Ok(Linear { weight, bias })
+    }
+}
+
+impl Builder<'_> {
+    /// Projections `names` (each `(outs[i], inp)`) of one input; fused when quantized and every
+    /// matrix ends up in the same quantized type.
+    fn proj(&mut self, names: &[String], outs: &[usize], inp: usize, bias: bool) -> Result<Proj> {
+        if self.kind == WeightKind::F32 {
+            let ls = names
+                .iter()
+                .zip(outs)
+                .map(|(n, &o)| self.linear(n, o, inp, bias))
+                .collect::<Result<_>>()?;
+            return Ok(Proj::Separate(ls));
+        }
+        let mut parts = Vec::with_capacity(names.len());
+        let mut biases = Vec::new();
+        for (n, &o) in names.iter().zip(outs) {
+            parts.push(to_fast_quant(
+                self.raw(&format!("{n}.weight"), &[o, inp])?,
+                &self.device,
+            )?);
+            if bias {
+                biases.push(self.dense(&format!("{n}.bias"), &[o])?);
+            }
+        }
+        let dtype = match parts.first() {
+            Some(Either::Quant(q)) => Some(q.dtype()),
+            _ => None,
+        };
+        let same = dtype.is_some()
+            && parts
+                .iter()
+                .all(|p| matches!(p, Either::Quant(q) if Some(q.dtype()) == dtype));
+        if let (true, Some(dtype)) = (same, dtype) {
+            // Rows are independent in every GGML type, so stacking raw bytes stacks matrices.
+            let mut bytes = Vec::new();
+            for p in &parts {
+                if let Either::Quant(q) = p {
+                    bytes.extend_from_slice(&q.data()?);
+                }
+            }
+            let total: usize = outs.iter().sum();
+            let storage = QStorage::from_data(Cow::Owned(bytes), &self.device, dtype)?;
+            let q = QTensor::new(storage, (total, inp))?;
+            let bias = if bias {
+                Some(Tensor::cat(&biases, 0)?)
+            } else {
+                None
+            };
+            let weight = Weight::Quant(Arc::new(QMatMul::from_qtensor(q)?));
+            return Ok(Proj::Fused(Linear { weight, bias }, outs.to_vec()));
+        }
+        let mut biases = biases.into_iter();
+        let ls = parts
+            .into_iter()
+            .map(|p| {
+                let weight = match p {
+                    Either::Quant(q) => Ok(Weight::Quant(Arc::new(QMatMul::from_qtensor(q)?))),
+                    Either::Dense(t) => Ok::<_, Error>(Weight::Dense(t)),
+                }?;
+                Ok(Linear {
+                    weight,
+                    bias: biases.next(),
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(Proj::Separate(ls))
+    }
+}
+
+enum Either {
+    Quant(QTensor),
+    Dense(Tensor),
+}
+
+/// Types whose CPU matmul kernels are fast in candle 0.11.1 (stack-notes.md, pitfall 4).
+fn has_fast_kernel(t: GgmlDType) -> bool {
+    matches!(
+        t,
+        GgmlDType::Q4_0
+            | GgmlDType::Q8_0
+            | GgmlDType::Q2K
+            | GgmlDType::Q3K
+            | GgmlDType::Q4K
+            | GgmlDType::Q5K
+            | GgmlDType::Q6K
+    )
+}
+
+fn to_fast_quant(raw: RawWeight, device: &Device) -> Result<Either> {
+    match raw {
+        RawWeight::Quant(q) if has_fast_kernel(q.dtype()) => Ok(Either::Quant(q)),
+        other => {
+            let t = other.dense(device)?;
+            let cols = t.dim(1)?;
+            if cols % GgmlDType::Q8_0.block_size() == 0 {
+                Ok(Either::Quant(QTensor::quantize(&t, GgmlDType::Q8_0)?))
+            } else {
+                Ok(Either::Dense(t))
+            }
+        }
+    }
+}
+
+impl Model {
+    /// Assembles a model from a weight source. Every tensor is shape-checked against `config`.
+    pub(crate) fn build(
+        config: ModelConfig,
+        source: &mut dyn WeightSource,
+        kind: WeightKind,
+        device: &Device,
+    ) -> Result<Model> {
+        config.validate(source.path())?;
+        let c = &config;
+        let (h, hd, nh, nkv, inter, vocab) = (
+            c.hidden_size,
+            c.head_dim,
+            c.num_heads,
+            c.num_kv_heads,
+            c.intermediate_size,
+            c.vocab_size,
+        );
+        let mut b = Builder {
+            source,
+            kind,
+            device: device.clone(),
+            vars: Vec::new(),
+        };
+        let embed_name = "token_embd.weight";
+        let (embed, embed_raw_quant) = match kind {
+            WeightKind::F32 => (Embedding::Dense(b.dense(embed_name, &[vocab, h])?), None),
+            WeightKind::Quantized => {
+                match to_fast_quant(b.raw(embed_name, &[vocab, h])?, device)? {
+                    Either::Quant(q) => {
+                        let q = Arc::new(q);
+                        (Embedding::Quant(q.clone()), Some(q))
+                    }
+                    Either::Dense(t) => (Embedding::Dense(t), None),
+                }
+            }
+        };
+        let mut blocks = Vec::with_capacity(c.num_layers);
+        for i in 0..c.num_layers {
+            let p = format!("blk.{i}");
+            let attn_norm = b.dense(&format!("{p}.attn_norm.weight"), &[h])?;
+            let attn = Attention {
+                qkv: b.proj(
+                    &[
+                        format!("{p}.attn_q"),
+                        format!("{p}.attn_k"),
+                        format!("{p}.attn_v"),
+                    ],
+                    &[nh * hd, nkv * hd, nkv * hd],
+                    h,
+                    c.attention_bias,
+                )?,
+                o: b.linear(&format!("{p}.attn_output"), h, nh * hd, false)?,
+                q_norm: if c.qk_norm {
+                    Some(b.dense(&format!("{p}.attn_q_norm.weight"), &[hd])?)
+                } else {
+                    None
+                },
+                k_norm: if c.qk_norm {
+                    Some(b.dense(&format!("{p}.attn_k_norm.weight"), &[hd])?)
+                } else {
+                    None
+                },
+            };
+            let post_attn_norm = if c.sandwich_norm {
+                Some(b.dense(&format!("{p}.post_attention_norm.weight"), &[h])?)
+            } else {
+                None
+            };
+            let ffn_norm = b.dense(&format!("{p}.ffn_norm.weight"), &[h])?;
+            let gate_up = b.proj(
+                &[format!("{p}.ffn_gate"), format!("{p}.ffn_up")],
+                &[inter, inter],
+                h,
+                false,
+            )?;
+            let down = b.linear(&format!("{p}.ffn_down"), h, inter, false)?;
+            let post_ffn_norm = if c.sandwich_norm {
+                Some(b.dense(&format!("{p}.post_ffw_norm.weight"), &[h])?)
+            } else {
+                None
+            };
+            blocks.push(Block {
+                attn_norm,
+                attn,
+                post_attn_norm,
+                ffn_norm,
+                gate_up,
+                down,
+                post_ffn_norm,
+                sliding: c.sliding_layers[i],
+            });
+        }
+        let final_norm = b.dense("output_norm.weight", &[h])?;
+        let lm_head = if c.tie_word_embeddings {
+            let weight = match (&embed, embed_raw_quant) {
+                (_, Some(q)) => Weight::Quant(Arc::new(QMatMul::from_arc(q)?)),
+                (Embedding::Dense(t), None) => Weight::Dense(t.clone()),
+                (Embedding::Quant(q), None) => {
+                    Weight::Quant(Arc::new(QMatMul::from_arc(q.clone())?))
+                }
+            };
+            Linear { weight, bias: None }
+        } else {
+            Linear {
+                weight: b.matrix("output.weight", &[vocab, h])?,
+                bias: None,
+            }
+        };
+        let vars = b.vars;
+        let inv_freq_global = inv_freq(hd, config.rope_theta, &config.rope_scaling);
+        let inv_freq_local = inv_freq(
+            hd,
+            config.rope_local_theta,
+            &crate::config::RopeScaling::None,
+        );
+        Ok(Model {
+            config,
+            device: device.clone(),
+            kind,
+            embed,
+            blocks,
+            final_norm,
+            lm_head,
+            vars,
+            inv_freq_global,
+            inv_freq_local,
+        })
+    }
+
+    /// The hyper-parameters.
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// How the weights are held.
+    pub fn weight_kind(&self) -> WeightKind {
+        self.kind
+    }
+
+    /// The trainable parameters with their (GGUF-style) names; empty for quantized models.
+    pub fn named_vars(&self) -> &[(String, Var)] {
+        &self.vars
+    }
+
+    /// The trainable parameters, e.g. for `candle_nn::AdamW::new`.
+    pub fn vars(&self) -> Vec<Var> {
+        self.vars.iter().map(|(_, v)| v.clone()).collect()
+    }
+
+    /// Number of parameters (elements of all weights held as `Var`s).
+    pub fn num_params(&self) -> usize {
+        self.vars.iter().map(|(_, v)| v.elem_count()).sum()
+    }
+
+    /// Logits `(B, T, vocab)` for `input_ids: (B, T)` (u32), positions `0..T`, no padding and no
+    /// cache. In [`Mode::Train`] gradients reach every weight.
+    pub fn forward(&self, input_ids: &Tensor, mode: Mode) -> Result<Tensor> {
+        let (batch, seq) = input_ids.dims2()?;
+        let pos: Vec<i64> = (0..batch).flat_map(|_| 0..seq as i64).collect();
+        let hidden = self.forward_hidden(input_ids, &pos, None, mode)?;
+        self.logits(&hidden)
+    }
+
+    /// Applies the LM head (and soft-capping) to final hidden states `(…, hidden)`.
+    pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        let logits = self.lm_head.forward(hidden)?;
+        Ok(match self.config.final_logit_softcapping {
+            Some(cap) => ((logits / cap)?.tanh()? * cap)?,
+            None => logits,
+        })
+    }
+
+    /// Final-normed hidden states `(B, T, hidden)`.
+    ///
+    /// `q_pos` holds the position of each of the `B·T` input tokens (−1 = left padding, never
+    /// attended to). With a cache, the tokens are appended to it and attend to everything cached.
+    pub fn forward_hidden(
+        &self,
+        input_ids: &Tensor,
+        q_pos: &[i64],
+        mut cache: Option<&mut KvCache>,
+        mode: Mode,
+    ) -> Result<Tensor> {
+        let c = &self.config;
+        let (batch, seq) = input_ids.dims2()?;
+        if q_pos.len() != batch * seq {
+            return Err(Error::invalid(
+                "positions",
+                format!("{} for a {batch}x{seq} batch", q_pos.len()),
+            ));
+        }
+        let own_keys: Vec<Vec<i64>>;
+        let k_pos: &[Vec<i64>] = match cache.as_deref_mut() {
+            Some(cache) => {
+                cache.push_positions(q_pos, batch, seq)?;
+                cache.key_positions()
+            }
+            None => {
+                own_keys = q_pos.chunks(seq).map(<[i64]>::to_vec).collect();
+                &own_keys
+            }
+        };
+        let any_sliding = self.blocks.iter().any(|b| b.sliding);
+        let any_global = self.blocks.iter().any(|b| !b.sliding);
+        let global_mask = if any_global {
+            Some(attention_mask(q_pos, k_pos, seq, None, &self.device)?)
+        } else {
+            None
+        };
+        let local_mask = if any_sliding {
+            Some(attention_mask(
+                q_pos,
+                k_pos,
+                seq,
+                c.sliding_window,
+                &self.device,
+            )?)
+        } else {
+            None
+        };
+        let global_rope = if any_global {
+            Some(Rope::new(
+                q_pos,
+                batch,
+                seq,
+                &self.inv_freq_global,
+                &self.device,
+            )?)
+        } else {
+            None
+        };
+        let local_rope = if any_sliding {
+            Some(Rope::new(
+                q_pos,
+                batch,
+                seq,
+                &self.inv_freq_local,
+                &self.device,
+            )?)
+        } else {
+            None
+        };
+
+        let mut x = self.embed.forward(input_ids)?;
+        if c.scale_embeddings {
+            x = (x * (c.hidden_size as f64).sqrt())?;
+        }
+        for (i, block) in self.blocks.iter().enumerate() {
+            let (mask, rope) = if block.sliding {
+                (local_mask.as_ref(), local_rope.as_ref())
+            } else {
+                (global_mask.as_ref(), global_rope.as_ref())
+            };
+            let (Some(mask), Some(rope)) = (mask, rope) else {
+                // Invariant: masks and ropes were built for every kind of layer present.
+                return Err(Error::invalid("model", "internal: missing attention mask"));
+            };
+            let h = rms_norm(&x, &block.attn_norm, c.rms_norm_eps, mode)?;
+            let mut a = self.attention(
+                &block.attn,
+                &h,
+                (rope, mask),
+                cache.as_deref_mut().map(|c| (c, i)),
+                mode,
+            )?;
+            if let Some(w) = &block.post_attn_norm {
+                a = rms_norm(&a, w, c.rms_norm_eps, mode)?;
+            }
+            x = (x + a)?;
+            let h = rms_norm(&x, &block.ffn_norm, c.rms_norm_eps, mode)?;
+            let [gate, up]: [Tensor; 2] = block
+                .gate_up
+                .forward(&h)?
+                .try_into()
+                .map_err(|_| Error::invalid("model", "internal: gate/up projection count"))?;
+            let gate = match c.activation {
+                crate::config::Activation::Silu => candle_nn::ops::silu(&gate)?,
+                crate::config::Activation::GeluTanh => gate.gelu()?,
+            };
+            let mut m = block.down.forward(&(gate * up)?)?;
+            if let Some(w) = &block.post_ffn_norm {
+                m = rms_norm(&m, w, c.rms_norm_eps, mode)?;
+            }
+            x = (x + m)?;
+        }
+        if let Some(cache) = cache {
+            cache.advance(seq);
+        }
+        rms_norm(&x, &self.final_norm, c.rms_norm_eps, mode)
+    }
+
+    /// Self-attention of one block; `cache` is the batch's KV cache and this block's index.
+    fn attention(
+        &self,
+        a: &Attention,
+        x: &Tensor,
+        (rope, mask): (&Rope, &Tensor),
+        cache: Option<(&mut KvCache, usize)>,
+        mode: Mode,
+    ) -> Result<Tensor> {
+        let c = &self.config;
+        let (b, t, _) = x.dims3()?;
+        let heads = |y: Tensor, n: usize, norm: &Option<Tensor>| -> Result<Tensor> {
+            let y = y.reshape((b, t, n, c.head_dim))?;
+            let y = match norm {
+                Some(w) => rms_norm(&y, w, c.rms_norm_eps, mode)?,
+                None => y,
+            };
+            Ok(y.transpose(1, 2)?)
+        };
+        let [q, k, v]: [Tensor; 3] = a
+            .qkv
+            .forward(x)?
+            .try_into()
+            .map_err(|_| Error::invalid("model", "internal: q/k/v projection count"))?;
+        let q = heads(q, c.num_heads, &a.q_norm)?;
+        let k = heads(k, c.num_kv_heads, &a.k_norm)?;
+        let v = heads(v, c.num_kv_heads, &None)?;
+        let q = (rope.apply(&q, mode)? * c.query_pre_attn_scalar.powf(-0.5))?;
+        let k = rope.apply(&k, mode)?;
+        let (k, v) = match cache {
+            Some((cache, layer)) => cache.append(layer, &k, &v)?,
+            // Batched matmul needs each (S, hd) matrix laid out densely.
+            None => (k.contiguous()?, v.contiguous()?),
+        };
+        let out = attend(&q, &k, &v, mask, mode)?;
+        a.o.forward(&out)
+    }
+}

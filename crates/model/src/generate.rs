@@ -1,0 +1,207 @@
+//! Batched sampling with a KV cache: [`Model::generate`].
+
+use candle_core::Tensor;
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::decoder::Model;
+use crate::error::{Error, Result};
+use crate::kv_cache::KvCache;
+use crate::layers::Mode;
+use crate::sampling::{SamplingParams, sample_token};
+
+/// Why a sequence stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FinishReason {
+    /// A stop token or stop string was produced.
+    Stop,
+    /// `max_new_tokens` was reached.
+    Length,
+}
+
+/// One generated continuation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Completion {
+    /// Sampled token ids; a stop token, when one ended the sequence, is the last one.
+    pub tokens: Vec<u32>,
+    /// Log-probability of each sampled token at the sampling temperature (see
+    /// [`crate::sampling::sample_token`]).
+    pub logprobs: Vec<f32>,
+    /// Why the sequence ended.
+    pub finish_reason: FinishReason,
+    /// The stop string that ended it, if any (the tokens include the text up to and including
+    /// the token that completed it).
+    pub stop_string: Option<String>,
+}
+
+/// Turns token ids into text; needed for stop strings. Any `Fn(&[u32]) -> String` is one.
+pub trait Detokenize {
+    /// The text of `tokens` (lossy on invalid UTF-8).
+    fn detokenize(&self, tokens: &[u32]) -> String;
+}
+
+impl<F: Fn(&[u32]) -> String> Detokenize for F {
+    fn detokenize(&self, tokens: &[u32]) -> String {
+        self(tokens)
+    }
+}
+
+/// State of one sequence still being generated.
+struct Live {
+    index: usize,
+    next_pos: i64,
+    rng: ChaCha20Rng,
+}
+
+impl Model {
+    /// Samples a continuation of every prompt, all sequences in one batch.
+    ///
+    /// Prompts may differ in length (they are left-padded and masked). Each step runs one
+    /// forward over the sequences still live; finished ones leave the batch. `decoder` is needed
+    /// only when `params.stop_strings` is non-empty. `on_token(i, token)` is called for every
+    /// sampled token of prompt `i`, in order (for streaming).
+    pub fn generate(
+        &self,
+        prompts: &[Vec<u32>],
+        params: &SamplingParams,
+        decoder: Option<&dyn Detokenize>,
+        on_token: &mut dyn FnMut(usize, u32),
+    ) -> Result<Vec<Completion>> {
+        params.validate()?;
+        let vocab = self.config().vocab_size;
+        for (i, p) in prompts.iter().enumerate() {
+            if p.is_empty() {
+                return Err(Error::invalid(
+                    "prompt",
+                    format!("prompt {i} is empty (add a BOS token)"),
+                ));
+            }
+            if let Some(&t) = p.iter().find(|&&t| t as usize >= vocab) {
+                return Err(Error::invalid(
+                    "prompt",
+                    format!("prompt {i} has token {t} ≥ vocabulary size {vocab}"),
+                ));
+            }
+        }
+        if !params.stop_strings.is_empty() && decoder.is_none() {
+            return Err(Error::invalid(
+                "stop_strings",
+                "stop strings need a detokenizer",
+            ));
+        }
+        let mut stop_ids = params.stop_token_ids.clone();
+        if !params.ignore_eos {
+            stop_ids.extend(self.config().eos_token_ids.iter().copied());
+        }
+        // A stop string of n bytes lies within the last n + 4 tokens (tokens that are partial
+        // UTF-8 decode to nothing on their own).
+        let stop_window = params
+            .stop_strings
+            .iter()
+            .map(String::len)
+            .max()
+            .unwrap_or(0)
+            + 4;
+
+        let mut out: Vec<Completion> = prompts
+            .iter()
+            .map(|_| Completion {
+                tokens: Vec::new(),
+                logprobs: Vec::new(),
+                finish_reason: FinishReason::Length,
+                stop_string: None,
+            })
+            .collect();
+        if prompts.is_empty() || params.max_new_tokens == 0 {
+            return Ok(out);
+        }
+
+        let batch = prompts.len();
+        let width = prompts.iter().map(Vec::len).max().unwrap_or(0);
+        let mut ids = Vec::with_capacity(batch * width);
+        let mut pos = Vec::with_capacity(batch * width);
+        for p in prompts {
+            let pad = width - p.len();
+            ids.extend(std::iter::repeat_n(0u32, pad).chain(p.iter().copied()));
+            pos.extend(std::iter::repeat_n(-1i64, pad).chain(0..p.len() as i64));
+        }
+        let mut live: Vec<Live> = prompts
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let mut rng = ChaCha20Rng::seed_from_u64(params.seed);
+                rng.set_stream(i as u64);
+                Live {
+                    index: i,
+                    next_pos: p.len() as i64,
+                    rng,
+                }
+            })
+            .collect();
+        let mut cache = KvCache::new(self.config().num_layers, width + params.max_new_tokens);
+        let input = Tensor::from_vec(ids, (batch, width), self.device())?;
+        let hidden = self.forward_hidden(&input, &pos, Some(&mut cache), Mode::Infer)?;
+        let mut logits = self.last_logits(&hidden)?;
+
+        loop {
+            let mut keep = Vec::with_capacity(live.len());
+            let mut next_tokens = Vec::with_capacity(live.len());
+            for (row, seq) in live.iter_mut().enumerate() {
+                let (tok, lp) = sample_token(&logits[row], params, &mut seq.rng);
+                let c = &mut out[seq.index];
+                c.tokens.push(tok);
+                c.logprobs.push(lp);
+                on_token(seq.index, tok);
+                let mut done = false;
+                if stop_ids.contains(&tok) {
+                    c.finish_reason = FinishReason::Stop;
+                    done = true;
+                } else if let Some(dec) = decoder.filter(|_| !params.stop_strings.is_empty()) {
+                    let tail = &c.tokens[c.tokens.len().saturating_sub(stop_window)..];
+                    let text = dec.detokenize(tail);
+                    if let Some(s) = params
+                        .stop_strings
+                        .iter()
+                        .find(|s| text.contains(s.as_str()))
+                    {
+                        c.finish_reason = FinishReason::Stop;
+                        c.stop_string = Some(s.clone());
+                        done = true;
+                    }
+                }
+                if !done && c.tokens.len() >= params.max_new_tokens {
+                    done = true;
+                }
+                if !done {
+                    keep.push(row);
+                    next_tokens.push(tok);
+                }
+            }
+            if keep.is_empty() {
+                break;
+            }
+            if keep.len() < live.len() {
+                cache.retain(&keep, self.device())?;
+                let mut old: Vec<Option<Live>> = live.into_iter().map(Some).collect();
+                live = keep.iter().filter_map(|&r| old[r].take()).collect();
+            }
+            let q_pos: Vec<i64> = live.iter().map(|s| s.next_pos).collect();
+            for s in &mut live {
+                s.next_pos += 1;
+            }
+            let input = Tensor::from_vec(next_tokens, (live.len(), 1), self.device())?;
+            let hidden = self.forward_hidden(&input, &q_pos, Some(&mut cache), Mode::Infer)?;
+            logits = self.last_logits(&hidden)?;
+        }
+        Ok(out)
+    }
+
+    /// Logits of the last position of every row, as plain vectors.
+    fn last_logits(&self, hidden: &Tensor) -> Result<Vec<Vec<f32>>> {
+        let (_, t, _) = hidden.dims3()?;
+        let last = hidden.narrow(1, t - 1, 1)?.squeeze(1)?;
+        Ok(self.logits(&last)?.to_vec2::<f32>()?)
+    }
+}

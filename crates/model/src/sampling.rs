@@ -1,0 +1,280 @@
+//! Choosing the next token from a row of logits: greedy, temperature, top-k, top-p.
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// How to sample continuations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SamplingParams {
+    /// Most tokens to generate per sequence.
+    pub max_new_tokens: usize,
+    /// Softmax temperature; 0 means greedy (arg-max).
+    pub temperature: f64,
+    /// Nucleus sampling: keep the smallest set of top tokens whose probability reaches this
+    /// (1 = off).
+    pub top_p: f64,
+    /// Keep only the `top_k` most likely tokens (0 = off). Applied before `top_p`.
+    pub top_k: usize,
+    /// Seed of the per-sequence ChaCha20 streams: sequence `i` of a call always draws from
+    /// stream `i`, so results do not depend on which other sequences share the batch.
+    pub seed: u64,
+    /// Extra token ids that end a sequence (the sampled stop token is kept in the output).
+    pub stop_token_ids: Vec<u32>,
+    /// Strings that end a sequence once the generated text contains them (needs a decoder).
+    pub stop_strings: Vec<String>,
+    /// Do not stop at the model's own end-of-sequence ids.
+    pub ignore_eos: bool,
+}
+
+impl Default for SamplingParams {
+    fn default() -> Self {
+        SamplingParams {
+            max_new_tokens: 256,
+            temperature: 1.0,
+            top_p: 1.0,
+            top_k: 0,
+            seed: 0,
+            stop_token_ids: Vec::new(),
+            stop_strings: Vec::new(),
+            ignore_eos: false,
+        }
+    }
+}
+
+impl SamplingParams {
+    /// Rejects out-of-range values with a message naming the field.
+    pub fn validate(&self) -> Result<()> {
+        if !self.temperature.is_finite() || self.temperature < 0.0 {
+            return Err(Error::invalid(
+                "temperature",
+                format!("{} (must be ≥ 0)", self.temperature),
+            ));
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return Err(Error::invalid(
+                "top_p",
+                format!("{} (must be in (0, 1])", self.top_p),
+            ));
+        }
+        if self.stop_strings.iter().any(String::is_empty) {
+            return Err(Error::invalid(
+                "stop_strings",
+                "an empty stop string would stop immediately",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Picks a token from `logits` and returns it with its log-probability.
+///
+/// The log-probability is that of the full temperature-scaled distribution (before top-k/top-p
+/// truncation), i.e. exactly what [`crate::Model::score`] computes at the same temperature;
+/// greedy decoding (temperature 0) reports it at temperature 1.
+pub fn sample_token<R: Rng>(logits: &[f32], params: &SamplingParams, rng: &mut R) -> (u32, f32) {
+    let greedy = params.temperature == 0.0;
+    let inv_t = if greedy {
+        1.0
+    } else {
+        1.0 / params.temperature
+    };
+    // NaN logits would poison every comparison; treat them as impossible.
+    let scaled: Vec<f64> = logits
+        .iter()
+        .map(|&l| {
+            if l.is_nan() {
+                f64::NEG_INFINITY
+            } else {
+                f64::from(l) * inv_t
+            }
+        })
+        .collect();
+    let max = scaled.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    // One exp per token, reused for the normaliser, truncation and the draw.
+    let mut weights: Vec<f64> = scaled.iter().map(|&s| (s - max).exp()).collect();
+    let sum: f64 = weights.iter().sum();
+    let lse = max + sum.ln();
+    let logprob = |t: usize| (scaled[t] - lse) as f32;
+    if greedy || !max.is_finite() {
+        let best = argmax(&scaled);
+        return (best as u32, logprob(best));
+    }
+    for w in &mut weights {
+        *w /= sum;
+    }
+    let draw = |cands: &mut dyn Iterator<Item = usize>, total: f64, rng: &mut R| {
+        let u = rng.random::<f64>() * total;
+        let mut acc = 0.0;
+        let mut last = None;
+        for t in cands {
+            acc += weights[t];
+            last = Some(t);
+            if acc > u {
+                return t;
+            }
+        }
+        // Rounding left u just above the accumulated mass: take the last candidate.
+        last.unwrap_or_else(|| argmax(&scaled))
+    };
+    let chosen = match truncate(&scaled, &weights, params.top_k, params.top_p) {
+        None => draw(&mut (0..weights.len()), 1.0, rng),
+        Some(cands) => {
+            let total: f64 = cands.iter().map(|&t| weights[t]).sum();
+            draw(&mut cands.into_iter(), total, rng)
+        }
+    };
+    (chosen as u32, logprob(chosen))
+}
+
+fn argmax(xs: &[f64]) -> usize {
+    // First maximum wins, as in llama.cpp and torch.argmax.
+    let mut best = 0;
+    for (i, &x) in xs.iter().enumerate() {
+        if x > xs[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+/// The tokens that survive top-k then top-p, most likely first; `None` when nothing is cut.
+fn truncate(scaled: &[f64], probs: &[f64], top_k: usize, top_p: f64) -> Option<Vec<usize>> {
+    let v = scaled.len();
+    let k_active = top_k > 0 && top_k < v;
+    if !k_active && top_p >= 1.0 {
+        return None;
+    }
+    let desc = |a: &usize, b: &usize| scaled[*b].total_cmp(&scaled[*a]).then(a.cmp(b));
+    let prefix_sorted = |n: usize| -> Vec<usize> {
+        let mut idx: Vec<usize> = (0..v).collect();
+        if n < v {
+            idx.select_nth_unstable_by(n - 1, desc);
+            idx.truncate(n);
+        }
+        idx.sort_unstable_by(desc);
+        idx
+    };
+    let mut cands = if k_active {
+        prefix_sorted(top_k)
+    } else {
+        // Usually the nucleus is small: try the top 256 before sorting the whole vocabulary.
+        let head = prefix_sorted(256.min(v));
+        let mass: f64 = head.iter().map(|&t| probs[t]).sum();
+        if mass >= top_p {
+            head
+        } else {
+            prefix_sorted(v)
+        }
+    };
+    if top_p < 1.0 {
+        // Renormalise over the candidates (top-k first, as transformers does).
+        let total: f64 = cands.iter().map(|&t| probs[t]).sum();
+        let mut acc = 0.0;
+        let mut keep = cands.len();
+        for (n, &t) in cands.iter().enumerate() {
+            acc += probs[t] / total;
+            if acc >= top_p {
+                keep = n + 1;
+                break;
+            }
+        }
+        cands.truncate(keep);
+    }
+    Some(cands)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha20Rng;
+
+    fn params(t: f64, k: usize, p: f64) -> SamplingParams {
+        SamplingParams {
+            temperature: t,
+            top_k: k,
+            top_p: p,
+            ..SamplingParams::default()
+        }
+    }
+
+    #[test]
+    fn greedy_takes_first_maximum_and_reports_t1_logprob() {
+        let logits = [1.0f32, 3.0, 3.0, 0.0];
+        let mut rng = ChaCha20Rng::seed_from_u64(0);
+        let (t, lp) = sample_token(&logits, &params(0.0, 0, 1.0), &mut rng);
+        assert_eq!(t, 1);
+        // log(e^3 / (e^1 + 2e^3 + e^0)), computed by hand.
+        let expected = 3.0 - (1f64.exp() + 2.0 * 3f64.exp() + 1.0).ln();
+        assert!(
+            (f64::from(lp) - expected).abs() < 1e-6,
+            "{lp} vs {expected}"
+        );
+    }
+
+    #[test]
+    fn top_k_one_is_greedy_but_logprob_is_at_temperature() {
+        let logits = [0.0f32, 2.0, 1.0];
+        let mut rng = ChaCha20Rng::seed_from_u64(7);
+        for _ in 0..20 {
+            let (t, lp) = sample_token(&logits, &params(2.0, 1, 1.0), &mut rng);
+            assert_eq!(t, 1);
+            // At T=2 the scaled logits are 0, 1, 0.5.
+            let expected = 1.0 - (1.0 + 1f64.exp() + 0.5f64.exp()).ln();
+            assert!((f64::from(lp) - expected).abs() < 1e-6);
+        }
+    }
+
+    #[test]
+    fn top_p_keeps_smallest_nucleus() {
+        // probabilities 0.5, 0.3, 0.2 (logits are their logs)
+        let probs = [0.5f64, 0.3, 0.2];
+        let scaled: Vec<f64> = probs.iter().map(|p| p.ln()).collect();
+        assert_eq!(truncate(&scaled, &probs, 0, 0.5), Some(vec![0]));
+        assert_eq!(truncate(&scaled, &probs, 0, 0.8), Some(vec![0, 1]));
+        assert_eq!(truncate(&scaled, &probs, 0, 0.81), Some(vec![0, 1, 2]));
+        assert_eq!(truncate(&scaled, &probs, 2, 1.0), Some(vec![0, 1]));
+        // top-k 2 renormalises to 0.625 / 0.375, so top-p 0.6 keeps one token.
+        assert_eq!(truncate(&scaled, &probs, 2, 0.6), Some(vec![0]));
+        assert_eq!(truncate(&scaled, &probs, 0, 1.0), None);
+    }
+
+    #[test]
+    fn sampling_frequencies_follow_probabilities() {
+        let logits: Vec<f32> = [0.6f32, 0.3, 0.1].iter().map(|p| p.ln()).collect();
+        let mut rng = ChaCha20Rng::seed_from_u64(42);
+        let mut counts = [0usize; 3];
+        let n = 20_000;
+        for _ in 0..n {
+            counts[sample_token(&logits, &params(1.0, 0, 1.0), &mut rng).0 as usize] += 1;
+        }
+        for (c, p) in counts.iter().zip([0.6, 0.3, 0.1]) {
+            let f = *c as f64 / n as f64;
+            assert!((f - p).abs() < 0.02, "frequency {f} vs {p}");
+        }
+    }
+
+    #[test]
+    fn same_seed_same_tokens() {
+        let logits: Vec<f32> = (0..50).map(|i| (i as f32 * 0.37).sin()).collect();
+        let draw = |seed| {
+            let mut rng = ChaCha20Rng::seed_from_u64(seed);
+            (0..30)
+                .map(|_| sample_token(&logits, &params(1.0, 0, 0.9), &mut rng).0)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(draw(3), draw(3));
+        assert_ne!(draw(3), draw(4));
+    }
+
+    #[test]
+    fn invalid_params_are_named() {
+        let e = params(-1.0, 0, 1.0).validate().unwrap_err().to_string();
+        assert!(e.contains("temperature"), "{e}");
+        let e = params(1.0, 0, 0.0).validate().unwrap_err().to_string();
+        assert!(e.contains("top_p"), "{e}");
+    }
+}

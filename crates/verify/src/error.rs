@@ -1,0 +1,53 @@
+//! The crate's one error type.
+
+/// Why a piece of math text could not be read or evaluated.
+///
+/// A wrong model answer is never an error (it is a [`crate::Verdict`]); these variants describe
+/// input the grader refuses to interpret, so callers can tell "unreadable" from "wrong".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The text is empty (after stripping wrappers such as `$…$`).
+    #[error("empty answer")]
+    Empty,
+    /// The text is longer than the configured cap (`MathOptions::max_answer_bytes`).
+    #[error("answer is {len} bytes, over the cap of {cap}")]
+    TooLong {
+        /// length of the text in bytes
+        len: usize,
+        /// the cap in bytes
+        cap: usize,
+    },
+    /// The text is not well-formed math at byte offset `at`.
+    #[error("cannot parse at byte {at}: {reason}")]
+    Syntax {
+        /// byte offset in the parsed text
+        at: usize,
+        /// what was expected or found
+        reason: String,
+    },
+    /// Brackets, braces or `\left`/`\right` pairs do not balance.
+    #[error("unbalanced {what}")]
+    Unbalanced {
+        /// the kind of delimiter
+        what: &'static str,
+    },
+    /// Nesting is deeper than the cap.
+    #[error("nesting deeper than {cap}")]
+    TooDeep {
+        /// the depth cap
+        cap: usize,
+    },
+    /// The per-call work budget ran out.
+    #[error("work budget of {steps} steps exhausted")]
+    Budget {
+        /// the budget in steps
+        steps: u64,
+    },
+    /// A Countdown ground truth is malformed.
+    #[error("bad countdown ground truth: {0}")]
+    Countdown(String),
+}
+
+/// `Result` with the crate's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,401 @@
+"""Ready reward functions for TRL, verl and OpenRLHF, backed by aha's Rust verifier.
+
+Each function has the exact signature its engine calls (see the function docs); none uses signals,
+so they work in threads, ``asyncio.to_thread`` and Ray workers, where math-verify's alarm-based
+timeouts fail. Batches are graded in parallel with the GIL released.
+
+* TRL ``GRPOTrainer(reward_funcs=[aha.rewards.trl_math_reward])``, or build one with
+  :func:`make_trl_reward` (gold column, task, options).
+* verl ``custom_reward_function.path=<path of aha/verl.py>`` (name ``compute_score``), or import
+  :func:`compute_score` / :func:`compute_score_batch` in your own file.
+* OpenRLHF ``--remote_rm_url <path of aha/openrlhf.py>`` (it defines ``reward_func``), or build one
+  with :func:`make_openrlhf_reward`.
+
+An unreadable reference is never rewarded as correct: it is the verdict ``gold_unparseable``
+(TRL: ``None`` = "not applicable" by default; verl/OpenRLHF: the scheme's reward for it, 0).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+from aha._aha import Verdict, verify, verify_batch
+
+__all__ = [
+    "GOLD_COLUMNS",
+    "OPTION_NAMES",
+    "TrlReward",
+    "OpenRlhfReward",
+    "completion_text",
+    "compute_score",
+    "compute_score_batch",
+    "make_openrlhf_reward",
+    "make_trl_reward",
+    "reward_func",
+    "strip_prompt",
+    "trl_countdown_reward",
+    "trl_math_reward",
+]
+
+#: Dataset columns searched, in order, for the reference answer when none is named.
+GOLD_COLUMNS = ("solution", "answer", "ground_truth", "gold", "label", "reward_model")
+
+#: Keyword options understood by :func:`aha.verify`; other keywords an engine passes are ignored.
+OPTION_NAMES = frozenset(
+    {
+        "boxed",
+        "answer_tag",
+        "answer_is",
+        "last_number",
+        "percent",
+        "require_reduced_fractions",
+        "strict_brackets",
+        "rounded_reference",
+        "relation_interval",
+        "reward",
+        "budget_steps",
+        "max_answer_bytes",
+        "strict",
+    }
+)
+
+# End-of-sequence markers that OpenRLHF leaves in the decoded query (skip_special_tokens=False).
+_EOS_MARKERS = (
+    "<|im_end|>",
+    "<|endoftext|>",
+    "<|eot_id|>",
+    "<|end_of_text|>",
+    "<｜end▁of▁sentence｜>",
+    "<end_of_turn>",
+    "<eos>",
+    "</s>",
+)
+
+
+def _options(kwargs: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in kwargs.items() if k in OPTION_NAMES}
+
+
+def completion_text(completion: Any) -> str:
+    """The text of one TRL completion.
+
+    Standard format: the string itself. Conversational format: a list of message dicts; the
+    content of the last assistant message (or the last message when none has a role) is used,
+    and a content made of parts (``[{"type": "text", "text": ...}]``) is joined.
+    """
+    if isinstance(completion, str):
+        return completion
+    if isinstance(completion, dict):
+        return _content(completion)
+    if isinstance(completion, (list, tuple)):
+        if not completion:
+            return ""
+        messages = [m for m in completion if isinstance(m, dict)]
+        if len(messages) != len(completion):
+            raise TypeError("a conversational completion must be a list of message dicts")
+        assistant = [m for m in messages if m.get("role", "assistant") == "assistant"]
+        return _content((assistant or messages)[-1])
+    raise TypeError(
+        f"a completion must be a str or a list of chat messages, got {type(completion).__name__}"
+    )
+
+
+def _content(message: dict[str, Any]) -> str:
+    content = message.get("content", "")
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            p.get("text", "") if isinstance(p, dict) else str(p) for p in content
+        )
+    raise TypeError(f"message content must be a str or a list of parts, got {type(content).__name__}")
+
+
+def _countdown_golds(kwargs: dict[str, Any], n: int) -> list[Any] | None:
+    """TinyZero's Countdown columns `target` + `nums` (or `numbers`), zipped per row."""
+    nums = kwargs.get("nums", kwargs.get("numbers"))
+    targets = kwargs.get("target")
+    if targets is None or nums is None:
+        return None
+    if len(targets) != n or len(nums) != n:
+        raise ValueError(f"columns target/nums have {len(targets)}/{len(nums)} rows, expected {n}")
+    return [{"target": int(t), "numbers": [int(x) for x in ns]} for t, ns in zip(targets, nums)]
+
+
+def _unwrap_reward_model(gold: Any) -> Any:
+    # verl/TinyZero rows keep the reference under reward_model.ground_truth.
+    if isinstance(gold, dict) and "ground_truth" in gold and "target" not in gold:
+        return gold["ground_truth"]
+    return gold
+
+
+class TrlReward:
+    """A TRL ``reward_funcs`` callable (picklable, so it also works with ``AsyncGRPOTrainer``).
+
+    Called by TRL as ``f(prompts=..., completions=..., completion_ids=..., trainer_state=...,
+    log_extra=..., log_metric=..., <dataset columns>...)``; returns ``list[float | None]``.
+    """
+
+    def __init__(
+        self,
+        gold_column: str | None = None,
+        task: str = "math",
+        unparseable_gold: float | None = None,
+        log: bool = True,
+        name: str | None = None,
+        **options: Any,
+    ) -> None:
+        unknown = set(options) - OPTION_NAMES
+        if unknown:
+            raise TypeError(f"unknown option(s) {sorted(unknown)}; known: {sorted(OPTION_NAMES)}")
+        if task not in ("math", "math_answer", "countdown"):
+            raise ValueError(f"unknown task {task!r} (known: 'math', 'math_answer', 'countdown')")
+        self.gold_column = gold_column
+        self.task = task
+        self.unparseable_gold = unparseable_gold
+        self.log = log
+        self.options = options
+        # TRL names the reward's logged columns after `__name__`.
+        self.__name__ = name or f"aha_{task}_reward"
+
+    def _golds(self, kwargs: dict[str, Any], n: int) -> list[Any]:
+        if self.gold_column is not None:
+            if self.gold_column not in kwargs:
+                raise KeyError(
+                    f"reward {self.__name__}: dataset column {self.gold_column!r} not passed by the "
+                    f"trainer (columns: {sorted(k for k in kwargs if not k.startswith('log_'))})"
+                )
+            golds = kwargs[self.gold_column]
+        else:
+            golds = _countdown_golds(kwargs, n) if self.task == "countdown" else None
+            if golds is None:
+                col = next((c for c in GOLD_COLUMNS if c in kwargs), None)
+                if col is None:
+                    raise KeyError(
+                        f"reward {self.__name__}: no reference column among {list(GOLD_COLUMNS)} "
+                        f"(columns passed: {sorted(kwargs)}); name one with "
+                        "make_trl_reward(gold_column=...)"
+                    )
+                golds = kwargs[col]
+        golds = [_unwrap_reward_model(g) for g in golds]
+        if len(golds) != n:
+            raise ValueError(f"reward {self.__name__}: {n} completions but {len(golds)} references")
+        return golds
+
+    def __call__(
+        self,
+        prompts: Sequence[Any] | None = None,
+        completions: Sequence[Any] | None = None,
+        **kwargs: Any,
+    ) -> list[float | None]:
+        if completions is None:
+            raise TypeError(f"reward {self.__name__}: TRL passes `completions`; none given")
+        texts = [completion_text(c) for c in completions]
+        golds = self._golds(kwargs, len(texts))
+        verdicts = verify_batch(texts, golds, task=self.task, **self.options)
+        rewards: list[float | None] = [
+            self.unparseable_gold if v.verdict == "gold_unparseable" else v.reward for v in verdicts
+        ]
+        if self.log:
+            _trl_log(self.__name__, verdicts, kwargs)
+        return rewards
+
+
+def _trl_log(name: str, verdicts: list[Verdict], kwargs: dict[str, Any]) -> None:
+    log_extra = kwargs.get("log_extra")
+    if callable(log_extra):
+        log_extra(f"{name}_verdict", [v.verdict for v in verdicts])
+    log_metric = kwargs.get("log_metric")
+    if callable(log_metric) and verdicts:
+        n = len(verdicts)
+        log_metric(f"{name}/formatted", sum(v.formatted for v in verdicts) / n)
+        log_metric(f"{name}/no_answer", sum(v.verdict == "no_answer" for v in verdicts) / n)
+        log_metric(
+            f"{name}/gold_unparseable", sum(v.verdict == "gold_unparseable" for v in verdicts) / n
+        )
+
+
+def make_trl_reward(
+    gold_column: str | None = None,
+    task: str = "math",
+    unparseable_gold: float | None = None,
+    log: bool = True,
+    name: str | None = None,
+    **options: Any,
+) -> TrlReward:
+    """Builds a TRL reward function.
+
+    ``gold_column``: the dataset column holding the reference (default: the first present of
+    :data:`GOLD_COLUMNS`; for ``task="countdown"`` also TinyZero's ``target`` + ``nums``).
+    A full solution with ``\\boxed{}`` works as a reference (its last box is used).
+    ``unparseable_gold``: what a row with an unreadable reference returns (default ``None``, which
+    TRL treats as "not applicable"). ``log``: report verdicts through TRL's ``log_extra`` and
+    rates through ``log_metric`` when the trainer passes them. ``options``: as in
+    :func:`aha.verify`.
+    """
+    return TrlReward(gold_column, task, unparseable_gold, log, name, **options)
+
+
+#: TRL math accuracy reward: 1 correct, 0 otherwise, ``None`` for an unreadable reference.
+trl_math_reward = make_trl_reward(name="trl_math_reward")
+
+#: TRL Countdown reward (TinyZero's 0 / 0.1 / 1), reading ``target`` + ``nums`` columns.
+trl_countdown_reward = make_trl_reward(task="countdown", name="trl_countdown_reward")
+
+
+def _verl_task(data_source: Any, kwargs: dict[str, Any]) -> str:
+    task = kwargs.get("task")
+    if task is not None:
+        return str(task)
+    return "countdown" if "countdown" in str(data_source).lower() else "math"
+
+
+def _verl_dict(v: Verdict) -> dict[str, Any]:
+    return {
+        "score": v.reward,
+        "acc": 1.0 if v.correct else 0.0,
+        "formatted": 1.0 if v.formatted else 0.0,
+        "pred": v.extracted if v.extracted is not None else "",
+        "verdict": v.verdict,
+    }
+
+
+def compute_score(
+    data_source: str,
+    solution_str: str,
+    ground_truth: Any,
+    extra_info: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> dict[str, Any]:
+    """verl ``custom_reward_function`` (NaiveRewardManager, called with keywords).
+
+    ``solution_str``: the decoded response; ``ground_truth``: ``reward_model.ground_truth`` (a
+    string, a list of accepted answers, or a Countdown dict ``{"target", "numbers"}``). The task
+    is ``countdown`` when ``data_source`` contains "countdown", else ``math``; override it and
+    set options through ``custom_reward_function.reward_kwargs`` (``task=...``, ``reward=...``).
+    Returns ``{"score", "acc", "formatted", "pred", "verdict"}``; verl logs the extra keys.
+    """
+    v = verify(solution_str, ground_truth, task=_verl_task(data_source, kwargs), **_options(kwargs))
+    return _verl_dict(v)
+
+
+def compute_score_batch(
+    data_sources: Sequence[str],
+    solution_strs: Sequence[str],
+    ground_truths: Sequence[Any],
+    extra_infos: Sequence[dict[str, Any] | None] | None = None,
+    **kwargs: Any,
+) -> list[dict[str, Any]]:
+    """verl batch form (``reward_manager=batch``): one dict per sample, graded in parallel."""
+    n = len(solution_strs)
+    if len(data_sources) != n or len(ground_truths) != n:
+        raise ValueError(
+            f"data_sources/solution_strs/ground_truths differ in length: "
+            f"{len(data_sources)}/{n}/{len(ground_truths)}"
+        )
+    out: list[dict[str, Any] | None] = [None] * n
+    opts = _options(kwargs)
+    by_task: dict[str, list[int]] = {}
+    for i, ds in enumerate(data_sources):
+        by_task.setdefault(_verl_task(ds, kwargs), []).append(i)
+    for task, idx in by_task.items():
+        verdicts = verify_batch(
+            [solution_strs[i] for i in idx], [ground_truths[i] for i in idx], task=task, **opts
+        )
+        for i, v in zip(idx, verdicts):
+            out[i] = _verl_dict(v)
+    return [d for d in out if d is not None]
+
+
+def strip_prompt(query: str, prompt: str) -> str:
+    """The response part of an OpenRLHF query (prompt + response, special tokens kept).
+
+    Drops everything up to the end of the prompt and any trailing end-of-sequence markers.
+    """
+    at = query.find(prompt) if prompt else -1
+    response = query[at + len(prompt) :] if at >= 0 else query
+    stripped = True
+    while stripped:
+        stripped = False
+        response = response.rstrip()
+        for marker in _EOS_MARKERS:
+            if response.endswith(marker):
+                response = response[: -len(marker)]
+                stripped = True
+    return response
+
+
+class OpenRlhfReward:
+    """An OpenRLHF ``reward_func(queries, prompts, labels, **kwargs)``.
+
+    Returns ``{"rewards", "scores", "extra_logs"}``: ``rewards`` under the reward scheme,
+    ``scores`` = 1.0 for correct else 0.0 (OpenRLHF's dynamic filtering expects 0..1), and
+    ``extra_logs`` with per-sample ``aha_correct``, ``aha_formatted``, ``aha_no_answer``,
+    ``aha_gold_unparseable``. Values are ``torch.Tensor`` when torch is importable (as in
+    OpenRLHF's own examples), else lists of floats.
+    """
+
+    def __init__(self, task: str = "math", as_tensors: bool | None = None, **options: Any) -> None:
+        unknown = set(options) - OPTION_NAMES
+        if unknown:
+            raise TypeError(f"unknown option(s) {sorted(unknown)}; known: {sorted(OPTION_NAMES)}")
+        self.task = task
+        self.as_tensors = as_tensors
+        self.options = options
+        self.__name__ = "reward_func"
+
+    def __call__(
+        self,
+        queries: Sequence[str],
+        prompts: Sequence[str],
+        labels: Sequence[Any],
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        if not (len(queries) == len(prompts) == len(labels)):
+            raise ValueError(
+                f"queries/prompts/labels differ in length: {len(queries)}/{len(prompts)}/{len(labels)}"
+            )
+        responses = [strip_prompt(q, p) for q, p in zip(queries, prompts)]
+        verdicts = verify_batch(responses, list(labels), task=self.task, **self.options)
+        rewards = [v.reward for v in verdicts]
+        extra = {
+            "aha_correct": [1.0 if v.correct else 0.0 for v in verdicts],
+            "aha_formatted": [1.0 if v.formatted else 0.0 for v in verdicts],
+            "aha_no_answer": [1.0 if v.verdict == "no_answer" else 0.0 for v in verdicts],
+            "aha_gold_unparseable": [
+                1.0 if v.verdict == "gold_unparseable" else 0.0 for v in verdicts
+            ],
+        }
+        to = _tensor_fn(self.as_tensors)
+        return {
+            "rewards": to(rewards),
+            "scores": to(extra["aha_correct"]),
+            "extra_logs": {k: to(v) for k, v in extra.items()},
+        }
+
+
+def _tensor_fn(as_tensors: bool | None) -> Callable[[list[float]], Any]:
+    if as_tensors is False:
+        return list
+    try:
+        import torch
+    except ImportError:
+        if as_tensors:
+            raise
+        return list
+    return lambda xs: torch.tensor(xs, dtype=torch.float32)
+
+
+def make_openrlhf_reward(
+    task: str = "math", as_tensors: bool | None = None, **options: Any
+) -> OpenRlhfReward:
+    """Builds an OpenRLHF ``reward_func``; ``options`` as in :func:`aha.verify`."""
+    return OpenRlhfReward(task, as_tensors, **options)
+
+
+#: OpenRLHF math reward: ``reward_func(queries, prompts, labels, **kwargs)``.
+reward_func = make_openrlhf_reward()
+
+
