@@ -18,6 +18,7 @@ PEER=${PEER:-1}
 OUT=bench/out/serve
 mkdir -p "$OUT"
 RESULTS="$OUT/results.jsonl"
+RUN_ID=$(date -u +%Y%m%dT%H%M%SZ)
 
 echo "== building (release)"
 cargo build --release -p aha --bin aha
@@ -39,8 +40,8 @@ wait_for() { # URL
 }
 
 run_load() { # LABEL URL
-  "$LOADGEN" --label "$1" --url "$2" --batch 1 --connections 32 --duration-s "$DURATION" --out "$RESULTS"
-  "$LOADGEN" --label "$1" --url "$2" --batch 64 --connections 8 --duration-s "$DURATION" --out "$RESULTS"
+  "$LOADGEN" --run-id "$RUN_ID" --label "$1" --url "$2" --batch 1 --connections 32 --duration-s "$DURATION" --out "$RESULTS"
+  "$LOADGEN" --run-id "$RUN_ID" --label "$1" --url "$2" --batch 64 --connections 8 --duration-s "$DURATION" --out "$RESULTS"
 }
 
 echo "== aha serve-reward (2 workers)"
@@ -64,6 +65,20 @@ if [ "$PEER" = "1" ]; then
   PIDS+=($!)
   wait_for "http://127.0.0.1:$PORT"
   run_load peer "http://127.0.0.1:$PORT"
+fi
+
+if [ "$PEER" = "1" ]; then
+  echo "== aha / peer (run $RUN_ID)"
+  python3 - "$RESULTS" "$RUN_ID" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+rows = {(r["label"], r["batch"]): r for r in rows if r.get("run_id") == sys.argv[2]}
+for batch in (1, 64):
+    a, p = rows.get(("aha", batch)), rows.get(("peer", batch))
+    if a and p:
+        print(f"batch={batch:<3} samples/s x{a['samples_per_s'] / p['samples_per_s']:.0f}   "
+              f"p99 {a['p99_ms']:.2f} ms vs {p['p99_ms']:.2f} ms")
+PY
 fi
 
 echo "== graceful stop (SIGTERM)"

@@ -14,6 +14,8 @@ mod grade;
 mod reflection;
 mod verdict;
 
+use std::sync::{Arc, Mutex};
+
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
@@ -102,7 +104,7 @@ fn run_parallel(
             .collect::<Vec<_>>()
     };
     match num_threads {
-        None | Some(0) => Ok(work()),
+        None | Some(0) => Ok(pool()?.install(work)),
         Some(n) => {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(n)
@@ -111,6 +113,34 @@ fn run_parallel(
             Ok(pool.install(work))
         }
     }
+}
+
+/// The process's worker pool, rebuilt in a forked child.
+///
+/// rayon's global pool does not survive `fork()` (the child inherits the pool's bookkeeping but
+/// not its threads, so the first parallel call would wait forever). Python forks a lot
+/// (`multiprocessing`, `datasets.map(num_proc=...)`), so the pool is keyed by process id.
+fn pool() -> PyResult<Arc<rayon::ThreadPool>> {
+    static POOL: Mutex<Option<(u32, Arc<rayon::ThreadPool>)>> = Mutex::new(None);
+    let pid = std::process::id();
+    // A poisoned lock only means a thread panicked while swapping the pool; the value is whole.
+    let mut slot = POOL.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some((owner, pool)) = slot.as_ref()
+        && *owner == pid
+    {
+        return Ok(pool.clone());
+    }
+    let pool = Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .build()
+            .map_err(|e| PyValueError::new_err(format!("cannot start worker threads: {e}")))?,
+    );
+    // A pool inherited from the parent has no threads here; dropping it would signal threads that
+    // do not exist, so it is leaked (once per fork).
+    if let Some(inherited) = slot.replace((pid, pool.clone())) {
+        std::mem::forget(inherited);
+    }
+    Ok(pool)
 }
 
 /// Countdown grading with explicit target and numbers.
@@ -129,6 +159,13 @@ fn countdown(
     let response = response.to_owned();
     let outcome = py.detach(|| grade::grade(Task::Countdown, &response, &gold, &opts));
     Verdict::new(&response, outcome)
+}
+
+/// Strict R1 format check (`<think>…</think>` then `<answer>…</answer>`, nothing else).
+#[pyfunction]
+#[pyo3(signature = (response, prefilled_think = false))]
+fn r1_format_ok(response: &str, prefilled_think: bool) -> bool {
+    aha_verify::r1_format_ok(response, prefilled_think)
 }
 
 /// Self-reflection keyword analysis of one response.
@@ -160,11 +197,14 @@ fn reflect_batch(
     r#match: &str,
 ) -> PyResult<Vec<Reflection>> {
     let det = detector(keywords, r#match)?;
+    let pool = pool()?;
     let reports = py.detach(|| {
-        responses
-            .par_iter()
-            .map(|r| det.analyze(r))
-            .collect::<Vec<_>>()
+        pool.install(|| {
+            responses
+                .par_iter()
+                .map(|r| det.analyze(r))
+                .collect::<Vec<_>>()
+        })
     });
     let name = det.keywords().name();
     Ok(reports
@@ -203,6 +243,7 @@ fn _aha(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(verify, m)?)?;
     m.add_function(wrap_pyfunction!(verify_batch, m)?)?;
     m.add_function(wrap_pyfunction!(countdown, m)?)?;
+    m.add_function(wrap_pyfunction!(r1_format_ok, m)?)?;
     m.add_function(wrap_pyfunction!(reflect, m)?)?;
     m.add_function(wrap_pyfunction!(reflect_batch, m)?)?;
     m.add_function(wrap_pyfunction!(classify_ssr_json, m)?)?;

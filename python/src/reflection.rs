@@ -28,14 +28,15 @@ pub struct Hit {
 
 #[pymethods]
 impl Hit {
-    fn __repr__(&self) -> String {
-        format!(
-            "Hit(keyword={:?}, start={}, end={}, in_think={})",
-            self.keyword,
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let keyword = self.keyword.as_str().into_pyobject(py)?.repr()?;
+        Ok(format!(
+            "Hit(keyword={}, start={}, end={}, in_think={})",
+            keyword,
             self.start,
             self.end,
             if self.in_think { "True" } else { "False" }
-        )
+        ))
     }
 }
 
@@ -125,11 +126,13 @@ impl Reflection {
         Ok(d)
     }
 
-    fn __repr__(&self) -> String {
-        format!(
-            "Reflection(total={}, per_keyword={:?}, keywords={:?}, match={:?})",
-            self.total, self.per_keyword, self.keywords, self.r#match
-        )
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let per_keyword = (&self.per_keyword).into_pyobject(py)?.repr()?;
+        let keywords = self.keywords.as_str().into_pyobject(py)?.repr()?;
+        Ok(format!(
+            "Reflection(total={}, per_keyword={}, keywords={}, match='{}')",
+            self.total, per_keyword, keywords, self.r#match
+        ))
     }
 }
 

@@ -87,13 +87,15 @@ impl Verdict {
         Ok(d)
     }
 
-    fn __repr__(&self) -> String {
-        format!(
-            "Verdict(verdict={:?}, reward={}, extracted={:?}, formatted={})",
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        // Python's own repr of the strings, so the output reads (and round-trips) like Python.
+        let extracted = self.extracted.as_deref().into_pyobject(py)?.repr()?;
+        Ok(format!(
+            "Verdict(verdict='{}', reward={:?}, extracted={}, formatted={})",
             self.verdict,
             self.reward,
-            self.extracted.as_deref().unwrap_or("None"),
+            extracted,
             if self.formatted { "True" } else { "False" }
-        )
+        ))
     }
 }

@@ -15,6 +15,8 @@ def test_reflect_counts_paper15_keywords_by_substring():
     assert (r.hits[0].start, r.hits[0].end) == (7, 18)
     assert r.keywords == "paper15" and r.match == "substring"
     assert r.chars == len("Let me Re-evaluate, rethinking it.")
+    assert repr(r.hits[0]) == "Hit(keyword='re-evaluate', start=7, end=18, in_think=False)"
+    assert repr(r).startswith("Reflection(total=2, per_keyword={'re-evaluate': 1, 'rethink': 1}")
     assert r.per_1k_chars == pytest.approx(2 * 1000 / r.chars)
 
 

@@ -106,7 +106,10 @@ def test_verl_batch_form_matches_single_calls():
     sources = ["math", "countdown", "math", "math"]
     sols = [r"\boxed{5}", "<answer>(1 + 2) * 3</answer>", r"\boxed{6}", "nothing"]
     gts = ["5", {"target": 9, "numbers": [1, 2, 3]}, "5", "5"]
-    batch = rewards.compute_score_batch(sources, sols, gts, [None] * 4)
+    # verl's BatchRewardManager calls with keywords plus custom_reward_function.reward_kwargs.
+    batch = rewards.compute_score_batch(
+        data_sources=sources, solution_strs=sols, ground_truths=gts, extra_infos=[None] * 4
+    )
     assert batch == [rewards.compute_score(s, x, g) for s, x, g in zip(sources, sols, gts)]
     assert [d["score"] for d in batch] == [1.0, 1.0, 0.0, 0.0]
 
@@ -175,3 +178,14 @@ def test_numpy_values_from_parquet_columns():
     kw, _ = trl_kwargs([r, r], target=np.array([9, 10]), nums=np.array([[1, 2, 3], [1, 2, 3]]))
     kw["prompts"] = kw["prompts"][:2]
     assert rewards.trl_countdown_reward(**kw) == [1.0, 0.1]
+
+
+def test_trl_r1_format_reward():
+    good = "<think>2+3=5</think> <answer>5</answer>"
+    kw, _ = trl_kwargs([good, "just 5", [{"role": "assistant", "content": good}]], solution=["5"] * 3)
+    kw["prompts"] = kw["prompts"][:3]
+    assert rewards.trl_r1_format_reward(**kw) == [1.0, 0.0, 1.0]
+    prefilled = rewards.TrlFormatReward(prefilled_think=True)
+    kw, _ = trl_kwargs(["2+3=5</think> <answer>5</answer>", good], solution=["5"] * 2)
+    assert prefilled(**kw) == [1.0, 0.0]
+    assert pickle.loads(pickle.dumps(prefilled)).prefilled_think is True

@@ -35,10 +35,11 @@ def test_verify_gives_verdict_reward_and_extraction():
     assert v.source == "boxed"
     assert v.gold_index == 0
     d = v.to_dict()
-    assert d["verdict"] == "correct" and d["reward"] == 1.0 and d["span"] == list(v.span) or tuple(
-        d["span"]
-    ) == v.span
-    assert "correct" in repr(v)
+    assert d["verdict"] == "correct" and d["reward"] == 1.0 and d["span"] == v.span == (10, 21)
+    assert repr(aha.verify(r"\boxed{5}", "5")) == (
+        "Verdict(verdict='correct', reward=1.0, extracted='5', formatted=True)"
+    )
+    assert repr(aha.verify("x", "5")).endswith("extracted=None, formatted=False)")
 
 
 @pytest.mark.parametrize("response,gold,expected", [c for c in CASES if c[2] is not None])
@@ -258,3 +259,35 @@ def test_thread_where_math_verify_raises_aha_grades():
         with pytest.raises(ValueError, match="threaded"):
             ex.submit(with_math_verify).result()
         assert ex.submit(aha.verify, r"\boxed{0.5}", r"\frac12").result().correct
+
+
+def test_r1_format_ok():
+    assert aha.r1_format_ok("<think>hm</think> <answer>5</answer>")
+    assert aha.r1_format_ok("hm</think>\n<answer>5</answer><|im_end|>", prefilled_think=True)
+    assert not aha.r1_format_ok("<think>hm</think> <answer>5</answer>", prefilled_think=True)
+    assert not aha.r1_format_ok("<think>a</think> so <answer>5</answer>")
+
+
+def _child_batch(q):
+    rs, gs = _batch_input(100)
+    q.put([v.verdict for v in aha.verify_batch(rs, gs)])
+
+
+def test_verify_batch_works_in_a_forked_child_after_use_in_the_parent():
+    # rayon's global pool does not survive fork(); aha rebuilds its pool per process.
+    import multiprocessing as mp
+
+    rs, gs = _batch_input(100)
+    expected = [v.verdict for v in aha.verify_batch(rs, gs)]  # parent pool now exists
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=_child_batch, args=(q,))
+    p.start()
+    try:
+        got = q.get(timeout=30)
+    finally:
+        p.join(timeout=10)
+        if p.is_alive():
+            p.kill()
+    assert got == expected
+    assert p.exitcode == 0

@@ -8,7 +8,7 @@ use std::process::Command;
 use serde_json::Value;
 
 /// Crates that must not pull in any of [`FORBIDDEN`], even transitively (normal dependencies).
-const PURE: &[&str] = &["aha-verify", "aha-reflect"];
+const PURE: &[&str] = &["aha-verify", "aha-reflect", "aha-data"];
 
 /// Async runtimes, HTTP stacks, ML frameworks and binding layers.
 const FORBIDDEN: &[&str] = &[
@@ -19,6 +19,7 @@ const FORBIDDEN: &[&str] = &[
 fn allowed_internal() -> BTreeMap<&'static str, &'static [&'static str]> {
     BTreeMap::from([
         ("aha-verify", &[][..]),
+        ("aha-data", &[][..]),
         ("aha-reflect", &["aha-verify"][..]),
         ("aha-tokenizer", &[][..]),
         ("aha-model", &["aha-tokenizer"][..]),

@@ -327,6 +327,12 @@ impl Model {
             WeightKind::F32 => (Embedding::Dense(b.dense(embed_name, &[vocab, h])?), None),
             WeightKind::Quantized => {
                 match to_fast_quant(b.raw(embed_name, &[vocab, h])?, device)? {
+                    // Quantized row lookup needs whole blocks per row; otherwise look rows up
+                    // in a dequantized copy and keep the quantized matrix for the LM head.
+                    Either::Quant(q) if !h.is_multiple_of(q.dtype().block_size()) => {
+                        let dense = q.dequantize(device)?;
+                        (Embedding::Dense(dense), Some(Arc::new(q)))
+                    }
                     Either::Quant(q) => {
                         let q = Arc::new(q);
                         (Embedding::Quant(q.clone()), Some(q))

@@ -339,7 +339,10 @@ mod tests {
 
     #[test]
     fn config_errors() {
-        assert!(matches!(Client::new(ClientConfig::new("ftp://x")), Err(Error::Config(_))));
+        assert!(matches!(
+            Client::new(ClientConfig::new("ftp://x")),
+            Err(Error::Config(_))
+        ));
         let mut c = ClientConfig::new("http://x");
         c.concurrency = 0;
         assert!(matches!(Client::new(c), Err(Error::Config(_))));

@@ -10,6 +10,27 @@
 //!
 //! Do not call the blocking methods from inside an async runtime (tokio forbids nested
 //! `block_on`).
+//!
+//! ```no_run
+//! use aha_openai::{ChatMessage, ChatRequest, Client, ClientConfig};
+//! let mut cfg = ClientConfig::new("http://127.0.0.1:8000/v1");
+//! cfg.api_key = std::env::var("OPENAI_API_KEY").ok();
+//! let client = Client::new(cfg)?;
+//! let reqs: Vec<ChatRequest> = ["1+1?", "2+2?"]
+//!     .iter()
+//!     .map(|q| ChatRequest {
+//!         model: "gpt-4o-mini-2024-07-18".into(),
+//!         messages: vec![ChatMessage::user(*q)],
+//!         temperature: Some(0.0),
+//!         max_tokens: Some(300),
+//!         ..Default::default()
+//!     })
+//!     .collect();
+//! for r in client.chat_many(&reqs, |i, _| eprintln!("request {i} done")) {
+//!     println!("{}", r?.first_text());
+//! }
+//! # Ok::<(), aha_openai::Error>(())
+//! ```
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used)]
 

@@ -39,7 +39,11 @@ async fn chat_inner(s: &Stub, n: usize, headers: &HeaderMap, body: &Value) -> Re
         tokio::time::sleep(Duration::from_secs(5)).await;
     }
     if model == "bad-request" {
-        return (StatusCode::BAD_REQUEST, "{\"error\":{\"message\":\"unknown model\"}}").into_response();
+        return (
+            StatusCode::BAD_REQUEST,
+            "{\"error\":{\"message\":\"unknown model\"}}",
+        )
+            .into_response();
     }
     if model == "not-json" {
         return (StatusCode::OK, "<html>proxy error</html>").into_response();
@@ -48,7 +52,8 @@ async fn chat_inner(s: &Stub, n: usize, headers: &HeaderMap, body: &Value) -> Re
         let status = StatusCode::from_u16(s.fail_status.load(Ordering::SeqCst) as u16).unwrap();
         let mut r = (status, "try later").into_response();
         if status == StatusCode::TOO_MANY_REQUESTS {
-            r.headers_mut().insert("retry-after", "0.05".parse().unwrap());
+            r.headers_mut()
+                .insert("retry-after", "0.05".parse().unwrap());
         }
         return r;
     }
@@ -70,8 +75,10 @@ async fn chat_inner(s: &Stub, n: usize, headers: &HeaderMap, body: &Value) -> Re
                 "finish_reason": "stop"})
         })
         .collect();
-    Json(json!({"id": "x", "model": model, "choices": choices, "extra_field": 1,
-        "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}}))
+    Json(
+        json!({"id": "x", "model": model, "choices": choices, "extra_field": 1,
+        "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}}),
+    )
     .into_response()
 }
 
@@ -146,12 +153,24 @@ fn chat_round_trip_sends_every_parameter() {
         r.first_text(),
         "hello|0|Bearer sk-test|t=0.5|top_p=0.9|max=300|stop=[\"</answer>\"]|seed=7"
     );
-    assert_eq!(r.choices[1].message.content.as_deref().unwrap().split('|').nth(1), Some("1"));
+    assert_eq!(
+        r.choices[1]
+            .message
+            .content
+            .as_deref()
+            .unwrap()
+            .split('|')
+            .nth(1),
+        Some("1")
+    );
     assert_eq!(r.usage.unwrap().total_tokens, 7);
     // Unset parameters are not sent at all (server defaults apply), nor is a key.
     let client = Client::new(config(&url)).unwrap();
     let r = client.chat(&req("m", "x")).unwrap();
-    assert_eq!(r.first_text(), "x|0|none|t=null|top_p=null|max=null|stop=null|seed=null");
+    assert_eq!(
+        r.first_text(),
+        "x|0|none|t=null|top_p=null|max=null|stop=null|seed=null"
+    );
     assert_eq!(state.calls.load(Ordering::SeqCst), 2);
 }
 
@@ -191,7 +210,11 @@ fn retries_429_honouring_retry_after() {
     let t = Instant::now();
     client.chat(&req("m", "a")).unwrap();
     // Retry-After 0.05 s beats the 10 ms backoff.
-    assert!(t.elapsed() >= Duration::from_millis(50), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() >= Duration::from_millis(50),
+        "{:?}",
+        t.elapsed()
+    );
     assert_eq!(state.calls.load(Ordering::SeqCst), 2);
 }
 
@@ -205,7 +228,10 @@ fn gives_up_after_max_retries() {
     match &e {
         Error::RetriesExhausted { attempts, last } => {
             assert_eq!(*attempts, 4);
-            assert!(matches!(**last, Error::Status { status: 500, .. }), "{last}");
+            assert!(
+                matches!(**last, Error::Status { status: 500, .. }),
+                "{last}"
+            );
         }
         other => panic!("unexpected {other}"),
     }
@@ -248,7 +274,11 @@ fn timeouts_are_retried_then_reported() {
 #[test]
 fn connection_refused_is_a_transport_error() {
     // Bind then drop a listener to get a port with nothing behind it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut cfg = config(&format!("http://127.0.0.1:{port}/v1"));
     cfg.max_retries = 0;
     let client = Client::new(cfg).unwrap();
@@ -269,7 +299,9 @@ fn many_keeps_order_bounds_concurrency_and_reports_each() {
     let mut cfg = config(&url);
     cfg.concurrency = 4;
     let client = Client::new(cfg).unwrap();
-    let reqs: Vec<ChatRequest> = (0..20).map(|i| req("concurrency", &format!("q{i}"))).collect();
+    let reqs: Vec<ChatRequest> = (0..20)
+        .map(|i| req("concurrency", &format!("q{i}")))
+        .collect();
     let mut seen = Vec::new();
     let out = client.chat_many(&reqs, |i, r| {
         assert!(r.is_ok());
@@ -283,6 +315,6 @@ fn many_keeps_order_bounds_concurrency_and_reports_each() {
     seen.sort();
     assert_eq!(seen, (0..20).collect::<Vec<_>>());
     let max = state.max_in_flight.load(Ordering::SeqCst);
-    assert!(max <= 4 && max >= 2, "max in flight {max}");
+    assert!((2..=4).contains(&max), "max in flight {max}");
     assert_eq!(state.calls.load(Ordering::SeqCst), 23);
 }

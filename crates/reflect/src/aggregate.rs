@@ -13,6 +13,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 
 use crate::SsrCategory;
+use crate::judge::JudgeCategory;
 
 /// Version of the [`Summary`] JSON layout.
 pub const SUMMARY_SCHEMA_VERSION: u32 = 1;
@@ -38,6 +39,9 @@ pub struct ResponseRecord {
     pub ssr: Option<SsrCategory>,
     /// The LLM judge's verdict (study parse: category 2), when the judge ran.
     pub judge_reflection: Option<bool>,
+    /// The judge's category under the strict parse, when the judge ran (`None` inside: the reply
+    /// does not end in a category).
+    pub judge_category: Option<Option<crate::judge::JudgeCategory>>,
 }
 
 /// Whole-file summary: everything pooled, then per temperature.
@@ -45,7 +49,7 @@ pub struct ResponseRecord {
 pub struct Summary {
     /// [`SUMMARY_SCHEMA_VERSION`].
     pub schema_version: u32,
-    /// Keyword list name (preset or file).
+    /// Keyword list ([`crate::Keywords::label`]: `paper15@v1`, or the file).
     pub keywords: String,
     /// Match mode (`substring` / `word`).
     pub match_mode: String,
@@ -116,6 +120,12 @@ pub struct JudgeCounts {
     pub cross_responses: usize,
     /// Questions with ≥ 1 cross-reflective response (paper Figs. 3-right and 11).
     pub cross_questions: usize,
+    /// Responses whose reply ends in category 2 (strict parse).
+    pub strict_responses: usize,
+    /// Replies that end in no category at all (strict parse).
+    pub unparseable_replies: usize,
+    /// Responses where the study's and the strict parse disagree about category 2.
+    pub parse_disagreements: usize,
 }
 
 /// One row of the keyword occurrence table.
@@ -160,8 +170,10 @@ pub fn summarize(
     let by_temperature = temps
         .iter()
         .map(|t| {
-            let rs: Vec<&ResponseRecord> =
-                records.iter().filter(|r| r.temperature == Some(*t)).collect();
+            let rs: Vec<&ResponseRecord> = records
+                .iter()
+                .filter(|r| r.temperature == Some(*t))
+                .collect();
             group(&rs, Some(*t), keywords.words())
         })
         .collect();
@@ -172,7 +184,7 @@ pub fn summarize(
         .collect();
     Summary {
         schema_version: SUMMARY_SCHEMA_VERSION,
-        keywords: keywords.name().to_string(),
+        keywords: keywords.label(),
         match_mode: mode.as_str().to_string(),
         overall,
         greedy_accuracy: mean_bool(&greedy),
@@ -220,7 +232,10 @@ fn group(rs: &[&ResponseRecord], temperature: Option<f64>, words: &[String]) -> 
 
     let reflective = |r: &ResponseRecord| r.keyword_count > 0;
     let reflective_responses = rs.iter().filter(|r| reflective(r)).count();
-    let reflective_questions = qs.iter().filter(|v| v.iter().any(|r| reflective(r))).count();
+    let reflective_questions = qs
+        .iter()
+        .filter(|v| v.iter().any(|r| reflective(r)))
+        .count();
 
     let judge = rs.iter().any(|r| r.judge_reflection.is_some()).then(|| {
         let j = |r: &ResponseRecord| r.judge_reflection == Some(true);
@@ -231,6 +246,20 @@ fn group(rs: &[&ResponseRecord], temperature: Option<f64>, words: &[String]) -> 
             judge_questions: qs.iter().filter(|v| v.iter().any(|r| j(r))).count(),
             cross_responses: rs.iter().filter(|r| x(r)).count(),
             cross_questions: qs.iter().filter(|v| v.iter().any(|r| x(r))).count(),
+            strict_responses: rs
+                .iter()
+                .filter(|r| r.judge_category == Some(Some(JudgeCategory::Reflection)))
+                .count(),
+            unparseable_replies: rs.iter().filter(|r| r.judge_category == Some(None)).count(),
+            parse_disagreements: rs
+                .iter()
+                .filter(|r| match (r.judge_reflection, r.judge_category) {
+                    (Some(study), Some(strict)) => {
+                        study != (strict == Some(JudgeCategory::Reflection))
+                    }
+                    _ => false,
+                })
+                .count(),
         }
     });
 
@@ -297,15 +326,24 @@ fn group(rs: &[&ResponseRecord], temperature: Option<f64>, words: &[String]) -> 
         .iter()
         .map(|w| KeywordRow {
             keyword: w.clone(),
-            occurrences: rs.iter().map(|r| r.per_keyword.get(w).copied().unwrap_or(0)).sum(),
-            responses: rs.iter().filter(|r| r.per_keyword.get(w).is_some_and(|c| *c > 0)).count(),
+            occurrences: rs
+                .iter()
+                .map(|r| r.per_keyword.get(w).copied().unwrap_or(0))
+                .sum(),
+            responses: rs
+                .iter()
+                .filter(|r| r.per_keyword.get(w).is_some_and(|c| *c > 0))
+                .count(),
         })
         .collect();
-    table.sort_by(|a, b| b.occurrences.cmp(&a.occurrences));
+    table.sort_by_key(|r| std::cmp::Reverse(r.occurrences));
 
     let reflection_vs_correctness = (!graded.is_empty()).then(|| {
         let sum = |want: bool| -> usize {
-            rs.iter().filter(|r| r.correct == Some(want)).map(|r| r.keyword_count).sum()
+            rs.iter()
+                .filter(|r| r.correct == Some(want))
+                .map(|r| r.keyword_count)
+                .sum()
         };
         let cnt = |want: bool, refl: bool| -> usize {
             rs.iter()
@@ -370,11 +408,7 @@ impl Summary {
     /// Human-readable tables (what `aha reflect --summary` prints).
     pub fn render_text(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "keywords: {} ({} match)",
-            self.keywords, self.match_mode
-        );
+        let _ = writeln!(s, "keywords: {} ({} match)", self.keywords, self.match_mode);
         render_group(&mut s, "all responses", &self.overall, true);
         if let Some(g) = self.greedy_accuracy {
             let _ = writeln!(s, "greedy (T=0) accuracy: {}", pct(g));
@@ -426,7 +460,16 @@ fn render_group(s: &mut String, title: &str, g: &GroupSummary, tables: bool) {
         let _ = writeln!(
             s,
             "  judge: {} of {} judged responses, {} questions; cross (keyword ∧ judge): {} responses, {} questions",
-            j.judge_responses, j.judged_responses, j.judge_questions, j.cross_responses, j.cross_questions
+            j.judge_responses,
+            j.judged_responses,
+            j.judge_questions,
+            j.cross_responses,
+            j.cross_questions
+        );
+        let _ = writeln!(
+            s,
+            "  judge strict parse: {} category-2 replies, {} without a category, {} disagreements with the study's parse",
+            j.strict_responses, j.unparseable_replies, j.parse_disagreements
         );
     }
     if g.graded_responses > 0 {
@@ -462,13 +505,25 @@ fn render_group(s: &mut String, title: &str, g: &GroupSummary, tables: bool) {
     if !tables {
         return;
     }
-    let _ = writeln!(s, "\n  {:<20} {:>11} {:>10}", "keyword", "occurrences", "responses");
+    let _ = writeln!(
+        s,
+        "\n  {:<20} {:>11} {:>10}",
+        "keyword", "occurrences", "responses"
+    );
     for row in &g.keyword_table {
-        let _ = writeln!(s, "  {:<20} {:>11} {:>10}", row.keyword, row.occurrences, row.responses);
+        let _ = writeln!(
+            s,
+            "  {:<20} {:>11} {:>10}",
+            row.keyword, row.occurrences, row.responses
+        );
     }
     if !g.ssr.is_empty() {
         let total: usize = g.ssr.values().sum();
-        let _ = writeln!(s, "\n  {:<16} {:>9} {:>7}", "SSR category", "responses", "share");
+        let _ = writeln!(
+            s,
+            "\n  {:<16} {:>9} {:>7}",
+            "SSR category", "responses", "share"
+        );
         for (c, n) in &g.ssr {
             let _ = writeln!(s, "  {:<16} {:>9} {:>7}", c, n, pct(ratio(*n, total)));
         }
@@ -518,7 +573,11 @@ mod tests {
             rec("b", 0, Some(false), Some("7")),
             rec("b", 1, Some(false), Some("7")),
         ];
-        let s = summarize(&rs, &Keywords::preset("paper15").unwrap(), MatchMode::Substring);
+        let s = summarize(
+            &rs,
+            &Keywords::preset("paper15").unwrap(),
+            MatchMode::Substring,
+        );
         let g = &s.overall;
         assert_eq!((g.responses, g.questions, g.k_min, g.k_max), (6, 2, 3, 3));
         assert_eq!(g.reflective_responses, 2);
@@ -533,11 +592,17 @@ mod tests {
         assert!((g.pass_at_k[&3] - 0.5).abs() < 1e-12);
         assert!((g.answer_rate.unwrap() - 5.0 / 6.0).abs() < 1e-12);
         let rc = g.reflection_vs_correctness.as_ref().unwrap();
-        assert_eq!((rc.occurrences_in_correct, rc.occurrences_in_incorrect), (2, 1));
+        assert_eq!(
+            (rc.occurrences_in_correct, rc.occurrences_in_incorrect),
+            (2, 1)
+        );
         assert_eq!(rc.accuracy_with_reflection, Some(0.5));
         assert_eq!(rc.accuracy_without_reflection, Some(0.0));
         assert_eq!(g.keyword_table[0].keyword, "recheck");
-        assert_eq!((g.keyword_table[0].occurrences, g.keyword_table[0].responses), (3, 2));
+        assert_eq!(
+            (g.keyword_table[0].occurrences, g.keyword_table[0].responses),
+            (3, 2)
+        );
         assert_eq!(g.keyword_table.len(), 15);
         assert!(s.render_text().contains("reflection@k questions: 2"));
     }
@@ -552,6 +617,10 @@ mod tests {
         rs[0].judge_reflection = Some(false);
         rs[1].judge_reflection = Some(true);
         rs[2].judge_reflection = Some(true);
+        rs[0].judge_category = Some(Some(JudgeCategory::NoReflection));
+        // Study parse says 2 ("… x2."), strict parse finds no category.
+        rs[1].judge_category = Some(None);
+        rs[2].judge_category = Some(Some(JudgeCategory::Reflection));
         rs[0].temperature = Some(0.0);
         rs[1].temperature = Some(0.6);
         rs[2].temperature = Some(0.6);
@@ -559,6 +628,14 @@ mod tests {
         let j = s.overall.judge.as_ref().unwrap();
         assert_eq!((j.judge_responses, j.judge_questions), (2, 2));
         assert_eq!((j.cross_responses, j.cross_questions), (1, 1));
+        assert_eq!(
+            (
+                j.strict_responses,
+                j.unparseable_replies,
+                j.parse_disagreements
+            ),
+            (1, 1, 1)
+        );
         assert_eq!(s.greedy_accuracy, Some(1.0));
         assert_eq!(s.by_temperature.len(), 2);
         assert_eq!(s.by_temperature[1].temperature, Some(0.6));

@@ -364,7 +364,10 @@ mod tests {
     /// Python reference, by hand: sum(text.lower().count(k) for k in keywords).
     #[test]
     fn overlapping_keywords_each_counted_like_str_count() {
-        let d = det(&["rethink", "think again", "re-evaluate", "reevaluate"], MatchMode::Substring);
+        let d = det(
+            &["rethink", "think again", "re-evaluate", "reevaluate"],
+            MatchMode::Substring,
+        );
         // "rethink again": rethink 1 + think again 1 = 2
         assert_eq!(d.analyze("Let me rethink again.").total, 2);
         // re-evaluate and reevaluate do not overlap each other as strings.
@@ -380,9 +383,17 @@ mod tests {
     #[test]
     fn word_mode_needs_boundaries() {
         let d = det(&["rethink", "re-evaluate"], MatchMode::Word);
-        assert_eq!(d.analyze("rethinking, rethink. re-evaluated re-evaluate").total, 2);
+        assert_eq!(
+            d.analyze("rethinking, rethink. re-evaluated re-evaluate")
+                .total,
+            2
+        );
         let s = det(&["rethink", "re-evaluate"], MatchMode::Substring);
-        assert_eq!(s.analyze("rethinking, rethink. re-evaluated re-evaluate").total, 4);
+        assert_eq!(
+            s.analyze("rethinking, rethink. re-evaluated re-evaluate")
+                .total,
+            4
+        );
     }
 
     #[test]
@@ -393,7 +404,10 @@ mod tests {
         assert_eq!(r.total, 1);
         assert_eq!((r.hits[0].start, r.hits[0].end), (3, 14));
         assert_eq!(r.hits[0].byte_start, 4);
-        assert_eq!(&"ü: chec\u{212A} AGAIN"[r.hits[0].byte_start..r.hits[0].byte_end], "chec\u{212A} AGAIN");
+        assert_eq!(
+            &"ü: chec\u{212A} AGAIN"[r.hits[0].byte_start..r.hits[0].byte_end],
+            "chec\u{212A} AGAIN"
+        );
         // 'İ' lowers to two characters, shifting lowered offsets but not original ones.
         let r = d.analyze("İİ check again");
         assert_eq!((r.hits[0].start, r.hits[0].end), (3, 14));
@@ -405,11 +419,34 @@ mod tests {
         assert_eq!(think_regions("<think>ab</think>cd"), vec![7..9]);
         assert_eq!(think_regions("ab</think>cd"), vec![0..2]);
         assert_eq!(think_regions("x<think>ab"), vec![8..10]);
-        assert_eq!(think_regions("no tags"), Vec::<std::ops::Range<usize>>::new());
+        assert_eq!(
+            think_regions("no tags"),
+            Vec::<std::ops::Range<usize>>::new()
+        );
         let d = det(&["recheck"], MatchMode::Substring);
         let r = d.analyze("recheck</think> recheck <think>recheck");
-        assert_eq!(r.hits.iter().map(|h| h.in_think).collect::<Vec<_>>(), [true, false, true]);
+        assert_eq!(
+            r.hits.iter().map(|h| h.in_think).collect::<Vec<_>>(),
+            [true, false, true]
+        );
         assert_eq!(r.in_think, 2);
+    }
+
+    #[test]
+    fn detector_is_shareable_across_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<KeywordDetector>();
+        let d = det(&["recheck"], MatchMode::Substring);
+        let counts: Vec<usize> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..2)
+                .map(|i| {
+                    let d = &d;
+                    s.spawn(move || d.count(&"recheck ".repeat(i + 1)))
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(counts, [1, 2]);
     }
 
     #[test]

@@ -279,10 +279,22 @@ mod tests {
     #[test]
     fn study_examples_parse() {
         let cases = [
-            ("The response is off-topic and does not attempt to answer the question. 0.", 0, false),
-            ("The response provides a direct solution without self-reflection. 1.", 1, false),
+            (
+                "The response is off-topic and does not attempt to answer the question. 0.",
+                0,
+                false,
+            ),
+            (
+                "The response provides a direct solution without self-reflection. 1.",
+                1,
+                false,
+            ),
             ("The response demonstrates self-reflection. 2.", 2, true),
-            ("The response consists solely of Python code without any self-reflection. 3.", 3, false),
+            (
+                "The response consists solely of Python code without any self-reflection. 3.",
+                3,
+                false,
+            ),
         ];
         for (text, n, refl) in cases {
             let v = JudgeVerdict::parse(text);
@@ -297,8 +309,14 @@ mod tests {
         assert!(parse_study("answer is x2."));
         assert_eq!(parse_strict("No reflection, answer 12."), None);
         // Bold or quoted category numbers still parse strictly.
-        assert_eq!(parse_strict("Reflection: **2**"), Some(JudgeCategory::Reflection));
-        assert_eq!(parse_strict("category (2)\n"), Some(JudgeCategory::Reflection));
+        assert_eq!(
+            parse_strict("Reflection: **2**"),
+            Some(JudgeCategory::Reflection)
+        );
+        assert_eq!(
+            parse_strict("category (2)\n"),
+            Some(JudgeCategory::Reflection)
+        );
         // The study misses a "2" followed by 3+ characters; strict does not accept it either.
         assert!(!parse_study("2. That's it"));
         assert_eq!(parse_strict("2. That's it"), None);
@@ -340,7 +358,11 @@ mod tests {
         let c = JudgeCache::open(&path).unwrap();
         assert_eq!(c.len(), 2);
         // A malformed line in the middle is an error naming the line.
-        std::fs::write(&path, "garbage\n{\"schema_version\":1,\"key\":\"a\",\"model\":\"m\",\"reply\":\"r\"}\n").unwrap();
+        std::fs::write(
+            &path,
+            "garbage\n{\"schema_version\":1,\"key\":\"a\",\"model\":\"m\",\"reply\":\"r\"}\n",
+        )
+        .unwrap();
         let e = JudgeCache::open(&path).unwrap_err().to_string();
         assert!(e.contains("c.jsonl:1"), "{e}");
     }

@@ -10,11 +10,20 @@ const PRESET_FILES: &[(&str, &str)] = &[
     ("paper15", include_str!("../keywords/paper15.txt")),
     ("blog", include_str!("../keywords/blog.txt")),
     ("blog-qwen", include_str!("../keywords/blog-qwen.txt")),
-    ("blog-deepseek", include_str!("../keywords/blog-deepseek.txt")),
+    (
+        "blog-deepseek",
+        include_str!("../keywords/blog-deepseek.txt"),
+    ),
     ("blog-llama", include_str!("../keywords/blog-llama.txt")),
-    ("blog-microsoft", include_str!("../keywords/blog-microsoft.txt")),
+    (
+        "blog-microsoft",
+        include_str!("../keywords/blog-microsoft.txt"),
+    ),
     ("simplerl", include_str!("../keywords/simplerl.txt")),
 ];
+
+/// Version of the preset files; bump when a list changes, so results say which list they used.
+pub const PRESET_VERSION: u32 = 1;
 
 /// Names accepted by [`Keywords::preset`].
 pub const PRESETS: &[&str] = &[
@@ -37,6 +46,7 @@ pub const PRESETS: &[&str] = &[
 pub struct Keywords {
     name: String,
     words: Vec<String>,
+    preset: bool,
 }
 
 impl Keywords {
@@ -57,7 +67,9 @@ impl Keywords {
                 name: name.to_string(),
                 known: PRESETS.join(", "),
             })?;
-        Self::parse(name, text)
+        let mut k = Self::parse(name, text)?;
+        k.preset = true;
+        Ok(k)
     }
 
     /// Reads a user list: one keyword per line, `#` starts a comment line, blank lines ignored,
@@ -75,6 +87,7 @@ impl Keywords {
         let mut out = Keywords {
             name: name.to_string(),
             words: Vec::new(),
+            preset: false,
         };
         for (i, w) in words.iter().enumerate() {
             out.push(name, i + 1, w.as_ref())?;
@@ -87,6 +100,7 @@ impl Keywords {
         let mut out = Keywords {
             name: name.to_string(),
             words: Vec::new(),
+            preset: false,
         };
         for (i, raw) in text.lines().enumerate() {
             let line = raw.trim();
@@ -131,6 +145,15 @@ impl Keywords {
         &self.name
     }
 
+    /// What to record with results: `paper15@v1` for a preset, the name or path otherwise.
+    pub fn label(&self) -> String {
+        if self.preset {
+            format!("{}@v{PRESET_VERSION}", self.name)
+        } else {
+            self.name.clone()
+        }
+    }
+
     /// The keywords, lower-cased, in file order.
     pub fn words(&self) -> &[String] {
         &self.words
@@ -153,7 +176,9 @@ mod tests {
             ("simplerl", 7),
         ];
         for (name, n) in sizes {
-            assert_eq!(Keywords::preset(name).unwrap().words().len(), n, "{name}");
+            let k = Keywords::preset(name).unwrap();
+            assert_eq!(k.words().len(), n, "{name}");
+            assert_eq!(k.label(), format!("{name}@v1"));
         }
         assert_eq!(PRESETS.len(), PRESET_FILES.len());
     }

@@ -87,7 +87,10 @@ impl SsrCategory {
 
     /// Whether this is a superficial reflection (`C->W` or `W->W`).
     pub fn is_superficial(self) -> bool {
-        matches!(self, SsrCategory::CorrectToWrong | SsrCategory::WrongToWrong)
+        matches!(
+            self,
+            SsrCategory::CorrectToWrong | SsrCategory::WrongToWrong
+        )
     }
 }
 

@@ -141,8 +141,16 @@ fn substring_and_word_counts_equal_python() {
     let mut texts = synthetic(3000);
     let n_synth = texts.len();
     if let Some(data) = shared_data() {
-        field_texts(&data.join("math/math_train.jsonl"), &["solution"], &mut texts);
-        field_texts(&data.join("math/math_test.jsonl"), &["solution"], &mut texts);
+        field_texts(
+            &data.join("math/math_train.jsonl"),
+            &["solution"],
+            &mut texts,
+        );
+        field_texts(
+            &data.join("math/math_test.jsonl"),
+            &["solution"],
+            &mut texts,
+        );
         for (f, fields) in [
             ("benchmarks/math500.jsonl", &["solution"][..]),
             ("benchmarks/minerva_math.jsonl", &["solution"]),
@@ -187,7 +195,11 @@ fn substring_and_word_counts_equal_python() {
         .stdout(Stdio::piped())
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let py: Vec<serde_json::Map<String, serde_json::Value>> =
         serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(py.len(), texts.len());

@@ -40,15 +40,25 @@ fn hand_labels_and_golden_reports() {
         if r.category.as_str() != c.label {
             wrong.push(format!(
                 "{}: labelled {}, got {} (prior {:?} {:?}, final {:?} {:?})",
-                c.id, c.label, r.category.as_str(), r.prior_answer, r.prior_verdict,
-                r.final_answer, r.final_verdict
+                c.id,
+                c.label,
+                r.category.as_str(),
+                r.prior_answer,
+                r.prior_verdict,
+                r.final_answer,
+                r.final_verdict
             ));
         }
         seen.insert(r.category);
-        golden.push_str(&serde_json::to_string(&serde_json::json!({"id": c.id, "ssr": r})).unwrap());
+        golden
+            .push_str(&serde_json::to_string(&serde_json::json!({"id": c.id, "ssr": r})).unwrap());
         golden.push('\n');
     }
-    assert!(wrong.is_empty(), "hand labels disagree:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "hand labels disagree:\n{}",
+        wrong.join("\n")
+    );
     for cat in SsrCategory::ALL {
         assert!(seen.contains(&cat), "no fixture for {}", cat.as_str());
     }
@@ -61,7 +71,12 @@ fn hand_labels_and_golden_reports() {
     let want = std::fs::read_to_string(&path)
         .expect("fixtures/ssr_golden.jsonl missing: run with UPDATE_GOLDEN=1 and review it");
     for (i, (w, g)) in want.lines().zip(golden.lines()).enumerate() {
-        assert_eq!(w, g, "golden line {}: expected (above) vs actual (below)", i + 1);
+        assert_eq!(
+            w,
+            g,
+            "golden line {}: expected (above) vs actual (below)",
+            i + 1
+        );
     }
     assert_eq!(want.lines().count(), golden.lines().count());
 }

@@ -51,6 +51,9 @@ struct Args {
     /// Label of this run in the output (e.g. `aha` or `peer`).
     #[arg(long, default_value = "aha")]
     label: String,
+    /// Identifier of the benchmark run, copied into the JSON line (to pair aha with the peer).
+    #[arg(long, default_value = "")]
+    run_id: String,
     /// Append a JSON line with the figures to this file.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -59,11 +62,26 @@ struct Args {
 /// Questions with their gold answer, a correct answer in another form, and a wrong answer.
 const ITEMS: &[(&str, &str, &str, &str)] = &[
     ("What is $\\frac{3}{4}$ of 12?", "9", "9", "8"),
-    ("Simplify $\\frac{6}{8}$.", "\\frac{3}{4}", "0.75", "\\frac{2}{3}"),
+    (
+        "Simplify $\\frac{6}{8}$.",
+        "\\frac{3}{4}",
+        "0.75",
+        "\\frac{2}{3}",
+    ),
     ("Solve $x^2 = 2$ for $x > 0$.", "\\sqrt{2}", "\\sqrt2", "2"),
     ("What is $2^{10}$?", "1024", "1024", "1000"),
-    ("Find $\\frac{1}{\\sqrt{2}}$ rationalised.", "\\frac{\\sqrt{2}}{2}", "\\frac{\\sqrt2}{2}", "\\sqrt{2}"),
-    ("How many degrees are in a right angle?", "90", "90^\\circ", "180"),
+    (
+        "Find $\\frac{1}{\\sqrt{2}}$ rationalised.",
+        "\\frac{\\sqrt{2}}{2}",
+        "\\frac{\\sqrt2}{2}",
+        "\\sqrt{2}",
+    ),
+    (
+        "How many degrees are in a right angle?",
+        "90",
+        "90^\\circ",
+        "180",
+    ),
     ("What is $0.5 + 0.25$?", "\\frac{3}{4}", "0.75", "0.7"),
     ("Evaluate $(1+2)\\cdot 3$.", "9", "9.0", "6"),
 ];
@@ -71,9 +89,9 @@ const ITEMS: &[(&str, &str, &str, &str)] = &[
 /// One sample: (prompt, query, label, expected reward).
 fn sample(k: usize) -> (String, String, String, f64) {
     let (q, gold, right, wrong) = ITEMS[k % ITEMS.len()];
-    let correct = k % 3 != 0;
+    let correct = !k.is_multiple_of(3);
     let answer = if correct { right } else { wrong };
-    let reflect = if k % 4 == 0 {
+    let reflect = if k.is_multiple_of(4) {
         " Wait, let me double-check the arithmetic once more before answering."
     } else {
         ""
@@ -272,12 +290,15 @@ fn main() -> Result<()> {
     );
     if let Some(out) = &args.out {
         let line = json!({
-            "schema_version": 1, "label": args.label, "path": args.path, "batch": args.batch,
+            "schema_version": 1, "run_id": args.run_id, "label": args.label, "path": args.path, "batch": args.batch,
             "connections": args.connections, "duration_s": secs, "requests": ok, "errors": errors,
             "req_per_s": rps, "samples_per_s": rps * args.batch as f64,
             "p50_ms": p50, "p90_ms": p90, "p99_ms": p99, "max_ms": max,
         });
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(out)?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(out)?;
         writeln!(f, "{line}")?;
     }
     if errors > 0 {

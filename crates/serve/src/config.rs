@@ -92,7 +92,9 @@ impl ServeConfig {
             return Err(Error::Config("deadline must be positive".into()));
         }
         if self.stop_markers.iter().any(|m| m.is_empty()) {
-            return Err(Error::Config("stop markers must not be empty strings".into()));
+            return Err(Error::Config(
+                "stop markers must not be empty strings".into(),
+            ));
         }
         Ok(())
     }

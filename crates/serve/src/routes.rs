@@ -174,7 +174,12 @@ impl App {
         Ok(())
     }
 
-    async fn grade(&self, route: &'static str, samples: Vec<Sample>, until: Instant) -> Result<Vec<Scored>> {
+    async fn grade(
+        &self,
+        route: &'static str,
+        samples: Vec<Sample>,
+        until: Instant,
+    ) -> Result<Vec<Scored>> {
         let tasks: Vec<Task> = samples.iter().map(|s| s.gold.task()).collect();
         let scored = self.pool.grade(self.scorer.clone(), samples, until).await?;
         for (task, s) in tasks.iter().zip(&scored) {
@@ -241,7 +246,10 @@ async fn get_reward(
         column(&|s| flag(s.grade.verdict == aha_verify::Verdict::GoldUnparseable)),
     );
     extra_logs.insert("response_chars", column(&|s| s.response_chars as f64));
-    extra_logs.insert("reflection_keywords", column(&|s| s.reflection.total as f64));
+    extra_logs.insert(
+        "reflection_keywords",
+        column(&|s| s.reflection.total as f64),
+    );
     extra_logs.insert("prompt_matched", matched.iter().map(|m| flag(*m)).collect());
     let response = OpenRlhfResponse {
         rewards: column(&|s| s.grade.reward),
@@ -262,14 +270,27 @@ fn oat_samples(app: &App, body: &[u8]) -> Result<OatBatch> {
     let n = req.batch_prompt.len();
     app.check_batch("batch_prompt", n)?;
     if !req.batch_response.is_empty() {
-        app.check_len("batch_response", req.batch_response.len(), "batch_prompt", n)?;
+        app.check_len(
+            "batch_response",
+            req.batch_response.len(),
+            "batch_prompt",
+            n,
+        )?;
     }
     if !req.batch_candidates.is_empty() {
-        app.check_len("batch_candidates", req.batch_candidates.len(), "batch_prompt", n)?;
+        app.check_len(
+            "batch_candidates",
+            req.batch_candidates.len(),
+            "batch_prompt",
+            n,
+        )?;
         if let Some(i) = req.batch_candidates.iter().position(|c| c.len() != 2) {
             return Err(Error::field(
                 format!("batch_candidates[{i}]"),
-                format!("must be a pair [a, b], got {} entries", req.batch_candidates[i].len()),
+                format!(
+                    "must be a pair [a, b], got {} entries",
+                    req.batch_candidates[i].len()
+                ),
             ));
         }
     }

@@ -28,8 +28,8 @@ impl ResponseText {
         if markers.is_empty() {
             return Ok(ResponseText { markers: None });
         }
-        let ac = AhoCorasick::new(markers)
-            .map_err(|e| Error::Config(format!("stop markers: {e}")))?;
+        let ac =
+            AhoCorasick::new(markers).map_err(|e| Error::Config(format!("stop markers: {e}")))?;
         Ok(ResponseText { markers: Some(ac) })
     }
 
@@ -104,5 +104,20 @@ mod tests {
     fn detects_prefilled_think() {
         assert!(prompt_prefills_think("Assistant: <think>\n"));
         assert!(!prompt_prefills_think("Assistant:"));
+    }
+
+    proptest::proptest! {
+        /// prompt + response + stop markers, split again, gives back the response exactly.
+        #[test]
+        fn query_minus_prompt_and_markers_is_the_response(
+            prompt in ".{0,40}",
+            response in "[^<]{0,80}",
+            marker in proptest::sample::select(crate::DEFAULT_STOP_MARKERS),
+        ) {
+            let query = format!("{prompt}{response}{marker}{marker}");
+            let c = stripper().from_query(&query, Some(&prompt));
+            proptest::prop_assert!(c.prompt_matched);
+            proptest::prop_assert_eq!(c.text, response);
+        }
     }
 }

@@ -255,7 +255,10 @@ mod tests {
         assert!(err.to_string().contains("query[1]"), "{err}");
         let err = from_json::<OpenRlhfRequest>(br#"{"prompts": []}"#).unwrap_err();
         assert!(err.to_string().contains("missing field `query`"), "{err}");
-        let err = from_json::<VerifyRequest>(br#"{"items": [{"response": "x", "gold": "1", "tsk": "math"}]}"#).unwrap_err();
+        let err = from_json::<VerifyRequest>(
+            br#"{"items": [{"response": "x", "gold": "1", "tsk": "math"}]}"#,
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("items[0]"), "{err}");
         assert!(err.to_string().contains("tsk"), "{err}");
     }
@@ -264,20 +267,64 @@ mod tests {
     fn non_utf8_is_reported_as_such() {
         let err = from_json::<OpenRlhfRequest>(b"{\"query\": [\"\xff\"]}").unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("query[0]") && msg.contains("not valid UTF-8 at byte 12"), "{msg}");
+        assert!(
+            msg.contains("query[0]") && msg.contains("not valid UTF-8 at byte 12"),
+            "{msg}"
+        );
     }
 
     #[test]
     fn countdown_gold_forms() {
         let f = || "labels[0]".to_string();
-        let want = Gold::Countdown { target: 24, numbers: vec![3, 8] };
+        let want = Gold::Countdown {
+            target: 24,
+            numbers: vec![3, 8],
+        };
         let s = Value::String(r#"{"target": 24, "numbers": [3, 8]}"#.into());
         assert_eq!(gold(&s, Task::Countdown, f).unwrap(), want);
         let o = serde_json::json!({"target": 24, "numbers": [3, 8]});
         assert_eq!(gold(&o, Task::Countdown, f).unwrap(), want);
         let err = gold(&Value::String("24".into()), Task::Countdown, f).unwrap_err();
-        assert!(err.to_string().starts_with("invalid request: labels[0]: a Countdown gold"), "{err}");
-        assert_eq!(gold(&serde_json::json!(7), Task::Math, f).unwrap(), Gold::Math("7".into()));
+        assert!(
+            err.to_string()
+                .starts_with("invalid request: labels[0]: a Countdown gold"),
+            "{err}"
+        );
+        assert_eq!(
+            gold(&serde_json::json!(7), Task::Math, f).unwrap(),
+            Gold::Math("7".into())
+        );
         assert!(gold(&Value::Null, Task::Math, f).is_err());
+    }
+
+    proptest::proptest! {
+        /// Decoding arbitrary bytes, or a valid body with one byte changed, returns a value or
+        /// an error: it never panics.
+        #[test]
+        fn decoding_never_panics(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+            pos in 0usize..60,
+            byte in proptest::prelude::any::<u8>(),
+        ) {
+            let _ = from_json::<OpenRlhfRequest>(&bytes);
+            let _ = from_json::<VerifyRequest>(&bytes);
+            let _ = from_msgpack::<OatRequest>(&bytes);
+            let mut body = br#"{"query": ["a \boxed{1}"], "prompts": ["a"], "labels": ["1"]}"#.to_vec();
+            let i = pos % body.len();
+            body[i] = byte;
+            if let Err(e) = from_json::<OpenRlhfRequest>(&body) {
+                proptest::prop_assert_eq!(e.status(), 400);
+            }
+        }
+
+        /// Any string as a Countdown label is either a valid gold or a 400 naming the field.
+        #[test]
+        fn countdown_labels_never_panic(label in ".{0,40}") {
+            match gold(&Value::String(label), Task::Countdown, || "labels[0]".into()) {
+                Ok(Gold::Countdown { .. }) => {}
+                Ok(other) => proptest::prop_assert!(false, "math gold {other:?} for countdown"),
+                Err(e) => proptest::prop_assert!(e.to_string().contains("labels[0]")),
+            }
+        }
     }
 }

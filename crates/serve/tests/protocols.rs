@@ -10,7 +10,8 @@ use anyhow::Result;
 use common::{Conn, real_scorer, start, start_default};
 use serde_json::json;
 
-const PROMPT: &str = "<|im_start|>user\nExample: \\boxed{42}. What is 6 times 7?<|im_end|>\n<|im_start|>assistant\n";
+const PROMPT: &str =
+    "<|im_start|>user\nExample: \\boxed{42}. What is 6 times 7?<|im_end|>\n<|im_start|>assistant\n";
 
 fn query(response: &str) -> String {
     format!("{PROMPT}{response}<|im_end|><|endoftext|>")
@@ -36,7 +37,10 @@ async fn openrlhf_single_sample() -> Result<()> {
         assert_eq!(logs["reflection_keywords"], json!([1.0]));
         assert_eq!(logs["prompt_matched"], json!([1.0]));
         // The prompt and both special tokens are gone: only the response is counted.
-        assert_eq!(logs["response_chars"], json!([response.chars().count() as f64]));
+        assert_eq!(
+            logs["response_chars"],
+            json!([response.chars().count() as f64])
+        );
     }
     Ok(())
 }
@@ -148,12 +152,23 @@ async fn oat_msgpack_round_trip() -> Result<()> {
         batch_reference: Some(vec!["7", "7"]),
     };
     let r = c
-        .request("POST", "/get_feedback", "application/msgpack", rmp_serde::to_vec_named(&req)?)
+        .request(
+            "POST",
+            "/get_feedback",
+            "application/msgpack",
+            rmp_serde::to_vec_named(&req)?,
+        )
         .await?;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.content_type, "application/msgpack");
     let got: OatResponse = rmp_serde::from_slice(&r.body)?;
-    assert_eq!(got, OatResponse { batch_score: vec![1.0, 0.0], batch_first_win_prob: vec![] });
+    assert_eq!(
+        got,
+        OatResponse {
+            batch_score: vec![1.0, 0.0],
+            batch_first_win_prob: vec![]
+        }
+    );
 
     // Preference queries: 1 / 0 / 0.5 by reward comparison.
     let req = OatRequest {
@@ -163,7 +178,12 @@ async fn oat_msgpack_round_trip() -> Result<()> {
         batch_reference: Some(vec!["7"; 3]),
     };
     let r = c
-        .request("POST", "/get_feedback", "application/msgpack", rmp_serde::to_vec_named(&req)?)
+        .request(
+            "POST",
+            "/get_feedback",
+            "application/msgpack",
+            rmp_serde::to_vec_named(&req)?,
+        )
         .await?;
     let got: OatResponse = rmp_serde::from_slice(&r.body)?;
     assert_eq!(got.batch_first_win_prob, vec![1.0, 0.0, 0.5]);
@@ -177,14 +197,29 @@ async fn oat_msgpack_round_trip() -> Result<()> {
         batch_reference: None,
     };
     let r = c
-        .request("POST", "/get_feedback", "application/msgpack", rmp_serde::to_vec_named(&req)?)
+        .request(
+            "POST",
+            "/get_feedback",
+            "application/msgpack",
+            rmp_serde::to_vec_named(&req)?,
+        )
         .await?;
     assert_eq!(r.status, 400);
-    assert!(r.json()?["error"]["message"].as_str().unwrap_or("").contains("batch_reference"));
+    assert!(
+        r.json()?["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("batch_reference")
+    );
 
     // Garbage instead of msgpack.
     let r = c
-        .request("POST", "/get_feedback", "application/msgpack", &b"\xc1\xc1"[..])
+        .request(
+            "POST",
+            "/get_feedback",
+            "application/msgpack",
+            &b"\xc1\xc1"[..],
+        )
         .await?;
     assert_eq!(r.status, 400, "{}", r.text());
     Ok(())
@@ -211,12 +246,18 @@ async fn v1_verify_details() -> Result<()> {
     assert_eq!(res[0]["extracted"]["text"], "\\frac{1}{2}");
     assert_eq!(res[0]["extracted"]["source"], "boxed");
     assert_eq!(res[0]["reflection"]["total"], 2);
-    assert_eq!(res[0]["reflection"]["per_keyword"], json!({"re-evaluate": 1, "recheck": 1}));
+    assert_eq!(
+        res[0]["reflection"]["per_keyword"],
+        json!({"re-evaluate": 1, "recheck": 1})
+    );
     // The stop marker is not part of the graded response.
     let graded = "Wait, let me recheck. Then re-evaluate: \\boxed{\\frac{1}{2}}";
     assert_eq!(res[0]["response_chars"], graded.chars().count());
     assert_eq!(res[1]["task"], "countdown");
-    assert_eq!((res[1]["verdict"].as_str(), res[1]["reward"].as_f64()), (Some("correct"), Some(1.0)));
+    assert_eq!(
+        (res[1]["verdict"].as_str(), res[1]["reward"].as_f64()),
+        (Some("correct"), Some(1.0))
+    );
     assert_eq!(res[2]["verdict"], "no_answer");
     assert_eq!(res[2]["extracted"], serde_json::Value::Null);
     assert_eq!(res[2]["formatted"], false);
@@ -242,7 +283,11 @@ async fn healthz_and_metrics() -> Result<()> {
 
     let m = c.get("/metrics").await?;
     assert_eq!(m.status, 200);
-    assert!(m.content_type.starts_with("application/openmetrics-text"), "{}", m.content_type);
+    assert!(
+        m.content_type.starts_with("application/openmetrics-text"),
+        "{}",
+        m.content_type
+    );
     let text = m.text();
     for line in [
         "aha_serve_requests_total{route=\"/get_reward\",status=\"200\"} 3",
@@ -259,7 +304,37 @@ async fn healthz_and_metrics() -> Result<()> {
         // The /metrics request itself is still in flight while it renders.
         "aha_serve_in_flight_requests 1",
     ] {
-        assert!(text.lines().any(|l| l == line), "missing `{line}` in:\n{text}");
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing `{line}` in:\n{text}"
+        );
     }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_batch_is_split_across_workers_and_kept_in_order() -> Result<()> {
+    let server = start_default().await?;
+    let mut c = Conn::open(server.addr).await?;
+    // > 64 KiB of body: decoded on the pool, graded in several parallel chunks.
+    let n: usize = 1500;
+    let pad = "Let me think about it step by step. ".repeat(2);
+    let queries: Vec<String> = (0..n).map(|i| format!("{pad}\\boxed{{{i}}}")).collect();
+    let labels: Vec<String> = (0..n)
+        .map(|i| {
+            if i.is_multiple_of(5) {
+                "x".into()
+            } else {
+                i.to_string()
+            }
+        })
+        .collect();
+    let body = json!({"query": queries, "labels": labels});
+    assert!(serde_json::to_vec(&body)?.len() > 64 * 1024);
+    let v = c.post_json("/get_reward", &body).await?.json()?;
+    let want: Vec<f64> = (0..n)
+        .map(|i| if i.is_multiple_of(5) { 0.0 } else { 1.0 })
+        .collect();
+    assert_eq!(v["rewards"], json!(want));
     Ok(())
 }

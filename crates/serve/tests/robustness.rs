@@ -29,19 +29,61 @@ async fn malformed_bodies_name_the_field() -> Result<()> {
     let cases: &[(&str, &[u8], &str)] = &[
         ("/get_reward", post(b"{\"query\": ["), "EOF"),
         ("/get_reward", post(b"not json"), "body"),
-        ("/get_reward", post(b"{\"query\": \"abc\", \"labels\": [\"1\"]}"), "query: invalid type"),
-        ("/get_reward", post(b"{\"query\": [\"a\", 3], \"labels\": [\"1\", \"2\"]}"), "query[1]"),
-        ("/get_reward", post(b"{\"prompts\": []}"), "missing field `query`"),
-        ("/get_reward", post(b"{\"query\": [\"a\"]}"), "labels: missing"),
-        ("/get_reward", post(b"{\"query\": [\"a\"], \"labels\": [[1]]}"), "labels[0]: a math gold must be"),
-        ("/get_reward", post(b"{\"query\": [\"a\"], \"labels\": [\"1\"]} trailing"), "trailing"),
-        ("/v1/verify", post(b"{\"items\": [{\"response\": \"x\"}]}"), "missing field `gold`"),
-        ("/v1/verify", post(b"{\"items\": [{\"response\": \"x\", \"gold\": \"1\", \"task\": \"chess\"}]}"), "items[0].task"),
-        ("/v1/verify", post(b"{\"items\": [{\"response\": \"x\", \"gold\": \"1\", \"tsk\": 1}]}"), "unknown field `tsk`"),
-        ("/v1/verify", post(b"{\"items\": [{\"response\": \"x\", \"gold\": \"5\", \"task\": \"countdown\"}]}"), "items[0].gold: a Countdown gold"),
+        (
+            "/get_reward",
+            post(b"{\"query\": \"abc\", \"labels\": [\"1\"]}"),
+            "query: invalid type",
+        ),
+        (
+            "/get_reward",
+            post(b"{\"query\": [\"a\", 3], \"labels\": [\"1\", \"2\"]}"),
+            "query[1]",
+        ),
+        (
+            "/get_reward",
+            post(b"{\"prompts\": []}"),
+            "missing field `query`",
+        ),
+        (
+            "/get_reward",
+            post(b"{\"query\": [\"a\"]}"),
+            "labels: missing",
+        ),
+        (
+            "/get_reward",
+            post(b"{\"query\": [\"a\"], \"labels\": [[1]]}"),
+            "labels[0]: a math gold must be",
+        ),
+        (
+            "/get_reward",
+            post(b"{\"query\": [\"a\"], \"labels\": [\"1\"]} trailing"),
+            "trailing",
+        ),
+        (
+            "/v1/verify",
+            post(b"{\"items\": [{\"response\": \"x\"}]}"),
+            "missing field `gold`",
+        ),
+        (
+            "/v1/verify",
+            post(b"{\"items\": [{\"response\": \"x\", \"gold\": \"1\", \"task\": \"chess\"}]}"),
+            "items[0].task",
+        ),
+        (
+            "/v1/verify",
+            post(b"{\"items\": [{\"response\": \"x\", \"gold\": \"1\", \"tsk\": 1}]}"),
+            "unknown field `tsk`",
+        ),
+        (
+            "/v1/verify",
+            post(b"{\"items\": [{\"response\": \"x\", \"gold\": \"5\", \"task\": \"countdown\"}]}"),
+            "items[0].gold: a Countdown gold",
+        ),
     ];
     for (path, body, needle) in cases {
-        let r = c.request("POST", path, "application/json", body.to_vec()).await?;
+        let r = c
+            .request("POST", path, "application/json", body.to_vec())
+            .await?;
         assert_error(&r, 400, "invalid_request", needle)?;
     }
     Ok(())
@@ -52,16 +94,29 @@ async fn wrong_length_lists() -> Result<()> {
     let server = start_default().await?;
     let mut c = Conn::open(server.addr).await?;
     let r = c
-        .post_json("/get_reward", &json!({"query": ["a", "b"], "labels": ["1"]}))
+        .post_json(
+            "/get_reward",
+            &json!({"query": ["a", "b"], "labels": ["1"]}),
+        )
         .await?;
-    assert_error(&r, 400, "invalid_request", "labels: has 1 entries but query has 2")?;
+    assert_error(
+        &r,
+        400,
+        "invalid_request",
+        "labels: has 1 entries but query has 2",
+    )?;
     let r = c
         .post_json(
             "/get_reward",
             &json!({"query": ["a", "b"], "prompts": ["p"], "labels": ["1", "2"]}),
         )
         .await?;
-    assert_error(&r, 400, "invalid_request", "prompts: has 1 entries but query has 2")?;
+    assert_error(
+        &r,
+        400,
+        "invalid_request",
+        "prompts: has 1 entries but query has 2",
+    )?;
     Ok(())
 }
 
@@ -70,12 +125,16 @@ async fn non_utf8_body() -> Result<()> {
     let server = start_default().await?;
     let mut c = Conn::open(server.addr).await?;
     let body = b"{\"query\": [\"ok\", \"\xc3\x28 bad\"], \"labels\": [\"1\", \"2\"]}".to_vec();
-    let r = c.request("POST", "/get_reward", "application/json", body).await?;
+    let r = c
+        .request("POST", "/get_reward", "application/json", body)
+        .await?;
     assert_error(&r, 400, "invalid_request", "query[1]")?;
     assert!(r.text().contains("not valid UTF-8"), "{}", r.text());
     // msgpack with a non-UTF-8 str: 0xa2 = fixstr of 2 bytes.
     let body = b"\x81\xacbatch_prompt\x91\xa2\xc3\x28".to_vec();
-    let r = c.request("POST", "/get_feedback", "application/msgpack", body).await?;
+    let r = c
+        .request("POST", "/get_feedback", "application/msgpack", body)
+        .await?;
     assert_error(&r, 400, "invalid_request", "batch_prompt")?;
     Ok(())
 }
@@ -97,9 +156,17 @@ async fn oversize_body_and_batch() -> Result<()> {
     let mut c = Conn::open(server.addr).await?;
     let five = json!({"query": vec!["a"; 5], "labels": vec!["1"; 5]});
     let r = c.post_json("/get_reward", &five).await?;
-    assert_error(&r, 413, "batch_too_large", "query: batch of 5 samples exceeds the limit of 4")?;
+    assert_error(
+        &r,
+        413,
+        "batch_too_large",
+        "query: batch of 5 samples exceeds the limit of 4",
+    )?;
     let r = c
-        .post_json("/v1/verify", &json!({"items": vec![json!({"response": "a", "gold": "1"}); 5]}))
+        .post_json(
+            "/v1/verify",
+            &json!({"items": vec![json!({"response": "a", "gold": "1"}); 5]}),
+        )
         .await?;
     assert_error(&r, 413, "batch_too_large", "items")?;
     // The server is still fine.
@@ -129,7 +196,7 @@ async fn deadline_and_overload() -> Result<()> {
     };
     let slow = Slow {
         inner: real_scorer(Template::QwenMath, RewardScheme::Binary)?,
-        delay: Duration::from_millis(400),
+        delay: Duration::from_millis(1000),
     };
     let server = start(config, Arc::new(slow)).await?;
     let body = json!({"query": ["\\boxed{1}"], "labels": ["1"]});
@@ -147,11 +214,19 @@ async fn deadline_and_overload() -> Result<()> {
     statuses.sort();
     assert_eq!(statuses, [503, 504], "{} / {}", a.text(), b.text());
     for r in [&a, &b] {
-        let kind = if r.status == 503 { "overloaded" } else { "deadline_exceeded" };
+        let kind = if r.status == 503 {
+            "overloaded"
+        } else {
+            "deadline_exceeded"
+        };
         assert_error(r, r.status, kind, "150 ms deadline")?;
     }
     // Both answered at the deadline, not after the 400 ms of grading.
-    assert!(start.elapsed() < Duration::from_millis(390), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_millis(390),
+        "{:?}",
+        start.elapsed()
+    );
     Ok(())
 }
 
@@ -169,10 +244,13 @@ async fn graceful_shutdown_finishes_in_flight_requests() -> Result<()> {
     let addr = server.addr;
     let in_flight = tokio::spawn(async move {
         let mut c = Conn::open(addr).await?;
-        c.post_json("/get_reward", &json!({"query": ["\\boxed{3}"], "labels": ["3"]}))
-            .await
+        c.post_json(
+            "/get_reward",
+            &json!({"query": ["\\boxed{3}"], "labels": ["3"]}),
+        )
+        .await
     });
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    common::wait_until_busy(addr).await?;
     server.shutdown();
     let reply = in_flight.await??;
     assert_eq!(reply.status, 200, "{}", reply.text());

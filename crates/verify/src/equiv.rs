@@ -119,20 +119,21 @@ impl Poly {
     }
 
     fn add_term(&mut self, m: Mono, c: Q) {
+        use std::collections::btree_map::Entry;
         if c.is_zero() {
             return;
         }
-        let e = self.terms.entry(m).or_insert_with(Q::zero);
-        *e += c;
-        if e.is_zero() {
-            let zero_keys: Vec<Mono> = self
-                .terms
-                .iter()
-                .filter(|(_, v)| v.is_zero())
-                .map(|(k, _)| k.clone())
-                .collect();
-            for k in zero_keys {
-                self.terms.remove(&k);
+        match self.terms.entry(m) {
+            Entry::Vacant(v) => {
+                v.insert(c);
+            }
+            Entry::Occupied(mut o) => {
+                let sum = number::qadd(o.get(), &c);
+                if sum.is_zero() {
+                    o.remove();
+                } else {
+                    *o.get_mut() = sum;
+                }
             }
         }
     }
@@ -158,7 +159,11 @@ impl Poly {
             return Poly::default();
         }
         Poly {
-            terms: self.terms.iter().map(|(m, c)| (m.clone(), c * q)).collect(),
+            terms: self
+                .terms
+                .iter()
+                .map(|(m, c)| (m.clone(), number::qmul(c, q)))
+                .collect(),
         }
     }
 
@@ -168,7 +173,7 @@ impl Poly {
             for (mb, cb) in &other.terms {
                 b.charge(1 + (ma.len() + mb.len()) as u64)?;
                 let (k, m) = mono_mul(ma, mb, b)?;
-                r.add_term(m, ca * cb * k);
+                r.add_term(m, number::qmul(&number::qmul(ca, cb), &k));
             }
             check_size(&r)?;
         }
@@ -230,7 +235,7 @@ fn normalize_mono(m: Vec<(Atom, Q)>, bud: &mut Budget) -> Result<(Q, Mono)> {
                 let f = &e - &k;
                 if !k.is_zero() {
                     match number::pow_int(&Q::from_integer(p.clone()), k.numer()) {
-                        Some(v) => coef *= v,
+                        Some(v) => coef = number::qmul(&coef, &v),
                         None => {
                             // Too big to build: keep the whole exponent symbolically.
                             out.push((Atom::Prime(p), e));
@@ -870,7 +875,7 @@ impl Cmp<'_, '_> {
         // Tolerance only where the reference is itself a rounded decimal.
         if self.opts.rounded_reference
             && let Some(d) = lone_decimals(&g.expr)
-            && d >= 2
+            && looks_rounded(&g.poly, d)
             && !is_decimal_literal(&p.expr)
             && !p.poly.has_vars()
             && let Some(gv) = g.poly.as_constant()
@@ -1089,6 +1094,20 @@ fn poly_scalar(p: &Poly) -> Scalar {
         poly: p.clone(),
         expr: Expr::Text(String::new()),
     }
+}
+
+/// Whether a decimal reference with `d` digits after the point reads as a rounded value: at
+/// least two decimals (`0.33`) or three significant digits (`33.3`). `0.3` is taken as exact, so
+/// `\frac13` does not match it.
+fn looks_rounded(value: &Poly, d: u32) -> bool {
+    if d >= 2 {
+        return true;
+    }
+    let Some(v) = value.as_constant() else {
+        return false;
+    };
+    let scaled = v.abs() * Q::from_integer(num_traits::pow(BigInt::from(10), d as usize));
+    d >= 1 && scaled.to_integer().to_string().len() >= 3
 }
 
 /// Whether `e` is a (possibly negated) number written with a decimal point.

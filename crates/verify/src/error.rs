@@ -18,10 +18,10 @@ pub enum Error {
         /// the cap in bytes
         cap: usize,
     },
-    /// The text is not well-formed math at byte offset `at`.
-    #[error("cannot parse at byte {at}: {reason}")]
+    /// The text is not well-formed math (or evaluates to something undefined, like `1/0`).
+    #[error("cannot read at {at}: {reason}")]
     Syntax {
-        /// byte offset in the parsed text
+        /// where: a byte offset for lexer errors, a token index for parser errors
         at: usize,
         /// what was expected or found
         reason: String,
@@ -44,9 +44,6 @@ pub enum Error {
         /// the budget in steps
         steps: u64,
     },
-    /// A Countdown ground truth is malformed.
-    #[error("bad countdown ground truth: {0}")]
-    Countdown(String),
 }
 
 /// `Result` with the crate's [`Error`].

@@ -41,7 +41,7 @@ pub use equiv::{answers_equal, parse_answer};
 pub use error::{Error, Result};
 pub use expr::Expr;
 pub use extract::extract_answer;
-pub use reward::{grade_answer, grade_math, r1_format_ok};
+pub use reward::{Reference, grade_answer, grade_math, r1_format_ok};
 
 /// The outcome of grading one answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -148,9 +148,10 @@ pub struct MathOptions {
     /// Bracket type matters for intervals and tuples: `(0,1)` ≠ `[0,1)` (default `true`;
     /// Qwen's `math_equal` ignores it).
     pub strict_brackets: bool,
-    /// When the reference is a decimal with `d` digits after the point, accept an answer whose
-    /// value rounds to it at `d` digits (e.g. `0.33` vs `\frac13`, `3.14` vs `\pi`). A decimal
-    /// answer with at most `d` digits must still be exactly equal. Default `true`.
+    /// When the reference is a rounded decimal (`d ≥ 2` digits after the point, or at least
+    /// three significant digits), accept a non-decimal answer whose value rounds to it at `d`
+    /// digits (`0.33` vs `\frac13`, `3.14` vs `\pi`, `33.3` vs `\frac{100}{3}`). Decimal
+    /// answers must always be exactly equal, and `0.3` is not read as rounded. Default `true`.
     pub rounded_reference: bool,
     /// Accept an inequality where the reference is an interval and vice versa (default `true`;
     /// math-verify only accepts the prediction-interval direction by default).

@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::expr::{Expr, RelOp};
 
 /// Deepest nesting of brackets/groups the parser accepts.
-pub const MAX_DEPTH: usize = 64;
+pub const MAX_DEPTH: usize = 256;
 
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
@@ -572,7 +572,13 @@ pub fn number_value(s: &str) -> Option<(BigRational, Option<u32>)> {
     let scale = frac.map_or(0, |f| f.len() as i32) - exp;
     let ten = BigInt::from(10);
     let v = if scale >= 0 {
-        BigRational::new(n, num_traits::pow(ten, scale as usize))
+        let d = num_traits::pow(ten, scale as usize);
+        let g = crate::number::gcd(&n, &d);
+        if g.is_zero() {
+            BigRational::zero()
+        } else {
+            BigRational::new_raw(n / &g, d / g)
+        }
     } else {
         BigRational::from_integer(n * num_traits::pow(ten, (-scale) as usize))
     };
@@ -685,7 +691,7 @@ impl Parser<'_> {
             return Err(Error::Empty);
         }
         self.toks = kept;
-        let items = self.items(None)?;
+        let items = self.items()?;
         Ok(if items.len() == 1 {
             items.into_iter().next().unwrap_or(Expr::Set(vec![]))
         } else {
@@ -694,7 +700,7 @@ impl Parser<'_> {
     }
 
     /// Comma/semicolon separated items until a closing token (not consumed) or the end.
-    fn items(&mut self, _closer: Option<&Tok>) -> Result<Vec<Expr>> {
+    fn items(&mut self) -> Result<Vec<Expr>> {
         let mut items = vec![self.union()?];
         while matches!(self.peek(), Some(Tok::Sym(',' | ';'))) {
             self.pos += 1;
@@ -946,7 +952,7 @@ impl Parser<'_> {
             self.leave();
             return Ok(Expr::Set(vec![]));
         }
-        let items = self.items(Some(&Tok::Sym('}')))?;
+        let items = self.items()?;
         self.expect(&Tok::Sym('}'))?;
         self.leave();
         Ok(if items.len() == 1 {
@@ -1001,7 +1007,7 @@ impl Parser<'_> {
                 (self.group()?, Kind::Other)
             }
             Tok::Sym(open @ ('(' | '[')) => {
-                let items = self.items(None)?;
+                let items = self.items()?;
                 let close = match self.peek() {
                     Some(Tok::Sym(c @ (')' | ']'))) => *c,
                     _ => return Err(Error::Unbalanced { what: "brackets" }),
@@ -1022,7 +1028,7 @@ impl Parser<'_> {
                 if self.eat(&Tok::RSet) {
                     (Expr::Set(vec![]), Kind::Other)
                 } else {
-                    let items = self.items(None)?;
+                    let items = self.items()?;
                     // `\{x : x > 1\}` style set-builder is not supported.
                     if !self.eat(&Tok::RSet) {
                         return Err(Error::Unbalanced { what: "set braces" });

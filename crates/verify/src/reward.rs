@@ -31,7 +31,49 @@ pub fn reward_for(verdict: Verdict, scheme: RewardScheme) -> f64 {
 /// assert_eq!(grade_math("\\boxed{5}", "\\frac{1}{", &opts).verdict, Verdict::GoldUnparseable);
 /// ```
 pub fn grade_math(response: &str, gold: &str, opts: &MathOptions) -> Grade {
-    let gold = equiv::Gold::new(gold, opts);
+    Reference::new(gold, opts).grade_math(response, opts)
+}
+
+/// A reference answer parsed once, for grading many responses against it (e.g. the G samples
+/// of one prompt in GRPO).
+///
+/// ```
+/// use aha_verify::{MathOptions, Reference, Verdict};
+/// let o = MathOptions::default();
+/// let r = Reference::new("\\frac{\\pi}{2}", &o);
+/// assert!(r.is_readable());
+/// assert_eq!(r.grade_math("\\boxed{\\pi/2}", &o).verdict, Verdict::Correct);
+/// assert_eq!(r.grade_answer("pi/3", &o).verdict, Verdict::Incorrect);
+/// ```
+pub struct Reference {
+    gold: equiv::Gold,
+}
+
+impl Reference {
+    /// Parses the reference (its last `\boxed{}` if it has one).
+    pub fn new(gold: &str, opts: &MathOptions) -> Reference {
+        Reference {
+            gold: equiv::Gold::new(gold, opts),
+        }
+    }
+
+    /// Whether the reference can be read; if not, every grade is [`Verdict::GoldUnparseable`].
+    pub fn is_readable(&self) -> bool {
+        self.gold.is_readable()
+    }
+
+    /// Grades a full response (see [`grade_math`]).
+    pub fn grade_math(&self, response: &str, opts: &MathOptions) -> Grade {
+        grade_response(&self.gold, response, opts)
+    }
+
+    /// Grades a bare final answer (see [`grade_answer`]).
+    pub fn grade_answer(&self, answer: &str, opts: &MathOptions) -> Grade {
+        grade_bare(&self.gold, answer, opts)
+    }
+}
+
+fn grade_response(gold: &equiv::Gold, response: &str, opts: &MathOptions) -> Grade {
     match extract_answer(response, opts) {
         None => finish(
             if gold.is_readable() {
@@ -61,7 +103,10 @@ pub fn grade_math(response: &str, gold: &str, opts: &MathOptions) -> Grade {
 /// assert_eq!(grade_answer("   ", "1", &o).verdict, Verdict::NoAnswer);
 /// ```
 pub fn grade_answer(answer: &str, gold: &str, opts: &MathOptions) -> Grade {
-    let gold = equiv::Gold::new(gold, opts);
+    Reference::new(gold, opts).grade_answer(answer, opts)
+}
+
+fn grade_bare(gold: &equiv::Gold, answer: &str, opts: &MathOptions) -> Grade {
     let trimmed = answer.trim();
     if trimmed.is_empty() {
         let v = if gold.is_readable() {

@@ -139,6 +139,13 @@ fn pathological_inputs_are_bounded() {
         (huge, "1"),
         (long_response, "5"),
         ("\\pm\\pm\\pm\\pm\\pm\\pm 1".into(), "1"),
+        (format!("0.{}1", "0".repeat(9_000)), "1"),
+        ("7".repeat(9_000), "1"),
+        ("\\frac{1}{2004!} + \\frac{1}{2006!}".into(), "0"),
+        (
+            format!("{}x{}", "\\sqrt{".repeat(200), "}".repeat(200)),
+            "1",
+        ),
     ];
     for (pred, gold) in &cases {
         for (a, b) in [(pred.as_str(), *gold), (*gold, pred.as_str())] {
@@ -149,6 +156,9 @@ fn pathological_inputs_are_bounded() {
             assert!(t < BOUND, "{}… took {t:?}", &a[..a.len().min(40)]);
         }
     }
+    // Moderate nesting (50 levels) is still read.
+    let deep = format!("{}x{}", "(".repeat(50), ")".repeat(50));
+    assert_eq!(grade_answer(&deep, "x", &opts).verdict, Verdict::Correct);
     // The long response with a real box is still graded correctly.
     let r = format!("{}\\boxed{{5}}", "word ".repeat(200_000));
     assert_eq!(grade_math(&r, "5", &opts).verdict, Verdict::Correct);

@@ -18,7 +18,7 @@ Ready reward functions for TRL, verl and OpenRLHF live in :mod:`aha.rewards`.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Literal
 
 from aha._aha import (
     KEYWORD_PRESETS,
@@ -27,6 +27,7 @@ from aha._aha import (
     Verdict,
     __version__,
     countdown,
+    r1_format_ok,
     reflect,
     reflect_batch,
     verify,
@@ -42,6 +43,7 @@ __all__ = [
     "__version__",
     "classify_ssr",
     "countdown",
+    "r1_format_ok",
     "reflect",
     "reflect_batch",
     "verify",
@@ -53,7 +55,7 @@ def classify_ssr(
     response: str,
     gold: str,
     keywords: Any = None,
-    match: str = "substring",
+    match: Literal["substring", "word"] = "substring",
     **options: Any,
 ) -> dict[str, Any]:
     """Superficial-self-reflection class of one response against ``gold``.
@@ -63,4 +65,5 @@ def classify_ssr(
     points, their verdicts and one entry per reflection point. ``keywords``/``match`` are as in
     :func:`reflect`; ``options`` are the math options of :func:`verify`.
     """
-    return json.loads(_classify_ssr_json(response, gold, keywords, match, **options))
+    report: dict[str, Any] = json.loads(_classify_ssr_json(response, gold, keywords, match, **options))
+    return report

@@ -146,6 +146,12 @@ def countdown(response: str, target: int, numbers: Sequence[int], strict: bool =
     number exactly once and evaluates to ``target``; 0.1 for a wrong or invalid equation; 0.0
     without an answer. ``strict`` accepts only ``+ - * /`` and parentheses (no ``**``, ``//``)."""
 
+def r1_format_ok(response: str, prefilled_think: bool = False) -> bool:
+    """Strict R1 format: ``<think>…</think>`` then ``<answer>…</answer>`` and only whitespace
+    around them, each tag once and in order. With ``prefilled_think`` the prompt already ended in
+    ``<think>``, so the response must not contain another one. Text after the first stop marker
+    (e.g. ``<|im_end|>``) is ignored."""
+
 def reflect(
     response: str,
     keywords: Keywords = "paper15",

@@ -17,13 +17,19 @@ An unreadable reference is never rewarded as correct: it is the verdict ``gold_u
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence, cast
 
-from aha._aha import Verdict, verify, verify_batch
+from aha._aha import Verdict, r1_format_ok, verify, verify_batch
+
+if TYPE_CHECKING:
+    from aha._aha import Task
+
+_TASKS = ("math", "math_answer", "countdown")
 
 __all__ = [
     "GOLD_COLUMNS",
     "OPTION_NAMES",
+    "TrlFormatReward",
     "TrlReward",
     "OpenRlhfReward",
     "completion_text",
@@ -35,6 +41,7 @@ __all__ = [
     "strip_prompt",
     "trl_countdown_reward",
     "trl_math_reward",
+    "trl_r1_format_reward",
 ]
 
 #: Dataset columns searched, in order, for the reference answer when none is named.
@@ -150,10 +157,10 @@ class TrlReward:
         unknown = set(options) - OPTION_NAMES
         if unknown:
             raise TypeError(f"unknown option(s) {sorted(unknown)}; known: {sorted(OPTION_NAMES)}")
-        if task not in ("math", "math_answer", "countdown"):
+        if task not in _TASKS:
             raise ValueError(f"unknown task {task!r} (known: 'math', 'math_answer', 'countdown')")
         self.gold_column = gold_column
-        self.task = task
+        self.task = cast("Task", task)
         self.unparseable_gold = unparseable_gold
         self.log = log
         self.options = options
@@ -245,10 +252,34 @@ trl_math_reward = make_trl_reward(name="trl_math_reward")
 trl_countdown_reward = make_trl_reward(task="countdown", name="trl_countdown_reward")
 
 
-def _verl_task(data_source: Any, kwargs: dict[str, Any]) -> str:
+class TrlFormatReward:
+    """TRL reward: 1.0 when a completion has the strict R1 format, else 0.0.
+
+    ``prefilled_think=True`` when the chat template already ends the prompt with ``<think>``
+    (the completion then starts inside the thinking part; TRL #6966 is this case going wrong).
+    """
+
+    def __init__(self, prefilled_think: bool = False, name: str = "trl_r1_format_reward") -> None:
+        self.prefilled_think = prefilled_think
+        self.__name__ = name
+
+    def __call__(self, prompts: Any = None, completions: Sequence[Any] | None = None, **kwargs: Any) -> list[float | None]:
+        if completions is None:
+            raise TypeError(f"reward {self.__name__}: TRL passes `completions`; none given")
+        return [
+            1.0 if r1_format_ok(completion_text(c), self.prefilled_think) else 0.0
+            for c in completions
+        ]
+
+
+#: TRL R1 format reward (``<think>…</think> <answer>…</answer>``), prompt not pre-filled.
+trl_r1_format_reward = TrlFormatReward()
+
+
+def _verl_task(data_source: Any, kwargs: dict[str, Any]) -> Task:
     task = kwargs.get("task")
     if task is not None:
-        return str(task)
+        return cast("Task", str(task))  # an unknown name raises in verify()
     return "countdown" if "countdown" in str(data_source).lower() else "math"
 
 
@@ -297,7 +328,7 @@ def compute_score_batch(
         )
     out: list[dict[str, Any] | None] = [None] * n
     opts = _options(kwargs)
-    by_task: dict[str, list[int]] = {}
+    by_task: dict[Task, list[int]] = {}
     for i, ds in enumerate(data_sources):
         by_task.setdefault(_verl_task(ds, kwargs), []).append(i)
     for task, idx in by_task.items():
@@ -341,7 +372,9 @@ class OpenRlhfReward:
         unknown = set(options) - OPTION_NAMES
         if unknown:
             raise TypeError(f"unknown option(s) {sorted(unknown)}; known: {sorted(OPTION_NAMES)}")
-        self.task = task
+        if task not in _TASKS:
+            raise ValueError(f"unknown task {task!r} (known: 'math', 'math_answer', 'countdown')")
+        self.task = cast("Task", task)
         self.as_tensors = as_tensors
         self.options = options
         self.__name__ = "reward_func"
@@ -380,7 +413,7 @@ def _tensor_fn(as_tensors: bool | None) -> Callable[[list[float]], Any]:
     if as_tensors is False:
         return list
     try:
-        import torch
+        import torch  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
         if as_tensors:
             raise

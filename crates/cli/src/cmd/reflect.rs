@@ -21,7 +21,7 @@ use aha_reflect::judge::{self, JudgeCache, JudgeVerdict};
 use aha_reflect::{
     KeywordDetector, KeywordReport, Keywords, MatchMode, PRESETS, SsrReport, classify_with_report,
 };
-use aha_verify::{MathOptions, Verdict, grade_answer};
+use aha_verify::{MathOptions, Verdict, extract_answer, grade_answer};
 use anyhow::Context;
 use serde_json::{Map, Value, json};
 
@@ -63,6 +63,10 @@ pub struct Args {
     /// Write the aggregate as JSON here (default with --summary and --output: OUTPUT.summary.json).
     #[arg(long)]
     pub summary_out: Option<PathBuf>,
+    /// Tokenizer (GGUF model file or tokenizer.json) to count tokens for `per_1k_tokens` on
+    /// lines without `n_tokens`.
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
     /// OpenAI-compatible base URL of the LLM judge, e.g. http://127.0.0.1:8000/v1.
     #[arg(long)]
     pub judge_url: Option<String>,
@@ -117,24 +121,57 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Match::Word => MatchMode::Word,
     };
     let detector = KeywordDetector::new(&keywords, mode)?;
+    let keyword_set = keywords.label();
     let opts = MathOptions::default();
+    let tokenizer = match &args.tokenizer {
+        None => None,
+        Some(p) if p.extension().is_some_and(|e| e == "gguf") => {
+            Some(aha_tokenizer::Tokenizer::from_gguf_file(p)?)
+        }
+        Some(p) => Some(aha_tokenizer::Tokenizer::from_tokenizer_json(p)?),
+    };
 
     let file = File::open(&args.input)
         .with_context(|| format!("cannot open input {}", args.input.display()))?;
     let mut rows: Vec<Result<Analysed, String>> = Vec::new();
-    let raw: Vec<String> = BufReader::new(file)
-        .lines()
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("cannot read {}", args.input.display()))?;
-    let bar = progress(raw.len(), "analysing");
-    for (i, text) in raw.iter().enumerate() {
-        let n = i + 1;
-        if text.trim().is_empty() {
-            rows.push(Err(format!("line {n}: empty line")));
-            continue;
+    // Lines are read as bytes so that one line of invalid UTF-8 is an error record, not the end
+    // of the run.
+    let mut raw: Vec<Vec<u8>> = Vec::new();
+    let mut reader = BufReader::new(file);
+    loop {
+        let mut buf = Vec::new();
+        let n = reader
+            .read_until(b'\n', &mut buf)
+            .with_context(|| format!("cannot read {}", args.input.display()))?;
+        if n == 0 {
+            break;
         }
+        if buf.ends_with(b"\n") {
+            buf.pop();
+            if buf.ends_with(b"\r") {
+                buf.pop();
+            }
+        }
+        raw.push(buf);
+    }
+    let bar = progress(raw.len(), "analysing");
+    for (i, bytes) in raw.iter().enumerate() {
+        let n = i + 1;
+        let parsed = match std::str::from_utf8(bytes) {
+            Err(e) => Err(format!("invalid UTF-8: {e}")),
+            Ok(t) if t.trim().is_empty() => Err("empty line".to_string()),
+            Ok(t) => parse_line(t, n).and_then(|mut line| {
+                if let (None, Some(tok)) = (line.n_tokens, &tokenizer) {
+                    let ids = tok
+                        .encode_plain(&line.response, false)
+                        .map_err(|e| format!("field `response`: cannot tokenize: {e}"))?;
+                    line.n_tokens = Some(ids.len());
+                }
+                Ok(line)
+            }),
+        };
         rows.push(
-            parse_line(text, n)
+            parsed
                 .map(|line| analyse(line, &detector, &opts))
                 .map_err(|e| format!("{}:{n}: {e}", args.input.display())),
         );
@@ -148,14 +185,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
 
     let mut out: Box<dyn Write> = match &args.output {
-        Some(p) => Box::new(BufWriter::new(
-            File::create(p).with_context(|| format!("cannot create output {}", p.display()))?,
-        )),
+        Some(p) => {
+            Box::new(BufWriter::new(File::create(p).with_context(|| {
+                format!("cannot create output {}", p.display())
+            })?))
+        }
         None => Box::new(BufWriter::new(std::io::stdout().lock())),
     };
     for (i, row) in rows.iter().enumerate() {
         let record = match row {
-            Ok(a) => record(i + 1, a),
+            Ok(a) => record(i + 1, a, &keyword_set),
             Err(e) => {
                 eprintln!("aha reflect: {e}");
                 json!({"schema_version": SCHEMA_VERSION, "line": i + 1, "error": e})
@@ -169,7 +208,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let summary_out = args.summary_out.clone().or_else(|| {
         (args.summary)
-            .then(|| args.output.as_ref().map(|o| with_suffix(o, ".summary.json")))
+            .then(|| {
+                args.output
+                    .as_ref()
+                    .map(|o| with_suffix(o, ".summary.json"))
+            })
             .flatten()
     });
     if args.summary || summary_out.is_some() {
@@ -251,7 +294,11 @@ fn parse_line(text: &str, n: usize) -> Result<Line, String> {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Number(x)) => x.to_string(),
         Some(_) => {
-            let f = if obj.contains_key("question_id") { "question_id" } else { "id" };
+            let f = if obj.contains_key("question_id") {
+                "question_id"
+            } else {
+                "id"
+            };
             return Err(format!("field `{f}`: expected a string or number"));
         }
     };
@@ -310,17 +357,26 @@ fn analyse(line: Line, detector: &KeywordDetector, opts: &MathOptions) -> Analys
         Some(n) => detector.analyze_with_tokens(&line.response, n),
         None => detector.analyze(&line.response),
     };
-    let (mut verdict, mut answer, mut ssr) = (None, None, None);
-    if let Some(gold) = &line.gold {
-        let s = classify_with_report(&line.response, &report, gold, opts);
-        verdict = Some(s.final_verdict);
-        answer = s.final_answer.clone();
-        // The SSR report grades the final answer; a gold the verifier cannot read shows there.
-        if s.final_answer.is_none() && grade_answer("0", gold, opts).verdict == Verdict::GoldUnparseable {
-            verdict = Some(Verdict::GoldUnparseable);
+    let (verdict, answer, ssr) = match &line.gold {
+        Some(gold) => {
+            let s = classify_with_report(&line.response, &report, gold, opts);
+            // The SSR report grades the final answer; without one, ask the verifier whether
+            // the gold itself is readable so such lines are not counted as wrong.
+            let verdict = if s.final_answer.is_none()
+                && grade_answer("0", gold, opts).verdict == Verdict::GoldUnparseable
+            {
+                Verdict::GoldUnparseable
+            } else {
+                s.final_verdict
+            };
+            (Some(verdict), s.final_answer.clone(), Some(s))
         }
-        ssr = Some(s);
-    }
+        None => (
+            None,
+            extract_answer(&line.response, opts).map(|e| e.text),
+            None,
+        ),
+    };
     Analysed {
         line,
         report,
@@ -338,7 +394,7 @@ fn correct_of(a: &Analysed) -> Option<bool> {
     })
 }
 
-fn record(n: usize, a: &Analysed) -> Value {
+fn record(n: usize, a: &Analysed, keyword_set: &str) -> Value {
     let r = &a.report;
     let mut m = Map::new();
     m.insert("schema_version".into(), json!(SCHEMA_VERSION));
@@ -347,6 +403,7 @@ fn record(n: usize, a: &Analysed) -> Value {
         m.insert("id".into(), id.clone());
     }
     m.insert("question_id".into(), json!(a.line.question_id));
+    m.insert("keyword_set".into(), json!(keyword_set));
     m.insert("keyword_count".into(), json!(r.total));
     m.insert("keywords".into(), json!(r.per_keyword));
     m.insert("has_reflection".into(), json!(r.has_reflection()));
@@ -393,11 +450,15 @@ fn response_record(a: &Analysed) -> ResponseRecord {
         keyword_count: a.report.total,
         per_keyword: a.report.per_keyword.clone(),
         correct: correct_of(a),
-        answered: a.line.gold.as_ref().map(|_| a.answer.is_some()),
+        answered: Some(a.answer.is_some()),
         answer: a.answer.clone(),
         ssr: a.ssr.as_ref().map(|s| s.category),
         judge_reflection: match &a.judge {
             Some(Ok(reply)) => Some(JudgeVerdict::parse(reply).study_reflection),
+            _ => None,
+        },
+        judge_category: match &a.judge {
+            Some(Ok(reply)) => Some(JudgeVerdict::parse(reply).category),
             _ => None,
         },
     }
@@ -405,7 +466,11 @@ fn response_record(a: &Analysed) -> ResponseRecord {
 
 /// Judges every good line (cache first), storing replies in the rows. Returns the number of
 /// lines whose judging failed.
-fn run_judge(args: &Args, url: &str, rows: &mut [Result<Analysed, String>]) -> anyhow::Result<usize> {
+fn run_judge(
+    args: &Args,
+    url: &str,
+    rows: &mut [Result<Analysed, String>],
+) -> anyhow::Result<usize> {
     let mut cache = JudgeCache::open(&args.judge_cache)?;
     let mut pending: Vec<(usize, String, ChatRequest)> = Vec::new();
     let mut failures = 0;
@@ -444,7 +509,15 @@ fn run_judge(args: &Args, url: &str, rows: &mut [Result<Analysed, String>]) -> a
         return Ok(failures);
     }
     let mut cfg = ClientConfig::new(url);
-    cfg.api_key = std::env::var(&args.judge_key_env).ok().filter(|k| !k.is_empty());
+    cfg.api_key = std::env::var(&args.judge_key_env)
+        .ok()
+        .filter(|k| !k.is_empty());
+    if cfg.api_key.is_none() && url.starts_with("https://") {
+        eprintln!(
+            "aha reflect: warning: ${} is not set; sending judge requests without an API key",
+            args.judge_key_env
+        );
+    }
     cfg.concurrency = args.judge_concurrency;
     cfg.timeout = Duration::from_secs(args.judge_timeout_s);
     cfg.max_retries = args.judge_retries;

@@ -6,10 +6,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, Result};
 use aha_reflect::{KeywordDetector, Keywords, MatchMode};
 use aha_serve::{AhaScorer, RewardService, Sample, Scored, Scorer, ServeConfig, Template};
 use aha_verify::{CountdownOptions, RewardScheme};
+use anyhow::{Context, Result};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
@@ -153,4 +153,17 @@ impl Conn {
     pub async fn get(&mut self, path: &str) -> Result<Reply> {
         self.request("GET", path, "text/plain", Bytes::new()).await
     }
+}
+
+/// Waits until the server reports a grading job running (so a request is surely in flight),
+/// polling `/healthz` on a separate connection.
+pub async fn wait_until_busy(addr: SocketAddr) -> Result<()> {
+    let mut c = Conn::open(addr).await?;
+    for _ in 0..500 {
+        if c.get("/healthz").await?.json()?["busy_workers"].as_u64() >= Some(1) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    anyhow::bail!("no request became busy within 5 s")
 }
