@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GRPO (Dr. GRPO-style, no std normalisation is a flag away) on MATH with rewards from
+# GRPO on a MATH-style dataset (columns `problem`, `answer`) with rewards from
 # `aha serve-reward`. Flags as in OpenRLHF 0.9.x; in >= 0.10.2 use --reward.remote_url and
 # --data.label_key instead of --remote_rm_url and --label_key.
 set -euo pipefail

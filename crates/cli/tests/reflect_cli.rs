@@ -154,8 +154,15 @@ async fn judge(State(s): State<Arc<Judge>>, Json(body): Json<Value>) -> Response
         return (StatusCode::SERVICE_UNAVAILABLE, "busy").into_response();
     }
     assert_eq!(body["temperature"], 0.0);
-    assert_eq!(body["max_tokens"], 300);
     let prompt = body["messages"][0]["content"].as_str().unwrap_or_default();
+    if let Some(output) = prompt.split("Output:\n").nth(1) {
+        // The answering-ability judge: the study's budget and a leading integer.
+        assert_eq!(body["max_tokens"], 100);
+        let reply = if output.contains("boxed") { "1" } else { "0" };
+        return Json(json!({"choices": [{"message": {"role": "assistant", "content": reply}}]}))
+            .into_response();
+    }
+    assert_eq!(body["max_tokens"], 300);
     let response = prompt.split("Response:\n").nth(1).unwrap_or_default();
     let reply = if response.contains("recheck") {
         "The response demonstrates self-reflection. 2."
@@ -305,4 +312,47 @@ fn tokenizer_gives_rates_per_1k_tokens() {
     assert!(n > 0);
     let recs = lines(&out);
     assert_eq!(recs[0]["per_1k_tokens"], 1000.0 / n as f64);
+}
+
+#[test]
+fn answering_judge_gives_the_studys_answering_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(
+        &input,
+        [
+            json!({"question": "1+1?", "prompt": "Question: 1+1?\nAnswer:", "response": "\\boxed{2}"}),
+            json!({"question": "1+1?", "response": "Question: what is 2+2? Question: what is 3+3?"}),
+        ]
+        .map(|v| v.to_string() + "\n")
+        .concat(),
+    )
+    .unwrap();
+    let out = dir.path().join("out.jsonl");
+    let summary = dir.path().join("s.json");
+    let cache = dir.path().join("cache.jsonl");
+    let state = Arc::new(Judge::default());
+    let url = start_judge(state.clone());
+    let (code, _, stderr) = aha(&[
+        "reflect",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--summary-out",
+        summary.to_str().unwrap(),
+        "--judge-url",
+        &url,
+        "--judge-answering",
+        "--judge-cache",
+        cache.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(state.calls.load(Ordering::SeqCst), 4);
+    let recs = lines(&out);
+    assert_eq!(recs[0]["answering"]["verdict"], "answering");
+    assert_eq!(recs[1]["answering"]["verdict"], "completion");
+    let s: Value = serde_json::from_str(&std::fs::read_to_string(&summary).unwrap()).unwrap();
+    assert_eq!(s["overall"]["llm_answer_rate"], 0.5);
+    assert_eq!(std::fs::read_to_string(&cache).unwrap().lines().count(), 4);
 }

@@ -85,9 +85,9 @@ fn append_rows(path: &Path, batch: &RecordBatch, rows: &mut Vec<Map<String, Valu
     let start = rows.len();
     rows.extend((0..batch.num_rows()).map(|_| Map::new()));
     for (field, column) in schema.fields().iter().zip(batch.columns()) {
-        for (i, row) in rows[start..].iter_mut().enumerate() {
-            let v = value(column.as_ref(), i)
-                .map_err(|m| malformed(path, format!("column \"{}\": {m}", field.name())))?;
+        let values = column_values(column.as_ref())
+            .map_err(|m| malformed(path, format!("column \"{}\": {m}", field.name())))?;
+        for (row, v) in rows[start..].iter_mut().zip(values) {
             row.insert(field.name().clone(), v);
         }
     }
@@ -99,45 +99,152 @@ fn float(x: f64) -> Value {
     serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number)
 }
 
-/// The JSON value of element `i` of `a`.
-fn value(a: &dyn Array, i: usize) -> std::result::Result<Value, String> {
-    if a.is_null(i) {
-        return Ok(Value::Null);
+/// Every element of `a` as JSON, converted column by column: a list column converts its child
+/// array once and hands out the pieces, rather than slicing the array per row.
+fn column_values(a: &dyn Array) -> std::result::Result<Vec<Value>, String> {
+    fn each(a: &dyn Array, f: impl Fn(usize) -> Value) -> Vec<Value> {
+        (0..a.len())
+            .map(|i| if a.is_null(i) { Value::Null } else { f(i) })
+            .collect()
+    }
+    /// Cuts `child` into the lists `ranges` give (each range is taken out once).
+    fn lists(
+        a: &dyn Array,
+        mut child: Vec<Value>,
+        range: impl Fn(usize) -> (usize, usize),
+    ) -> std::result::Result<Vec<Value>, String> {
+        (0..a.len())
+            .map(|i| {
+                if a.is_null(i) {
+                    return Ok(Value::Null);
+                }
+                let (s, e) = range(i);
+                child
+                    .get_mut(s..e)
+                    .map(|items| Value::Array(items.iter_mut().map(std::mem::take).collect()))
+                    .ok_or_else(|| format!("list offsets {s}..{e} out of bounds"))
+            })
+            .collect()
     }
     Ok(match a.data_type() {
-        DataType::Null => Value::Null,
-        DataType::Boolean => Value::Bool(a.as_boolean().value(i)),
-        DataType::Int8 => a.as_primitive::<Int8Type>().value(i).into(),
-        DataType::Int16 => a.as_primitive::<Int16Type>().value(i).into(),
-        DataType::Int32 => a.as_primitive::<Int32Type>().value(i).into(),
-        DataType::Int64 => a.as_primitive::<Int64Type>().value(i).into(),
-        DataType::UInt8 => a.as_primitive::<UInt8Type>().value(i).into(),
-        DataType::UInt16 => a.as_primitive::<UInt16Type>().value(i).into(),
-        DataType::UInt32 => a.as_primitive::<UInt32Type>().value(i).into(),
-        DataType::UInt64 => a.as_primitive::<UInt64Type>().value(i).into(),
-        DataType::Float32 => float(f64::from(a.as_primitive::<Float32Type>().value(i))),
-        DataType::Float64 => float(a.as_primitive::<Float64Type>().value(i)),
-        DataType::Utf8 => Value::String(a.as_string::<i32>().value(i).to_owned()),
-        DataType::LargeUtf8 => Value::String(a.as_string::<i64>().value(i).to_owned()),
-        DataType::Utf8View => Value::String(a.as_string_view().value(i).to_owned()),
-        DataType::List(_) => list(a.as_list::<i32>().value(i).as_ref())?,
-        DataType::LargeList(_) => list(a.as_list::<i64>().value(i).as_ref())?,
-        DataType::FixedSizeList(..) => list(a.as_fixed_size_list().value(i).as_ref())?,
+        DataType::Null => vec![Value::Null; a.len()],
+        DataType::Boolean => each(a, |i| Value::Bool(a.as_boolean().value(i))),
+        DataType::Int8 => each(a, |i| a.as_primitive::<Int8Type>().value(i).into()),
+        DataType::Int16 => each(a, |i| a.as_primitive::<Int16Type>().value(i).into()),
+        DataType::Int32 => each(a, |i| a.as_primitive::<Int32Type>().value(i).into()),
+        DataType::Int64 => each(a, |i| a.as_primitive::<Int64Type>().value(i).into()),
+        DataType::UInt8 => each(a, |i| a.as_primitive::<UInt8Type>().value(i).into()),
+        DataType::UInt16 => each(a, |i| a.as_primitive::<UInt16Type>().value(i).into()),
+        DataType::UInt32 => each(a, |i| a.as_primitive::<UInt32Type>().value(i).into()),
+        DataType::UInt64 => each(a, |i| a.as_primitive::<UInt64Type>().value(i).into()),
+        DataType::Float32 => each(a, |i| {
+            float(f64::from(a.as_primitive::<Float32Type>().value(i)))
+        }),
+        DataType::Float64 => each(a, |i| float(a.as_primitive::<Float64Type>().value(i))),
+        DataType::Utf8 => each(a, |i| {
+            Value::String(a.as_string::<i32>().value(i).to_owned())
+        }),
+        DataType::LargeUtf8 => each(a, |i| {
+            Value::String(a.as_string::<i64>().value(i).to_owned())
+        }),
+        DataType::Utf8View => each(a, |i| Value::String(a.as_string_view().value(i).to_owned())),
+        DataType::List(_) => {
+            let l = a.as_list::<i32>();
+            let off = l.value_offsets();
+            let child = column_values(l.values().as_ref())?;
+            // Offsets of a valid list array are non-negative (checked by arrow on read).
+            lists(a, child, |i| (off[i] as usize, off[i + 1] as usize))?
+        }
+        DataType::LargeList(_) => {
+            let l = a.as_list::<i64>();
+            let off = l.value_offsets();
+            let child = column_values(l.values().as_ref())?;
+            lists(a, child, |i| (off[i] as usize, off[i + 1] as usize))?
+        }
+        DataType::FixedSizeList(..) => {
+            let l = a.as_fixed_size_list();
+            let n = l.value_length() as usize;
+            let child = column_values(l.values().as_ref())?;
+            lists(a, child, |i| {
+                let s = l.value_offset_at(i);
+                (s, s + n)
+            })?
+        }
         DataType::Struct(fields) => {
             let s = a.as_struct();
-            let mut m = Map::new();
+            let mut out: Vec<Value> = each(a, |_| Value::Object(Map::new()));
             for (f, col) in fields.iter().zip(s.columns()) {
-                m.insert(f.name().clone(), value(col.as_ref(), i)?);
+                for (o, v) in out.iter_mut().zip(column_values(col.as_ref())?) {
+                    if let Value::Object(m) = o {
+                        m.insert(f.name().clone(), v);
+                    }
+                }
             }
-            Value::Object(m)
+            out
         }
         other => return Err(format!("unsupported Arrow type {other}")),
     })
 }
 
-fn list(a: &dyn Array) -> std::result::Result<Value, String> {
-    (0..a.len())
-        .map(|j| value(a, j))
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map(Value::Array)
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow_array::builder::{Int64Builder, ListBuilder, StringBuilder};
+    use arrow_array::{ArrayRef, Float64Array, StructArray};
+    use arrow_schema::{Field, Fields};
+    use serde_json::json;
+
+    use super::*;
+
+    fn nums() -> ArrayRef {
+        let mut b = ListBuilder::new(Int64Builder::new());
+        for row in [Some(vec![1, 2]), None, Some(vec![]), Some(vec![3, 4, 5])] {
+            match row {
+                Some(v) => {
+                    b.values().append_slice(&v);
+                    b.append(true);
+                }
+                None => b.append(false),
+            }
+        }
+        Arc::new(b.finish())
+    }
+
+    #[test]
+    fn lists_structs_and_slices() {
+        let names: ArrayRef = Arc::new({
+            let mut b = StringBuilder::new();
+            for s in [Some("a"), Some("b"), None, Some("d")] {
+                b.append_option(s);
+            }
+            b.finish()
+        });
+        let fields = Fields::from(vec![
+            Field::new("nums", nums().data_type().clone(), true),
+            Field::new("name", DataType::Utf8, true),
+        ]);
+        let st: ArrayRef = Arc::new(StructArray::new(fields, vec![nums(), names], None));
+        let all = column_values(st.as_ref()).unwrap();
+        assert_eq!(
+            all,
+            [
+                json!({"nums": [1, 2], "name": "a"}),
+                json!({"nums": null, "name": "b"}),
+                json!({"nums": [], "name": null}),
+                json!({"nums": [3, 4, 5], "name": "d"}),
+            ]
+        );
+        // A slice (as a reader may hand out) keeps its own rows only.
+        assert_eq!(column_values(st.slice(1, 3).as_ref()).unwrap(), all[1..]);
+        assert_eq!(
+            column_values(nums().slice(2, 2).as_ref()).unwrap(),
+            [json!([]), json!([3, 4, 5])]
+        );
+        let f: ArrayRef = Arc::new(Float64Array::from(vec![Some(142.0), None, Some(f64::NAN)]));
+        assert_eq!(
+            column_values(f.as_ref()).unwrap(),
+            [json!(142.0), json!(null), json!(null)]
+        );
+    }
 }

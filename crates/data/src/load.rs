@@ -52,6 +52,18 @@ impl Format {
     }
 }
 
+impl std::str::FromStr for Format {
+    type Err = Error;
+    /// `json`, `jsonl` (or `ndjson`), `parquet`, `arrow`.
+    fn from_str(s: &str) -> Result<Format> {
+        Format::from_path(Path::new(&format!("x.{s}"))).ok_or_else(|| {
+            Error::Invalid(format!(
+                "unknown format \"{s}\"; expected json, jsonl, parquet or arrow"
+            ))
+        })
+    }
+}
+
 /// Which fields of a row hold the question, the answer and the id. `None` = auto-detect.
 ///
 /// A name may be a dotted path into nested objects, e.g. `reward_model.ground_truth`.
@@ -88,6 +100,24 @@ pub struct Dataset {
     pub skipped: Vec<RowError>,
     /// The files read, in order.
     pub files: Vec<PathBuf>,
+}
+
+impl Dataset {
+    /// Fails on the first id that occurs twice, naming both rows. Resumable sweeps key their
+    /// records on the problem id, so duplicates would silently merge two questions.
+    pub fn check_unique_ids(&self) -> Result<()> {
+        let mut seen = std::collections::HashMap::with_capacity(self.problems.len());
+        for (i, p) in self.problems.iter().enumerate() {
+            if let Some(first) = seen.insert(p.id.as_str(), i) {
+                return Err(Error::Invalid(format!(
+                    "duplicate problem id \"{}\" (problems {first} and {i}); map a unique id field or \
+                     leave ids to the row index",
+                    p.id
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One row before mapping: where it is, and its JSON (or why it is not JSON).
@@ -268,10 +298,23 @@ fn read_rows(path: &Path, format: Format) -> Result<Vec<RawRow>> {
             })?;
             let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
             if format == Format::Json && text.trim_start().starts_with('[') {
-                json_array_rows(path, text)
-            } else {
-                Ok(jsonl_rows(text))
+                return json_array_rows(path, text);
             }
+            let rows = jsonl_rows(text);
+            // A pretty-printed single object is neither rows nor JSONL: say so once instead of
+            // reporting every one of its lines as invalid JSON.
+            if rows.len() > 1
+                && rows[0].value.is_err()
+                && serde_json::from_str::<Value>(text).is_ok_and(|v| v.is_object())
+            {
+                return Err(Error::Malformed {
+                    path: path.to_path_buf(),
+                    message: "one multi-line JSON object; expected a JSON array of rows or one \
+                              object per line (JSONL)"
+                        .into(),
+                });
+            }
+            Ok(rows)
         }
     }
 }

@@ -20,6 +20,16 @@ pub enum AnswerFormat {
     Boxed,
 }
 
+impl AnswerFormat {
+    /// `"answer_tag"` or `"boxed"`, as serialised.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AnswerFormat::AnswerTag => "answer_tag",
+            AnswerFormat::Boxed => "boxed",
+        }
+    }
+}
+
 /// A rendered prompt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Prompt {
@@ -312,6 +322,14 @@ impl Template {
 impl fmt::Display for Template {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// Parses like [`Template::resolve`] (for command-line parsers).
+impl std::str::FromStr for Template {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Template> {
+        Template::resolve(s)
     }
 }
 

@@ -262,6 +262,18 @@ fn whole_file_errors() {
     assert!(matches!(e, Error::Malformed { .. }), "{e}");
     assert!(e.to_string().contains("line 2"), "{e}");
 
+    let p = dir.path().join("wrapped.json");
+    std::fs::write(
+        &p,
+        "{\n  \"data\": [{\"problem\": \"a\", \"answer\": \"1\"}]\n}\n",
+    )
+    .unwrap();
+    let e = load(&p, &opts()).unwrap_err().to_string();
+    assert!(
+        e.contains("wrapped.json: one multi-line JSON object"),
+        "{e}"
+    );
+
     let p = dir.path().join("data.txt");
     std::fs::write(&p, "x").unwrap();
     let e = load(&p, &opts()).unwrap_err().to_string();
@@ -326,4 +338,44 @@ fn shuffle_limit_split_are_seeded() {
     let (train, test) = aha_data::train_test_split(ds.problems.clone(), 1.0 / 3.0, 5).unwrap();
     assert_eq!((train.len(), test.len()), (2, 1));
     assert!(aha_data::train_test_split(ds.problems, 1.5, 5).is_err());
+}
+
+#[test]
+fn duplicate_ids_are_caught() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("dup.jsonl");
+    std::fs::write(
+        &p,
+        "{\"problem\": \"a\", \"answer\": \"1\", \"id\": 5}\n{\"problem\": \"b\", \"answer\": \"2\", \"id\": \"x\"}\n{\"problem\": \"c\", \"answer\": \"3\", \"id\": \"5\"}\n",
+    )
+    .unwrap();
+    let ds = load(&p, &opts()).unwrap();
+    let e = ds.check_unique_ids().unwrap_err().to_string();
+    assert!(
+        e.contains("duplicate problem id \"5\" (problems 0 and 2)"),
+        "{e}"
+    );
+    load(&fixture("mini.jsonl"), &opts())
+        .unwrap()
+        .check_unique_ids()
+        .unwrap();
+}
+
+#[test]
+fn formats_and_templates_parse_from_strings() {
+    assert_eq!("jsonl".parse::<Format>().unwrap(), Format::Jsonl);
+    assert_eq!("arrow".parse::<Format>().unwrap(), Format::Arrow);
+    assert!(
+        "csv"
+            .parse::<Format>()
+            .unwrap_err()
+            .to_string()
+            .contains("unknown format \"csv\"")
+    );
+    let t: aha_data::Template = "qwen-math".parse().unwrap();
+    assert_eq!(t.answer_format().as_str(), "boxed");
+    assert_eq!(
+        aha_data::Template::R1.answer_format().as_str(),
+        "answer_tag"
+    );
 }

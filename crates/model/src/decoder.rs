@@ -12,7 +12,7 @@ use crate::config::ModelConfig;
 use crate::error::{Error, Result};
 use crate::kv_cache::KvCache;
 use crate::layers::{
-    Embedding, Linear, Mode, Rope, Weight, attend, attention_mask, inv_freq, rms_norm,
+    Embedding, Linear, Mode, Rope, Weight, attend, attention_mask, inv_freq, mask_needed, rms_norm,
 };
 
 /// How weights are held in memory.
@@ -514,22 +514,21 @@ impl Model {
         };
         let any_sliding = self.blocks.iter().any(|b| b.sliding);
         let any_global = self.blocks.iter().any(|b| !b.sliding);
-        let global_mask = if any_global {
-            Some(attention_mask(q_pos, k_pos, seq, None, &self.device)?)
-        } else {
-            None
+        let mask = |present: bool, window: Option<usize>| -> Result<Option<Tensor>> {
+            if present && mask_needed(q_pos, k_pos, seq, window) {
+                Ok(Some(attention_mask(
+                    q_pos,
+                    k_pos,
+                    seq,
+                    window,
+                    &self.device,
+                )?))
+            } else {
+                Ok(None)
+            }
         };
-        let local_mask = if any_sliding {
-            Some(attention_mask(
-                q_pos,
-                k_pos,
-                seq,
-                c.sliding_window,
-                &self.device,
-            )?)
-        } else {
-            None
-        };
+        let global_mask = mask(any_global, None)?;
+        let local_mask = mask(any_sliding, c.sliding_window)?;
         let global_rope = if any_global {
             Some(Rope::new(
                 q_pos,
@@ -563,9 +562,9 @@ impl Model {
             } else {
                 (global_mask.as_ref(), global_rope.as_ref())
             };
-            let (Some(mask), Some(rope)) = (mask, rope) else {
-                // Invariant: masks and ropes were built for every kind of layer present.
-                return Err(Error::invalid("model", "internal: missing attention mask"));
+            let Some(rope) = rope else {
+                // Invariant: rotary tables were built for every kind of layer present.
+                return Err(Error::invalid("model", "internal: missing rotary table"));
             };
             let h = rms_norm(&x, &block.attn_norm, c.rms_norm_eps, mode)?;
             let mut a = self.attention(
@@ -606,7 +605,7 @@ impl Model {
         &self,
         a: &Attention,
         x: &Tensor,
-        (rope, mask): (&Rope, &Tensor),
+        (rope, mask): (&Rope, Option<&Tensor>),
         cache: Option<(&mut KvCache, usize)>,
         mode: Mode,
     ) -> Result<Tensor> {

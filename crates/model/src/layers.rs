@@ -233,16 +233,36 @@ pub(crate) fn attention_mask(
     Ok(Tensor::from_vec(m, (batch, 1, seq, s), device)?)
 }
 
+/// Whether any key is hidden from any query; when not, the mask can be skipped (single-stream
+/// decoding within the window), saving one op per layer and step.
+pub(crate) fn mask_needed(
+    q_pos: &[i64],
+    k_pos: &[Vec<i64>],
+    seq: usize,
+    window: Option<usize>,
+) -> bool {
+    k_pos.iter().enumerate().any(|(b, keys)| {
+        (0..seq).any(|t| {
+            let qp = q_pos[b * seq + t];
+            qp >= 0
+                && keys.iter().any(|&kp| {
+                    kp < 0 || kp > qp || window.is_some_and(|w| ((qp - kp) as usize) >= w)
+                })
+        })
+    })
+}
+
 /// Scaled dot-product attention with grouped heads, without materialising repeated k/v.
 ///
-/// `q: (B, H, T, hd)` (already scaled), `k`, `v: (B, Hkv, S, hd)`, `mask: (B, 1, T, S)`.
+/// `q: (B, H, T, hd)` (already scaled), `k`, `v: (B, Hkv, S, hd)`, `mask: (B, 1, T, S)` (`None`:
+/// every key visible).
 /// Queries of one kv group are stacked along the time axis so one batched matmul serves the
 /// whole group. Returns `(B, T, H·hd)`.
 pub(crate) fn attend(
     q: &Tensor,
     k: &Tensor,
     v: &Tensor,
-    mask: &Tensor,
+    mask: Option<&Tensor>,
     mode: Mode,
 ) -> Result<Tensor> {
     let (b, h, t, hd) = q.dims4()?;
@@ -250,7 +270,10 @@ pub(crate) fn attend(
     let g = h / hkv;
     let qg = q.contiguous()?.reshape((b, hkv, g * t, hd))?;
     let scores = qg.matmul(&k.t()?)?.reshape((b, h, t, s))?;
-    let scores = scores.broadcast_add(mask)?;
+    let scores = match mask {
+        Some(m) => scores.broadcast_add(m)?,
+        None => scores,
+    };
     let probs = softmax_last(&scores, mode)?.reshape((b, hkv, g * t, s))?;
     let out = probs.matmul(v)?.reshape((b, h, t, hd))?;
     Ok(out.transpose(1, 2)?.contiguous()?.reshape((b, t, h * hd))?)
@@ -303,6 +326,18 @@ mod tests {
             ]
         );
         Ok(())
+    }
+
+    #[test]
+    fn mask_is_skipped_only_when_everything_is_visible() {
+        let keys = vec![vec![0i64, 1, 2, 3]];
+        // One new token at position 3 sees all four keys.
+        assert!(!mask_needed(&[3], &keys, 1, None));
+        assert!(!mask_needed(&[3], &keys, 1, Some(4)));
+        // ...but not with a 3-token window, nor with a padding key, nor in a causal prefill.
+        assert!(mask_needed(&[3], &keys, 1, Some(3)));
+        assert!(mask_needed(&[3], &[vec![-1, 1, 2, 3]], 1, None));
+        assert!(mask_needed(&[0, 1, 2, 3], &keys, 4, None));
     }
 
     #[test]

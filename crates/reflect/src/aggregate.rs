@@ -42,6 +42,8 @@ pub struct ResponseRecord {
     /// The judge's category under the strict parse, when the judge ran (`None` inside: the reply
     /// does not end in a category).
     pub judge_category: Option<Option<crate::judge::JudgeCategory>>,
+    /// The answering-ability judge's verdict, when it ran.
+    pub answering: Option<crate::judge::Answering>,
 }
 
 /// Whole-file summary: everything pooled, then per temperature.
@@ -99,6 +101,9 @@ pub struct GroupSummary {
     pub maj_at_k: Option<f64>,
     /// Fraction of responses with an extractable answer (rule-based, not the study's LLM check).
     pub answer_rate: Option<f64>,
+    /// The study's answering rate (paper Fig. 3-left): responses the answering-ability judge
+    /// calls answering / responses it judged, when it ran.
+    pub llm_answer_rate: Option<f64>,
     /// Keyword occurrence table, every keyword of the list, most frequent first.
     pub keyword_table: Vec<KeywordRow>,
     /// Reflection in correct vs incorrect responses (the blog's SSR figure), when graded.
@@ -321,6 +326,11 @@ fn group(rs: &[&ResponseRecord], temperature: Option<f64>, words: &[String]) -> 
     });
 
     let answered: Vec<bool> = rs.iter().filter_map(|r| r.answered).collect();
+    let llm_answering: Vec<bool> = rs
+        .iter()
+        .filter_map(|r| r.answering)
+        .map(|a| a == crate::judge::Answering::Answering)
+        .collect();
 
     let mut table: Vec<KeywordRow> = words
         .iter()
@@ -390,6 +400,7 @@ fn group(rs: &[&ResponseRecord], temperature: Option<f64>, words: &[String]) -> 
         pass_at_k,
         maj_at_k,
         answer_rate: mean_bool(&answered),
+        llm_answer_rate: mean_bool(&llm_answering),
         keyword_table: table,
         reflection_vs_correctness,
         ssr,
@@ -491,6 +502,13 @@ fn render_group(s: &mut String, title: &str, g: &GroupSummary, tables: bool) {
     }
     if let Some(a) = g.answer_rate {
         let _ = writeln!(s, "  answer rate (extractable answer): {}", pct(a));
+    }
+    if let Some(a) = g.llm_answer_rate {
+        let _ = writeln!(
+            s,
+            "  answering rate (LLM judge, paper Fig. 3-left): {}",
+            pct(a)
+        );
     }
     if let Some(rc) = &g.reflection_vs_correctness {
         let _ = writeln!(
@@ -621,6 +639,8 @@ mod tests {
         // Study parse says 2 ("… x2."), strict parse finds no category.
         rs[1].judge_category = Some(None);
         rs[2].judge_category = Some(Some(JudgeCategory::Reflection));
+        rs[0].answering = Some(crate::judge::Answering::Answering);
+        rs[1].answering = Some(crate::judge::Answering::Other);
         rs[0].temperature = Some(0.0);
         rs[1].temperature = Some(0.6);
         rs[2].temperature = Some(0.6);
@@ -637,6 +657,7 @@ mod tests {
             (1, 1, 1)
         );
         assert_eq!(s.greedy_accuracy, Some(1.0));
+        assert_eq!(s.overall.llm_answer_rate, Some(0.5));
         assert_eq!(s.by_temperature.len(), 2);
         assert_eq!(s.by_temperature[1].temperature, Some(0.6));
         assert_eq!(s.by_temperature[1].responses, 2);

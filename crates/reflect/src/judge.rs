@@ -138,6 +138,57 @@ pub fn parse_strict(reply: &str) -> Option<JudgeCategory> {
     JudgeCategory::from_digit(last)
 }
 
+/// The study's answering-ability reply budget (tokens; `answering_ability.py`).
+pub const STUDY_ANSWERING_MAX_TOKENS: u32 = 100;
+
+/// What the answering-ability judge says about one output (paper Fig. 3-left).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Answering {
+    /// The reply starts with `1`: the output attempts to answer the question.
+    Answering,
+    /// The reply starts with `0`: irrelevant text, random talk, hallucination or a continuation
+    /// of the question (the study's "question_completion").
+    Completion,
+    /// The reply starts with anything else.
+    Other,
+}
+
+impl Answering {
+    /// The study's parse (`answering_ability.py`): `startswith("0")` / `startswith("1")` on the
+    /// raw reply, no trimming.
+    pub fn parse(reply: &str) -> Answering {
+        if reply.starts_with('1') {
+            Answering::Answering
+        } else if reply.starts_with('0') {
+            Answering::Completion
+        } else {
+            Answering::Other
+        }
+    }
+}
+
+/// The answering-ability prompt for one (model input, model output) pair: the study gives the
+/// judge the templated prompt the model saw and one output, and wants a single leading integer.
+/// aha's own wording of paper App. E's second prompt.
+///
+/// ```
+/// use aha_reflect::judge::{Answering, answering_prompt};
+/// let p = answering_prompt("Question: 1+1?\nAnswer:", "2");
+/// assert!(p.contains("Question: 1+1?") && p.ends_with("2\n"));
+/// assert_eq!(Answering::parse("1"), Answering::Answering);
+/// assert_eq!(Answering::parse(" 1"), Answering::Other);
+/// ```
+pub fn answering_prompt(model_input: &str, model_output: &str) -> String {
+    format!(
+        "Below are the input given to a language model and the model's output. Decide whether the \
+output attempts to answer the question in the input (reply 1), or is irrelevant, random talk, a \
+continuation of the question or a hallucination (reply 0). Start your reply with the single \
+integer 0 or 1.\n\n\
+Input:\n{model_input}\n\nOutput:\n{model_output}\n"
+    )
+}
+
 /// Cache key of one judge request: hex SHA-256 over the prompt version, the model and the prompt.
 pub fn cache_key(model: &str, prompt: &str) -> String {
     let mut h = Sha256::new();
@@ -322,6 +373,15 @@ mod tests {
         assert_eq!(parse_strict("2. That's it"), None);
         assert_eq!(parse_strict(""), None);
         assert_eq!(parse_strict("4."), None);
+    }
+
+    #[test]
+    fn answering_parse_is_the_studys_startswith() {
+        assert_eq!(Answering::parse("1. It answers."), Answering::Answering);
+        assert_eq!(Answering::parse("0"), Answering::Completion);
+        assert_eq!(Answering::parse("The output is 1"), Answering::Other);
+        assert_eq!(Answering::parse(""), Answering::Other);
+        assert_ne!(answering_prompt("a", "b"), judge_prompt("a", "b"));
     }
 
     #[test]

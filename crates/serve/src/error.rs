@@ -61,8 +61,8 @@ pub enum Error {
     /// The server configuration is unusable (e.g. zero workers).
     #[error("invalid configuration: {0}")]
     Config(String),
-    /// Binding, accepting or the runtime failed.
-    #[error("{context}: {source}")]
+    /// Binding, accepting or the runtime failed (the cause is the error's `source`).
+    #[error("{context}")]
     Io {
         /// What the server was doing.
         context: String,

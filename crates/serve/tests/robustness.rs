@@ -242,6 +242,9 @@ async fn graceful_shutdown_finishes_in_flight_requests() -> Result<()> {
     };
     let mut server = start(config, Arc::new(slow)).await?;
     let addr = server.addr;
+    // An idle keep-alive connection must not hold the shutdown up.
+    let mut idle = Conn::open(addr).await?;
+    assert_eq!(idle.get("/healthz").await?.status, 200);
     let in_flight = tokio::spawn(async move {
         let mut c = Conn::open(addr).await?;
         c.post_json(
@@ -259,5 +262,6 @@ async fn graceful_shutdown_finishes_in_flight_requests() -> Result<()> {
     assert!(served.is_ok(), "{served:?}");
     // Closed for new connections.
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+    drop(idle);
     Ok(())
 }

@@ -1132,7 +1132,8 @@ fn lone_var_rhs(v: &Value) -> Option<&Scalar> {
     if ops.len() != 1 || ops[0] != RelOp::Eq {
         return None;
     }
-    lone_var(&sides[0].poly).map(|_| &sides[1])
+    // `f(x) = x^2` names the answer unless the right side is just as bare (`y = x`).
+    answer_name(&sides[0].poly).then_some(&sides[1])
 }
 
 fn lone_var(p: &Poly) -> Option<String> {
@@ -1144,6 +1145,22 @@ fn lone_var(p: &Poly) -> Option<String> {
         ([(Atom::Var(v), e)], true) if e.is_one() => Some(v.clone()),
         _ => None,
     }
+}
+
+/// A left-hand side naming the answer: a lone variable, or a function application like `f(x)`
+/// (parsed as the product `f·x`), i.e. a product of distinct variables with coefficient 1.
+fn answer_name(p: &Poly) -> bool {
+    if p.terms.len() != 1 {
+        return false;
+    }
+    let Some((m, c)) = p.terms.iter().next() else {
+        return false;
+    };
+    c.is_one()
+        && !m.is_empty()
+        && m.len() <= 3
+        && m.iter()
+            .all(|(a, e)| matches!(a, Atom::Var(_)) && e.is_one())
 }
 
 fn is_inf(p: &Poly) -> Option<bool> {

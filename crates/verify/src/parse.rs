@@ -527,6 +527,34 @@ fn lex_number(chars: &[(usize, char)], mut i: usize, end: usize, top: bool) -> (
             i += 1;
         }
     }
+    // Repeating decimal `0.\overline{3}`, `0.1\overline{6}` (also `0.\overline{3}` written
+    // with the point before the bar): encoded as `0.1r6`.
+    let bar_at = if i < end && chars[i].1 == '.' && !s.contains('.') {
+        i + 1
+    } else {
+        i
+    };
+    let bar: Vec<char> = "\\overline{".chars().collect();
+    if bar_at + bar.len() < end
+        && chars[bar_at..bar_at + bar.len()]
+            .iter()
+            .map(|x| x.1)
+            .eq(bar.iter().copied())
+    {
+        let st = bar_at + bar.len();
+        let mut k = st;
+        while digit(k) {
+            k += 1;
+        }
+        if k > st && k < end && chars[k].1 == '}' {
+            if !s.contains('.') {
+                s.push('.');
+            }
+            s.push('r');
+            s.extend(chars[st..k].iter().map(|x| x.1));
+            return (s, k + 1);
+        }
+    }
     // Scientific notation: `e`/`E`, optional sign, digits, and no letter right after.
     if i < end && (chars[i].1 == 'e' || chars[i].1 == 'E') && !s.is_empty() {
         let mut k = i + 1;
@@ -555,6 +583,15 @@ fn lex_number(chars: &[(usize, char)], mut i: usize, end: usize, top: bool) -> (
 
 /// Exact value of a number literal and its count of decimal digits.
 pub fn number_value(s: &str) -> Option<(BigRational, Option<u32>)> {
+    if let Some((head, rep)) = s.split_once('r') {
+        // x = head + 0.00…(rep)(rep)… : the repeating block contributes rep / (10^k (10^r − 1)).
+        let (h, _) = number_value(head)?;
+        let k = head.split_once('.').map_or(0, |(_, f)| f.len());
+        let r: BigInt = rep.parse().ok()?;
+        let ten = BigInt::from(10);
+        let den = num_traits::pow(ten.clone(), k) * (num_traits::pow(ten, rep.len()) - 1);
+        return Some((h + BigRational::new(r, den), None));
+    }
     let (mant, exp) = match s.split_once('e') {
         Some((m, e)) => (m, e.parse::<i32>().ok()?),
         None => (s, 0),

@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 use aha_verify::{MathOptions, Verdict, extract_answer, grade_answer, grade_math, parse_answer};
 use proptest::prelude::*;
 
-/// Generous per-call bound for unoptimised test builds.
-const BOUND: Duration = Duration::from_millis(200);
+/// Generous per-call bound for unoptimised test builds on a shared, noisy machine (release
+/// builds take well under 1 ms on the pathological cases; see `benches/verify.rs`).
+const BOUND: Duration = Duration::from_millis(1000);
 
 fn timed<T>(f: impl FnOnce() -> T) -> (T, Duration) {
     let t = Instant::now();
@@ -147,15 +148,18 @@ fn pathological_inputs_are_bounded() {
             "1",
         ),
     ];
+    let mut slowest = Duration::ZERO;
     for (pred, gold) in &cases {
         for (a, b) in [(pred.as_str(), *gold), (*gold, pred.as_str())] {
             let (g, t) = timed(|| grade_math(a, b, &opts));
+            slowest = slowest.max(t);
             assert!(t < BOUND, "{}… took {t:?}", &a[..a.len().min(40)]);
             assert_ne!(g.verdict, Verdict::Correct, "{}…", &a[..a.len().min(40)]);
             let (_, t) = timed(|| grade_answer(a, b, &opts));
             assert!(t < BOUND, "{}… took {t:?}", &a[..a.len().min(40)]);
         }
     }
+    eprintln!("slowest pathological case: {slowest:?}");
     // Moderate nesting (50 levels) is still read.
     let deep = format!("{}x{}", "(".repeat(50), ")".repeat(50));
     assert_eq!(grade_answer(&deep, "x", &opts).verdict, Verdict::Correct);

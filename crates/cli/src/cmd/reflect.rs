@@ -3,7 +3,8 @@
 //!
 //! Input: one JSON object per line with `response` (alias `output`) and optionally `id` /
 //! `question_id` (string or number; the k responses of a question share it), `gold` (string or
-//! number: enables grading and SSR), `question` (needed by the judge), `correct` (bool) or
+//! number: enables grading and SSR), `question` (needed by the judge), `prompt` (the templated
+//! model input, for `--judge-answering`), `correct` (bool) or
 //! `reward` (number; correct iff == 1, the study's rule), `temperature`, `n_tokens`.
 //! Output: one JSON line per input line, in order, with `schema_version`, `line`,
 //! `keyword_count`, `keywords`, `has_reflection`, `hits`, rates, and `ssr` when `gold` is given.
@@ -79,6 +80,10 @@ pub struct Args {
     /// Judge reply cache (append-only JSONL; reruns reuse it).
     #[arg(long, default_value = "aha-judge-cache.jsonl")]
     pub judge_cache: PathBuf,
+    /// Also ask the study's answering-ability question (paper Fig. 3-left) about each line, using
+    /// its `prompt` (the templated model input) or else its `question`.
+    #[arg(long, requires = "judge_url")]
+    pub judge_answering: bool,
     /// Judge requests in flight at once.
     #[arg(long, default_value_t = 16)]
     pub judge_concurrency: usize,
@@ -98,6 +103,7 @@ struct Line {
     question_id: String,
     gold: Option<String>,
     question: Option<String>,
+    prompt: Option<String>,
     correct: Option<bool>,
     temperature: Option<f64>,
     n_tokens: Option<usize>,
@@ -111,6 +117,7 @@ struct Analysed {
     answer: Option<String>,
     ssr: Option<SsrReport>,
     judge: Option<Result<String, String>>,
+    answering: Option<Result<String, String>>,
 }
 
 /// Runs the subcommand.
@@ -309,6 +316,7 @@ fn parse_line(text: &str, n: usize) -> Result<Line, String> {
         Some(_) => return Err("field `gold`: expected a string or number".into()),
     };
     let question = opt_str(obj, "question")?;
+    let prompt = opt_str(obj, "prompt")?;
     let correct = match (obj.get("correct"), obj.get("reward")) {
         (Some(Value::Bool(b)), _) => Some(*b),
         (Some(Value::Null) | None, Some(Value::Number(r))) => r.as_f64().map(|r| r == 1.0),
@@ -338,6 +346,7 @@ fn parse_line(text: &str, n: usize) -> Result<Line, String> {
         question_id,
         gold,
         question,
+        prompt,
         correct,
         temperature,
         n_tokens,
@@ -384,6 +393,7 @@ fn analyse(line: Line, detector: &KeywordDetector, opts: &MathOptions) -> Analys
         answer,
         ssr,
         judge: None,
+        answering: None,
     }
 }
 
@@ -440,6 +450,18 @@ fn record(n: usize, a: &Analysed, keyword_set: &str) -> Value {
         }
         None => {}
     }
+    match &a.answering {
+        Some(Ok(reply)) => {
+            m.insert(
+                "answering".into(),
+                json!({"reply": reply, "verdict": judge::Answering::parse(reply)}),
+            );
+        }
+        Some(Err(e)) => {
+            m.insert("answering_error".into(), json!(e));
+        }
+        None => {}
+    }
     Value::Object(m)
 }
 
@@ -461,6 +483,27 @@ fn response_record(a: &Analysed) -> ResponseRecord {
             Some(Ok(reply)) => Some(JudgeVerdict::parse(reply).category),
             _ => None,
         },
+        answering: match &a.answering {
+            Some(Ok(reply)) => Some(judge::Answering::parse(reply)),
+            _ => None,
+        },
+    }
+}
+
+/// Which judge a request is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JudgeKind {
+    /// The 4-category self-reflection judge.
+    Reflection,
+    /// The answering-ability judge (`--judge-answering`).
+    Answering,
+}
+
+/// The slot of a row that a judge's reply goes into.
+fn slot(a: &mut Analysed, kind: JudgeKind) -> &mut Option<Result<String, String>> {
+    match kind {
+        JudgeKind::Reflection => &mut a.judge,
+        JudgeKind::Answering => &mut a.answering,
     }
 }
 
@@ -472,34 +515,63 @@ fn run_judge(
     rows: &mut [Result<Analysed, String>],
 ) -> anyhow::Result<usize> {
     let mut cache = JudgeCache::open(&args.judge_cache)?;
-    let mut pending: Vec<(usize, String, ChatRequest)> = Vec::new();
+    // (row, kind, cache key, request)
+    let mut pending: Vec<(usize, JudgeKind, String, ChatRequest)> = Vec::new();
     let mut failures = 0;
     let mut hits = 0;
     for (i, row) in rows.iter_mut().enumerate() {
         let Ok(a) = row else { continue };
-        let Some(question) = &a.line.question else {
-            a.judge = Some(Err("field `question`: missing (the judge needs it)".into()));
-            failures += 1;
-            continue;
-        };
-        let prompt = judge::judge_prompt(question, &a.line.response);
-        let key = judge::cache_key(&args.judge_model, &prompt);
-        if let Some(reply) = cache.get(&key) {
-            a.judge = Some(Ok(reply.to_string()));
-            hits += 1;
-            continue;
+        let mut wanted = vec![(
+            JudgeKind::Reflection,
+            a.line
+                .question
+                .as_ref()
+                .map(|q| judge::judge_prompt(q, &a.line.response))
+                .ok_or("field `question`: missing (the judge needs it)"),
+            judge::STUDY_JUDGE_MAX_TOKENS,
+        )];
+        if args.judge_answering {
+            wanted.push((
+                JudgeKind::Answering,
+                a.line
+                    .prompt
+                    .as_ref()
+                    .or(a.line.question.as_ref())
+                    .map(|p| judge::answering_prompt(p, &a.line.response))
+                    .ok_or(
+                        "fields `prompt` and `question`: missing (the answering judge needs one)",
+                    ),
+                judge::STUDY_ANSWERING_MAX_TOKENS,
+            ));
         }
-        pending.push((
-            i,
-            key,
-            ChatRequest {
-                model: args.judge_model.clone(),
-                messages: vec![ChatMessage::user(prompt)],
-                temperature: Some(judge::STUDY_JUDGE_TEMPERATURE),
-                max_tokens: Some(judge::STUDY_JUDGE_MAX_TOKENS),
-                ..Default::default()
-            },
-        ));
+        for (kind, prompt, max_tokens) in wanted {
+            let prompt = match prompt {
+                Ok(p) => p,
+                Err(e) => {
+                    *slot(a, kind) = Some(Err(e.to_string()));
+                    failures += 1;
+                    continue;
+                }
+            };
+            let key = judge::cache_key(&args.judge_model, &prompt);
+            if let Some(reply) = cache.get(&key) {
+                *slot(a, kind) = Some(Ok(reply.to_string()));
+                hits += 1;
+                continue;
+            }
+            pending.push((
+                i,
+                kind,
+                key,
+                ChatRequest {
+                    model: args.judge_model.clone(),
+                    messages: vec![ChatMessage::user(prompt)],
+                    temperature: Some(judge::STUDY_JUDGE_TEMPERATURE),
+                    max_tokens: Some(max_tokens),
+                    ..Default::default()
+                },
+            ));
+        }
     }
     eprintln!(
         "aha reflect: judge: {hits} cached, {} to send to {url}",
@@ -522,7 +594,7 @@ fn run_judge(
     cfg.timeout = Duration::from_secs(args.judge_timeout_s);
     cfg.max_retries = args.judge_retries;
     let client = Client::new(cfg)?;
-    let reqs: Vec<ChatRequest> = pending.iter().map(|(_, _, r)| r.clone()).collect();
+    let reqs: Vec<ChatRequest> = pending.iter().map(|(_, _, _, r)| r.clone()).collect();
     let bar = indicatif::ProgressBar::new(reqs.len() as u64);
     if let Ok(style) =
         indicatif::ProgressStyle::with_template("judge {bar:40} {pos}/{len} ({per_sec}, eta {eta})")
@@ -534,7 +606,7 @@ fn run_judge(
         bar.inc(1);
         if let Ok(resp) = res
             && cache_error.is_none()
-            && let Err(e) = cache.insert(&pending[j].1, &args.judge_model, resp.first_text())
+            && let Err(e) = cache.insert(&pending[j].2, &args.judge_model, resp.first_text())
         {
             cache_error = Some(e);
         }
@@ -543,9 +615,9 @@ fn run_judge(
     if let Some(e) = cache_error {
         return Err(e).context("cannot write the judge cache");
     }
-    for ((i, _, _), res) in pending.iter().zip(results) {
+    for ((i, kind, _, _), res) in pending.iter().zip(results) {
         if let Ok(a) = &mut rows[*i] {
-            a.judge = Some(match res {
+            *slot(a, *kind) = Some(match res {
                 Ok(resp) => Ok(resp.first_text().to_string()),
                 Err(e) => {
                     failures += 1;
