@@ -12,7 +12,14 @@ const PURE: &[&str] = &["aha-verify", "aha-reflect", "aha-data"];
 
 /// Async runtimes, HTTP stacks, ML frameworks and binding layers.
 const FORBIDDEN: &[&str] = &[
-    "tokio", "reqwest", "hyper", "axum", "candle-core", "candle-nn", "tokenizers", "pyo3",
+    "tokio",
+    "reqwest",
+    "hyper",
+    "axum",
+    "candle-core",
+    "candle-nn",
+    "tokenizers",
+    "pyo3",
 ];
 
 /// Internal edges each workspace crate may have (normal dependencies only).
