@@ -1,0 +1,65 @@
+//! The crate's error type.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong in a probe. A wrong model answer is a verdict, never an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Reading or writing a file of the run directory failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// A line of a run file is malformed (not a torn last line, which is repaired).
+    #[error("{path}:{line}: {message}")]
+    Line {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong, naming the field.
+        message: String,
+    },
+    /// The run directory was started with a different configuration.
+    #[error(
+        "{path} was written by a run with a different configuration (fields: {}); use a new --out directory or the same settings",
+        .fields.join(", ")
+    )]
+    ConfigMismatch {
+        /// The existing `config.json`.
+        path: PathBuf,
+        /// The differing fields, each as `name: old -> new`.
+        fields: Vec<String>,
+    },
+    /// The probe settings are invalid.
+    #[error("invalid probe settings: {0}")]
+    Config(String),
+    /// A sampler failed (after its own retries).
+    #[error("sampling failed: {0}")]
+    Sampler(String),
+    /// Loading a template or rendering a prompt failed.
+    #[error(transparent)]
+    Data(#[from] aha_data::Error),
+    /// Keyword or judge setup failed.
+    #[error(transparent)]
+    Reflect(#[from] aha_reflect::Error),
+    /// Creating the OpenAI-compatible client failed.
+    #[error(transparent)]
+    OpenAi(#[from] aha_openai::Error),
+}
+
+/// `Result` with this crate's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
