@@ -4,11 +4,13 @@
 golden.jsonl   every case of crates/verify/tests/golden/*.jsonl (hand-labelled expected verdicts)
 math500.jsonl  from MATH500: reference vs its solution's last box (correct), reference vs the full
                solution text as a response (correct), reference vs another problem's different
-               integer answer (incorrect).
+               integer answer (incorrect), reference vs itself with its last digit changed
+               (incorrect: near misses).
 """
 import glob
 import json
 import os
+import re
 import sys
 
 
@@ -62,6 +64,16 @@ def main():
         if int(a["answer"]) != int(b["answer"]):
             pairs.append({"gold": a["answer"], "pred": b["answer"], "mode": "answer", "expected": "incorrect",
                           "source": "MATH500 " + a["unique_id"] + " vs " + b["unique_id"]})
+    # Near misses: the last digit of the reference changed (d -> d+1 mod 10) must be rejected.
+    for r in rows:
+        a = r["answer"]
+        idx = [i for i, c in enumerate(a) if c.isdigit()]
+        # Skip a digit in a unit's exponent (`864 \\mbox{ inches}^2`): units are ignored.
+        if idx and not re.search(r"\\(mbox|text)\{[^}]*\}\^\{?$", a[:idx[-1]]):
+            i = idx[-1]
+            b = a[:i] + str((int(a[i]) + 1) % 10) + a[i + 1:]
+            pairs.append({"gold": a, "pred": b, "mode": "answer", "expected": "incorrect",
+                          "source": "MATH500 " + r["unique_id"] + " last digit changed"})
     with open(os.path.join(out, "math500.jsonl"), "w") as f:
         for p in pairs:
             f.write(json.dumps(p) + "\n")

@@ -25,6 +25,9 @@ enum Command {
     Generate(cmd::generate::Args),
     /// Serve rewards over HTTP (OpenRLHF, oat and aha's own API).
     ServeReward(cmd::serve_reward::Args),
+    /// The epoch-0 probe: sample a dataset under templates x temperatures (resumable), then
+    /// grade and analyse self-reflection.
+    Probe(cmd::probe::Args),
 }
 
 fn main() -> ExitCode {
@@ -34,6 +37,7 @@ fn main() -> ExitCode {
         Command::Reflect(args) => cmd::reflect::run(args),
         Command::Generate(args) => cmd::generate::run(args),
         Command::ServeReward(args) => cmd::serve_reward::run(args),
+        Command::Probe(args) => cmd::probe::run(args),
     };
     match result {
         Ok(code) => code,

@@ -33,6 +33,10 @@ fn allowed_internal() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("aha-openai", &[][..]),
         ("aha-serve", &["aha-verify", "aha-reflect"][..]),
         ("aha-python", &["aha-verify", "aha-reflect"][..]),
+        (
+            "aha-probe",
+            &["aha-data", "aha-openai", "aha-verify", "aha-reflect"][..],
+        ),
     ])
 }
 

@@ -145,3 +145,25 @@ fn output_file_is_written() {
     let r: Value = serde_json::from_str(text.trim()).expect("JSON");
     assert_eq!(r["verdict"], "correct");
 }
+
+#[test]
+fn invalid_utf8_line_is_one_malformed_line() {
+    let mut f = tempfile::NamedTempFile::new().expect("temp file");
+    f.write_all(b"{\"response\": \"\\\\boxed{1}\", \"gold\": \"1\"}\n\xff\xfe\n{\"response\": \"\\\\boxed{2}\", \"gold\": \"2\"}\n")
+        .expect("write input");
+    let out = Command::new(env!("CARGO_BIN_EXE_aha"))
+        .args(["verify", "--input"])
+        .arg(f.path())
+        .output()
+        .expect("run aha");
+    assert_eq!(out.status.code(), Some(1));
+    let recs: Vec<Value> = String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .collect();
+    assert_eq!(recs.len(), 3);
+    assert_eq!(recs[0]["verdict"], "correct");
+    assert!(recs[1]["error"].as_str().unwrap().contains("not UTF-8"));
+    assert_eq!(recs[2]["verdict"], "correct");
+}

@@ -51,11 +51,14 @@ pub trait Sampler {
     /// A short description for logs and `config.json` (e.g. `openai:Qwen2.5-Math-1.5B`).
     fn describe(&self) -> String;
 
-    /// Samples every job; the result has one entry per job, in order, each with one completion
-    /// per seed. A failed job does not fail the others, so finished work can be kept.
+    /// Samples every job; the result has one entry per job, in order, each with one result per
+    /// seed. A failed sample does not fail the others, so finished work can be kept.
     /// `on_sample` is called once per finished sample (for progress bars).
-    fn sample(&self, jobs: &[SampleJob], on_sample: &mut dyn FnMut())
-    -> Vec<Result<Vec<Completion>>>;
+    fn sample(
+        &self,
+        jobs: &[SampleJob],
+        on_sample: &mut dyn FnMut(),
+    ) -> Vec<Vec<Result<Completion>>>;
 }
 
 /// Samples from an OpenAI-compatible server (vLLM, SGLang, llama.cpp's server, `aha serve`):
@@ -93,7 +96,7 @@ impl Sampler for OpenAiSampler {
         &self,
         jobs: &[SampleJob],
         on_sample: &mut dyn FnMut(),
-    ) -> Vec<Result<Vec<Completion>>> {
+    ) -> Vec<Vec<Result<Completion>>> {
         let mut text_reqs = Vec::new();
         let mut text_slots: Vec<Slot> = Vec::new();
         let mut chat_reqs = Vec::new();
@@ -141,31 +144,41 @@ impl Sampler for OpenAiSampler {
         if !text_reqs.is_empty() {
             let results = self.client.completions_many(&text_reqs, |_, _| on_sample());
             for ((j, s), r) in text_slots.into_iter().zip(results) {
-                out[j][s] = Some(r.map_err(|e| Error::Sampler(e.to_string())).and_then(|resp| {
-                    let choice = resp.choices.into_iter().next().ok_or_else(|| {
-                        Error::Sampler("the server answered with no choices".into())
-                    })?;
-                    Ok(Completion {
-                        text: choice.text,
-                        finish_reason: choice.finish_reason.unwrap_or_else(|| "unknown".into()),
-                        num_tokens: resp.usage.map(|u| u.completion_tokens),
-                    })
-                }));
+                out[j][s] = Some(
+                    r.map_err(|e| Error::Sampler(e.to_string()))
+                        .and_then(|resp| {
+                            let choice = resp.choices.into_iter().next().ok_or_else(|| {
+                                Error::Sampler("the server answered with no choices".into())
+                            })?;
+                            Ok(Completion {
+                                text: choice.text,
+                                finish_reason: choice
+                                    .finish_reason
+                                    .unwrap_or_else(|| "unknown".into()),
+                                num_tokens: resp.usage.map(|u| u.completion_tokens),
+                            })
+                        }),
+                );
             }
         }
         if !chat_reqs.is_empty() {
             let results = self.client.chat_many(&chat_reqs, |_, _| on_sample());
             for ((j, s), r) in chat_slots.into_iter().zip(results) {
-                out[j][s] = Some(r.map_err(|e| Error::Sampler(e.to_string())).and_then(|resp| {
-                    let choice = resp.choices.into_iter().next().ok_or_else(|| {
-                        Error::Sampler("the server answered with no choices".into())
-                    })?;
-                    Ok(Completion {
-                        text: choice.message.content.unwrap_or_default(),
-                        finish_reason: choice.finish_reason.unwrap_or_else(|| "unknown".into()),
-                        num_tokens: resp.usage.map(|u| u.completion_tokens),
-                    })
-                }));
+                out[j][s] = Some(
+                    r.map_err(|e| Error::Sampler(e.to_string()))
+                        .and_then(|resp| {
+                            let choice = resp.choices.into_iter().next().ok_or_else(|| {
+                                Error::Sampler("the server answered with no choices".into())
+                            })?;
+                            Ok(Completion {
+                                text: choice.message.content.unwrap_or_default(),
+                                finish_reason: choice
+                                    .finish_reason
+                                    .unwrap_or_else(|| "unknown".into()),
+                                num_tokens: resp.usage.map(|u| u.completion_tokens),
+                            })
+                        }),
+                );
             }
         }
         out.into_iter()

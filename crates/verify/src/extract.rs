@@ -1,7 +1,7 @@
 //! Finding the final answer in a response.
 //!
 //! Priority: the last `\boxed{…}`/`\fbox{…}` (brace-matched, also the `\boxed 5` space form), then
-//! the last `<answer>…</answer>`, then "the answer is …", then (only if enabled) the last number.
+//! the last `<answer>…</answer>`, then "(the final) answer is …", then (only if enabled) the last number.
 //! Everything after the first stop marker (`<|im_end|>`, `<|endoftext|>`, `</s>`) is ignored.
 //! All scans are linear in the response length.
 
@@ -148,10 +148,11 @@ fn trim_range(text: &str, start: usize, end: usize) -> Option<(usize, usize)> {
     Some((start + lead, start + lead + trimmed.len()))
 }
 
-/// Byte range of the answer after the last "the answer is" (case-insensitive): up to the end of
-/// the line or of the sentence, without a trailing period and without `$` wrappers.
+/// Byte range of the answer after the last "answer is" (case-insensitive; covers "the answer
+/// is" and "the final answer is"): up to the end of the line or of the sentence, without a
+/// trailing period and without `$` wrappers.
 pub fn answer_is(text: &str) -> Option<(usize, usize)> {
-    const KEY: &[u8] = b"the answer is";
+    const KEY: &[u8] = b"answer is";
     let bytes = text.as_bytes();
     let mut found = None;
     if bytes.len() >= KEY.len() {

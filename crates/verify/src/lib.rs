@@ -6,7 +6,7 @@
 //!
 //! Grading a response has three steps:
 //! 1. [`extract_answer`] finds the final answer (last `\boxed{}`/`\fbox{}`, `<answer>` tag,
-//!    "the answer is …", optionally the last number), after cutting at stop markers;
+//!    "(the final) answer is …", optionally the last number), after cutting at stop markers;
 //! 2. the answer and the reference are parsed by a hand-written LaTeX/plain-text math parser into
 //!    an expression tree and compared with exact rational arithmetic (see `equiv`);
 //! 3. the [`Verdict`] is turned into a reward according to [`RewardScheme`].
@@ -82,7 +82,7 @@ pub enum AnswerSource {
     Boxed,
     /// The last R1 `<answer>…</answer>` tag.
     AnswerTag,
-    /// The text after the last "the answer is".
+    /// The text after the last "answer is" ("the answer is", "the final answer is").
     AnswerIs,
     /// The last number in the response (fallback, off by default).
     LastNumber,
@@ -110,7 +110,9 @@ pub enum RewardScheme {
     /// 1 for correct, 0 otherwise (oat / understand-r1-zero, DeepScaleR).
     #[default]
     Binary,
-    /// SimpleRL-Zero / the oat-zero blog: 1 correct, -0.5 wrong answer, -1 no boxed answer.
+    /// SimpleRL-Zero / the oat-zero blog: 1 correct, -0.5 wrong answer, -1 no answer. SimpleRL
+    /// only reads `\boxed{}`: set `answer_tag` and `answer_is` to `false` to mirror it exactly
+    /// (`aha verify --reward simplerl` does).
     SimpleRl,
 }
 
@@ -135,7 +137,7 @@ pub struct MathOptions {
     pub boxed: bool,
     /// Take the last `<answer>…</answer>` (default `true`).
     pub answer_tag: bool,
-    /// Take the text after the last "the answer is" (default `true`).
+    /// Take the text after the last "answer is" (default `true`).
     pub answer_is: bool,
     /// Fall back to the last number in the response (default `false`, as in the oat grader;
     /// Qwen2.5-Math's evaluation turns it on).

@@ -39,7 +39,7 @@ pub enum Task {
 pub enum Scheme {
     /// 1 correct, 0 otherwise.
     Binary,
-    /// 1 correct, -0.5 wrong, -1 no answer (SimpleRL-Zero).
+    /// 1 correct, -0.5 wrong, -1 no boxed answer (SimpleRL-Zero; boxed-only extraction).
     Simplerl,
 }
 
@@ -88,7 +88,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ..MathOptions::default()
     };
     if args.reward == Scheme::Simplerl {
+        // SimpleRL reads only the last `\boxed{}`; -1 means "no box".
         opts.reward = RewardScheme::SimpleRl;
+        opts.answer_tag = false;
+        opts.answer_is = false;
     }
     let cd_opts = CountdownOptions {
         strict: args.strict,
@@ -107,15 +110,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     let (mut bad, mut correct, mut graded) = (0u64, 0u64, 0u64);
     let name = args.input.display().to_string();
-    for (i, line) in reader.lines().enumerate() {
+    for (i, raw) in reader.split(b'\n').enumerate() {
         let n = i + 1;
-        let line = line.with_context(|| format!("{name}:{n}: cannot read line"))?;
+        let raw = raw.with_context(|| format!("{name}:{n}: cannot read line"))?;
         bar.inc(1);
-        if line.trim().is_empty() {
-            continue;
-        }
-        let record = match grade_line(&line, &args, &opts, &cd_opts) {
-            Ok(g) => {
+        // Invalid UTF-8 is a malformed line like any other, not the end of the run.
+        let parsed = String::from_utf8(raw)
+            .map_err(|e| ("(line)", format!("not UTF-8: {e}")))
+            .and_then(|line| {
+                if line.trim().is_empty() {
+                    Ok(None)
+                } else {
+                    grade_line(&line, &args, &opts, &cd_opts).map(Some)
+                }
+            });
+        let record = match parsed {
+            Ok(None) => continue,
+            Ok(Some(g)) => {
                 graded += 1;
                 correct += u64::from(g.verdict == Verdict::Correct);
                 let mut r = json!({

@@ -1,0 +1,247 @@
+//! `aha probe`: the study's epoch-0 experiment on any model behind an OpenAI-compatible server:
+//! sample every question of a dataset under each template and temperature (resumable), then
+//! grade and analyse into `DIR/graded.jsonl`, `DIR/summary.json` and a terminal table.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use aha_data::{FieldMap, LoadOptions, Template, load};
+use aha_openai::{Client, ClientConfig};
+use aha_probe::{JudgeSettings, OpenAiSampler, ProbeConfig, Sampler, SweepOptions};
+use aha_reflect::judge::STUDY_JUDGE_MODEL;
+use aha_reflect::{KeywordDetector, Keywords, MatchMode, PRESETS};
+use anyhow::Context;
+
+/// Keyword matching mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Match {
+    /// The study's rule: lower-cased substrings, Python `str.count` semantics.
+    Substring,
+    /// Word boundaries (not comparable with published numbers).
+    Word,
+}
+
+/// Arguments of `aha probe`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// OpenAI-compatible base URL of the model server (vLLM, SGLang, llama.cpp server), e.g.
+    /// http://127.0.0.1:8000/v1.
+    #[arg(long)]
+    pub server: String,
+    /// The model name the server knows the model by.
+    #[arg(long)]
+    pub model_name: String,
+    /// Environment variable holding the server's API key (unset: no key is sent).
+    #[arg(long, default_value = "OPENAI_API_KEY")]
+    pub api_key_env: String,
+    /// Dataset: JSON, JSONL, Parquet, Arrow IPC file or `save_to_disk` directory.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Split of a `save_to_disk` DatasetDict.
+    #[arg(long)]
+    pub split: Option<String>,
+    /// Question field (default: auto-detected).
+    #[arg(long)]
+    pub question_field: Option<String>,
+    /// Answer field (default: auto-detected).
+    #[arg(long)]
+    pub answer_field: Option<String>,
+    /// Id field (default: auto-detected, else the row index).
+    #[arg(long)]
+    pub id_field: Option<String>,
+    /// Prompt template: r1, r1-blog, qwen-math, qwen-math-blog, none, countdown, chat, or a file
+    /// with {question}. Repeat for several templates.
+    #[arg(long = "template", required = true)]
+    pub templates: Vec<String>,
+    /// Sampling temperatures (0 = greedy, one sample).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1.0"
+    )]
+    pub temperatures: Vec<f64>,
+    /// Samples per question and temperature.
+    #[arg(short = 'n', long = "samples", default_value_t = 8)]
+    pub n: u32,
+    /// Token budget per sample.
+    #[arg(long, default_value_t = 1500)]
+    pub max_tokens: u32,
+    /// Nucleus sampling mass.
+    #[arg(long, default_value_t = 0.9)]
+    pub top_p: f64,
+    /// Use only the first Q questions.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Base seed of the per-sample seeds sent to the server.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Send no seeds (for servers that reject them).
+    #[arg(long, conflicts_with = "seed")]
+    pub no_seed: bool,
+    /// Run directory (config.json, responses.jsonl, graded.jsonl, summary.json).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Samples per batch; each batch is appended and fsynced before the next starts.
+    #[arg(long, default_value_t = 64)]
+    pub batch: usize,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+    /// Seconds per request attempt.
+    #[arg(long, default_value_t = 600)]
+    pub timeout_s: u64,
+    /// Retries per request (transport errors, timeouts, 429, 5xx).
+    #[arg(long, default_value_t = 3)]
+    pub retries: u32,
+    /// Keyword preset (paper15, blog, ...) or a file with one keyword per line.
+    #[arg(long, default_value = "paper15")]
+    pub keywords: String,
+    /// Keyword matching mode.
+    #[arg(long = "match", value_enum, default_value_t = Match::Substring)]
+    pub match_mode: Match,
+    /// OpenAI-compatible base URL of the LLM judge (enables judge and cross reflection@k).
+    #[arg(long)]
+    pub judge_url: Option<String>,
+    /// Judge model.
+    #[arg(long, default_value = STUDY_JUDGE_MODEL)]
+    pub judge_model: String,
+    /// Environment variable holding the judge's API key.
+    #[arg(long, default_value = "OPENAI_API_KEY")]
+    pub judge_key_env: String,
+    /// Judge requests in flight at once.
+    #[arg(long, default_value_t = 8)]
+    pub judge_concurrency: usize,
+}
+
+/// Runs `aha probe`.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    let fields = FieldMap {
+        question: args.question_field.clone(),
+        answer: args.answer_field.clone(),
+        id: args.id_field.clone(),
+    };
+    let opts = LoadOptions {
+        split: args.split.clone(),
+        fields,
+        ..LoadOptions::default()
+    };
+    let mut ds = load(&args.data, &opts)?;
+    if let Some(q) = args.limit {
+        ds = ds.limited(q);
+    }
+    ds.check_unique_ids()?;
+    anyhow::ensure!(
+        !ds.problems.is_empty(),
+        "{}: no problems to probe",
+        args.data.display()
+    );
+    let templates = args
+        .templates
+        .iter()
+        .map(|t| Template::resolve(t))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let mut cfg = ClientConfig::new(&args.server);
+    cfg.api_key = std::env::var(&args.api_key_env).ok();
+    cfg.concurrency = args.concurrency;
+    cfg.timeout = Duration::from_secs(args.timeout_s);
+    cfg.max_retries = args.retries;
+    let sampler = OpenAiSampler::new(Client::new(cfg)?, &args.model_name);
+
+    let data = std::fs::canonicalize(&args.data).unwrap_or_else(|_| args.data.clone());
+    let config = ProbeConfig {
+        schema_version: aha_probe::CONFIG_SCHEMA_VERSION,
+        sampler: sampler.describe(),
+        data: data.display().to_string(),
+        split: args.split.clone(),
+        question_field: args.question_field.clone(),
+        answer_field: args.answer_field.clone(),
+        questions: ds.problems.len(),
+        limit: args.limit,
+        templates: templates.iter().map(|t| t.name().to_string()).collect(),
+        temperatures: args.temperatures.clone(),
+        n: args.n,
+        max_tokens: args.max_tokens,
+        top_p: args.top_p,
+        seed: (!args.no_seed).then_some(args.seed),
+    };
+    let sweep = SweepOptions {
+        batch_samples: args.batch,
+        progress: true,
+    };
+    let report = aha_probe::run_sweep(
+        &args.out,
+        &config,
+        &ds.problems,
+        &templates,
+        &sampler,
+        &sweep,
+    )
+    .with_context(|| {
+        format!(
+            "probe stopped; rerun the same command to continue from {}",
+            args.out.join("responses.jsonl").display()
+        )
+    })?;
+    eprintln!(
+        "aha probe: {} samples ({} resumed, {} drawn now) in {}",
+        report.total,
+        report.resumed,
+        report.sampled,
+        args.out.join("responses.jsonl").display()
+    );
+
+    let keywords = load_keywords(&args.keywords)?;
+    let mode = match args.match_mode {
+        Match::Substring => MatchMode::Substring,
+        Match::Word => MatchMode::Word,
+    };
+    let detector = KeywordDetector::new(&keywords, mode)?;
+    let judge = match &args.judge_url {
+        Some(url) => {
+            let mut cfg = ClientConfig::new(url);
+            cfg.api_key = std::env::var(&args.judge_key_env).ok();
+            cfg.concurrency = args.judge_concurrency;
+            cfg.max_retries = args.retries;
+            Some(JudgeSettings {
+                client: Client::new(cfg)?,
+                model: args.judge_model.clone(),
+                cache: args.out.join("judge-cache.jsonl"),
+            })
+        }
+        None => None,
+    };
+    let summary = aha_probe::analyse(
+        &args.out,
+        &config,
+        &ds.problems,
+        &templates,
+        &detector,
+        judge.as_ref(),
+        true,
+    )?;
+    print!("{}", summary.render_text());
+    eprintln!(
+        "aha probe: wrote {} and {} ({:.1} s)",
+        args.out.join("graded.jsonl").display(),
+        args.out.join("summary.json").display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn load_keywords(spec: &str) -> anyhow::Result<Keywords> {
+    if PRESETS.contains(&spec) {
+        return Ok(Keywords::preset(spec)?);
+    }
+    let path = Path::new(spec);
+    if path.exists() {
+        return Ok(Keywords::from_file(path)?);
+    }
+    anyhow::bail!(
+        "--keywords `{spec}` is neither a preset ({}) nor an existing file",
+        PRESETS.join(", ")
+    )
+}

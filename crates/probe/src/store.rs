@@ -1,0 +1,299 @@
+//! The run directory: `config.json` (the sampling identity of the run) and the append-only
+//! `responses.jsonl`, recovered after a crash.
+
+use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+
+/// Version of the `responses.jsonl` line layout.
+pub const RESPONSES_SCHEMA_VERSION: u32 = 1;
+/// Version of the `config.json` layout.
+pub const CONFIG_SCHEMA_VERSION: u32 = 1;
+
+/// The settings that decide which samples a run draws. A run directory holds one of these;
+/// continuing it with different settings would mix incomparable samples, so it is refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProbeConfig {
+    /// [`CONFIG_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The sampler ([`crate::Sampler::describe`]); a server URL is deliberately not part of it,
+    /// so a restarted server on another port can continue the run.
+    pub sampler: String,
+    /// The dataset file (as resolved by the caller).
+    pub data: String,
+    /// Dataset split, when given.
+    pub split: Option<String>,
+    /// Question field mapping, when given.
+    pub question_field: Option<String>,
+    /// Answer field mapping, when given.
+    pub answer_field: Option<String>,
+    /// Number of questions sampled (after `limit`).
+    pub questions: usize,
+    /// `--limit`, when given.
+    pub limit: Option<usize>,
+    /// Template names, in sweep order.
+    pub templates: Vec<String>,
+    /// Temperatures, in sweep order.
+    pub temperatures: Vec<f64>,
+    /// Samples per question and temperature (temperature 0 always takes one).
+    pub n: u32,
+    /// Token budget per sample.
+    pub max_tokens: u32,
+    /// Nucleus sampling mass.
+    pub top_p: f64,
+    /// Base seed of the per-sample seeds (`None`: unseeded).
+    pub seed: Option<u64>,
+}
+
+impl ProbeConfig {
+    /// Samples per question at `temperature` (the study forces n = 1 for greedy decoding).
+    pub fn samples_at(&self, temperature: f64) -> u32 {
+        if temperature == 0.0 { 1 } else { self.n }
+    }
+
+    /// Checks the settings are usable.
+    pub fn validate(&self) -> Result<()> {
+        if self.templates.is_empty() {
+            return Err(Error::Config("at least one template is needed".into()));
+        }
+        if self.temperatures.is_empty() {
+            return Err(Error::Config("at least one temperature is needed".into()));
+        }
+        if let Some(t) = self
+            .temperatures
+            .iter()
+            .find(|t| !t.is_finite() || **t < 0.0)
+        {
+            return Err(Error::Config(format!(
+                "temperature {t} must be a finite number ≥ 0"
+            )));
+        }
+        let mut seen = HashSet::new();
+        for t in &self.temperatures {
+            if !seen.insert(t.to_bits()) {
+                return Err(Error::Config(format!("temperature {t} is listed twice")));
+            }
+        }
+        let mut names = HashSet::new();
+        for t in &self.templates {
+            if !names.insert(t) {
+                return Err(Error::Config(format!("template {t} is listed twice")));
+            }
+        }
+        if self.n == 0 {
+            return Err(Error::Config("-n must be at least 1".into()));
+        }
+        if self.max_tokens == 0 {
+            return Err(Error::Config("--max-tokens must be at least 1".into()));
+        }
+        if !(self.top_p > 0.0 && self.top_p <= 1.0) {
+            return Err(Error::Config(format!(
+                "--top-p {} must be in (0, 1]",
+                self.top_p
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Writes `dir/config.json` for a new run, or checks that an existing one matches `config`
+/// (the error lists every differing field).
+pub fn check_or_write_config(dir: &Path, config: &ProbeConfig) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let path = dir.join("config.json");
+    let new = serde_json::to_value(config).map_err(|e| Error::Config(e.to_string()))?;
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let old: Value = serde_json::from_str(&text).map_err(|e| Error::Line {
+                path: path.clone(),
+                line: e.line(),
+                message: format!("not a probe config: {e}"),
+            })?;
+            let (Value::Object(old), Value::Object(new)) = (&old, &new) else {
+                return Err(Error::Line {
+                    path,
+                    line: 1,
+                    message: "not a JSON object".into(),
+                });
+            };
+            let mut keys: Vec<&String> = old.keys().chain(new.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            let fields: Vec<String> = keys
+                .into_iter()
+                .filter(|k| old.get(*k) != new.get(*k))
+                .map(|k| {
+                    let show = |v: Option<&Value>| v.map_or("(absent)".into(), Value::to_string);
+                    format!("{k}: {} -> {}", show(old.get(k)), show(new.get(k)))
+                })
+                .collect();
+            if fields.is_empty() {
+                Ok(())
+            } else {
+                Err(Error::ConfigMismatch { path, fields })
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let text =
+                serde_json::to_string_pretty(&new).map_err(|e| Error::Config(e.to_string()))?;
+            write_atomic(&path, format!("{text}\n").as_bytes())
+        }
+        Err(e) => Err(Error::io(path, e)),
+    }
+}
+
+/// Writes a file atomically: a temporary sibling, fsynced, then renamed over `path`, so a reader
+/// (or a crash) never sees half a file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
+    f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// One line of `responses.jsonl`: one sample.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResponseLine {
+    /// [`RESPONSES_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The problem id.
+    pub question_id: String,
+    /// The template name.
+    pub template: String,
+    /// The sampling temperature.
+    pub temperature: f64,
+    /// 0-based index among the question's samples at this temperature.
+    pub sample_index: u32,
+    /// The generated text.
+    pub response: String,
+    /// Why generation ended (`stop`, `length`, ...).
+    pub finish_reason: String,
+    /// Generated tokens, when the sampler reports them.
+    pub num_tokens: Option<u64>,
+    /// The seed the sample was drawn with, when seeded.
+    pub seed: Option<u64>,
+}
+
+/// Identity of a sample: (template, question id, temperature bits, sample index).
+pub type SampleKey = (String, String, u64, u32);
+
+impl ResponseLine {
+    /// This sample's identity.
+    pub fn key(&self) -> SampleKey {
+        (
+            self.template.clone(),
+            self.question_id.clone(),
+            self.temperature.to_bits(),
+            self.sample_index,
+        )
+    }
+}
+
+/// Reads `path` for resuming: every complete line must be a valid, unique sample; a torn last
+/// line (no trailing newline: the write was cut by a crash) is cut off the file, so the sample is
+/// drawn again and appended whole. A missing file is an empty run.
+pub fn recover_responses(path: &Path) -> Result<Vec<ResponseLine>> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    if complete < bytes.len() {
+        let f = OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|e| Error::io(path, e))?;
+        f.set_len(complete as u64).map_err(|e| Error::io(path, e))?;
+        f.sync_all().map_err(|e| Error::io(path, e))?;
+    }
+    parse_lines(path, &bytes[..complete])
+}
+
+/// Reads a complete `responses.jsonl` (read-only; a torn last line is ignored).
+pub fn read_responses(path: &Path) -> Result<Vec<ResponseLine>> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+    parse_lines(path, &bytes[..complete])
+}
+
+fn parse_lines(path: &Path, bytes: &[u8]) -> Result<Vec<ResponseLine>> {
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    for (i, raw) in bytes.split(|b| *b == b'\n').enumerate() {
+        let line_no = i + 1;
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let err = |message: String| Error::Line {
+            path: path.to_path_buf(),
+            line: line_no,
+            message,
+        };
+        let line: ResponseLine = serde_json::from_slice(raw).map_err(|e| err(e.to_string()))?;
+        if line.schema_version != RESPONSES_SCHEMA_VERSION {
+            return Err(err(format!(
+                "field \"schema_version\": {} is not the supported version {RESPONSES_SCHEMA_VERSION}",
+                line.schema_version
+            )));
+        }
+        if !seen.insert(line.key()) {
+            return Err(err(format!(
+                "duplicate sample (question_id {:?}, template {:?}, temperature {}, sample_index {})",
+                line.question_id, line.template, line.temperature, line.sample_index
+            )));
+        }
+        out.push(line);
+    }
+    Ok(out)
+}
+
+/// Appends lines to `responses.jsonl`, one `write` per batch, fsynced before returning.
+#[derive(Debug)]
+pub struct ResponseWriter {
+    path: PathBuf,
+    file: File,
+}
+
+impl ResponseWriter {
+    /// Opens `path` for appending (creating it).
+    pub fn open(path: &Path) -> Result<ResponseWriter> {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| Error::io(path, e))?;
+        Ok(ResponseWriter {
+            path: path.to_path_buf(),
+            file,
+        })
+    }
+
+    /// Appends `lines` and fsyncs.
+    pub fn append(&mut self, lines: &[ResponseLine]) -> Result<()> {
+        if lines.is_empty() {
+            return Ok(());
+        }
+        let mut buf = Vec::new();
+        for l in lines {
+            // Serialising plain strings and numbers cannot fail; a NaN temperature is rejected
+            // by `ProbeConfig::validate` before any line is written.
+            serde_json::to_writer(&mut buf, l).map_err(|e| Error::Config(e.to_string()))?;
+            buf.push(b'\n');
+        }
+        self.file
+            .write_all(&buf)
+            .map_err(|e| Error::io(&self.path, e))?;
+        self.file.sync_data().map_err(|e| Error::io(&self.path, e))
+    }
+}
