@@ -199,3 +199,81 @@ fn a_bad_dataset_row_names_file_line_and_field() {
         "{stderr}"
     );
 }
+
+/// `<repo>/../shared/data` (or `$AHA_SHARED_DATA`), when present.
+fn shared_data() -> Option<std::path::PathBuf> {
+    let dir = std::env::var_os("AHA_SHARED_DATA").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
+        std::path::PathBuf::from,
+    );
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "notice: shared data not found at {}; skipping (set AHA_SHARED_DATA)",
+            dir.display()
+        );
+        None
+    }
+}
+
+#[test]
+fn probe_math500_through_both_endpoints() {
+    let Some(shared) = shared_data() else {
+        return;
+    };
+    let data = shared.join("benchmarks/math500.jsonl");
+    let dir = tempfile::tempdir().unwrap();
+    let stub = stub::start(None);
+    let out = dir.path().join("run");
+    let (code, stdout, stderr) = aha(&[
+        "probe",
+        "--server",
+        &stub.url,
+        "--model-name",
+        "stub-model",
+        "--data",
+        data.to_str().unwrap(),
+        "--template",
+        "r1",
+        "--template",
+        "chat",
+        "--temperatures",
+        "0,1",
+        "-n",
+        "3",
+        "--limit",
+        "5",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    // Per template: T=0 takes one sample (greedy), T=1 three: 5 × (1 + 3).
+    let lines = responses(&out.join("responses.jsonl"));
+    assert_eq!(lines.len(), 2 * 5 * 4);
+    // Ids come from MATH500's unique_id.
+    assert!(
+        lines[0]["question_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("test/"),
+        "{}",
+        lines[0]
+    );
+    let reqs = stub.state.sampling_requests();
+    assert_eq!(reqs.iter().filter(|(e, _)| e == "chat").count(), 20);
+    // The r1 prompt ends with the prefilled think tag and stops at </answer>.
+    let (_, r1) = reqs.iter().find(|(e, _)| e == "completions").unwrap();
+    assert!(
+        r1["prompt"]
+            .as_str()
+            .unwrap()
+            .ends_with("\nAssistant: <think>")
+    );
+    assert_eq!(r1["stop"], serde_json::json!(["</answer>"]));
+    assert!(
+        stdout.contains("template r1 (answer_tag answers)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("template chat (boxed answers)"), "{stdout}");
+}

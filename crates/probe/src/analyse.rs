@@ -404,7 +404,7 @@ impl ProbeSummary {
                 let _ = write!(
                     s,
                     "{:>5} {:>5} {:>4} {:>7} {:>8} {:>9} {:>8}",
-                    len.temperature,
+                    aha_data::py_float_str(len.temperature),
                     g.responses,
                     g.questions,
                     pct(g.accuracy),

@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 
-use aha_data::{Problem, Template};
+use aha_data::{Problem, Prompt, Template};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::error::{Error, Result};
@@ -46,6 +46,7 @@ pub struct SweepReport {
 /// One prompt's missing samples.
 struct Pending<'a> {
     template: &'a Template,
+    prompt: Prompt,
     problem: &'a Problem,
     temperature: f64,
     indices: Vec<u32>,
@@ -94,6 +95,11 @@ pub fn run_sweep(
     }
     check_or_write_config(dir, config)?;
     let path = dir.join("responses.jsonl");
+    // Two processes appending to one run would duplicate samples: hold an advisory lock on the
+    // file for the whole sweep (the OS drops it when the process dies, so a killed run never
+    // leaves a stale lock behind).
+    let mut writer = ResponseWriter::open(&path)?;
+    writer.try_lock()?;
     let existing = recover_responses(&path)?;
 
     let mut wanted: HashSet<SampleKey> = HashSet::new();
@@ -118,6 +124,9 @@ pub fn run_sweep(
                 if !indices.is_empty() {
                     pending.push(Pending {
                         template,
+                        // Rendered before any sampling, so a template that cannot render a
+                        // problem fails the run at once, not after hours of sampling.
+                        prompt: template.render(problem)?,
                         problem,
                         temperature,
                         indices,
@@ -155,6 +164,8 @@ pub fn run_sweep(
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.set_position(resumed as u64);
+    // The rate and ETA are about this run's samples, not the resumed ones.
+    bar.reset_eta();
     if resumed > 0 {
         bar.println(format!(
             "resuming: {resumed} of {total} samples already in {}",
@@ -162,7 +173,6 @@ pub fn run_sweep(
         ));
     }
 
-    let mut writer = ResponseWriter::open(&path)?;
     let mut sampled = 0;
     let batch = opts.batch_samples.max(1);
     let mut start = 0;
@@ -176,28 +186,26 @@ pub fn run_sweep(
         let chunk = &pending[start..end];
         let jobs = chunk
             .iter()
-            .map(|p| {
-                Ok(SampleJob {
-                    prompt: p.template.render(p.problem)?,
-                    params: SamplingParams {
-                        temperature: p.temperature,
-                        top_p: config.top_p,
-                        max_tokens: config.max_tokens,
-                        stop: p.template.stop(),
-                        include_stop: p.template.include_stop_in_output(),
-                    },
-                    seeds: p
-                        .indices
-                        .iter()
-                        .map(|&i| {
-                            config.seed.map(|s| {
-                                sample_seed(s, p.template.name(), &p.problem.id, p.temperature, i)
-                            })
+            .map(|p| SampleJob {
+                prompt: p.prompt.clone(),
+                params: SamplingParams {
+                    temperature: p.temperature,
+                    top_p: config.top_p,
+                    max_tokens: config.max_tokens,
+                    stop: p.template.stop(),
+                    include_stop: p.template.include_stop_in_output(),
+                },
+                seeds: p
+                    .indices
+                    .iter()
+                    .map(|&i| {
+                        config.seed.map(|s| {
+                            sample_seed(s, p.template.name(), &p.problem.id, p.temperature, i)
                         })
-                        .collect(),
-                })
+                    })
+                    .collect(),
             })
-            .collect::<Result<Vec<_>>>()?;
+            .collect::<Vec<_>>();
         let results = sampler.sample(&jobs, &mut || bar.inc(1));
         let mut lines = Vec::with_capacity(n);
         let mut first_err = None;

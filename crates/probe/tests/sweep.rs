@@ -329,3 +329,62 @@ fn greedy_takes_one_sample_and_seeds_are_stable() {
             .contains("listed twice")
     );
 }
+
+#[test]
+fn a_second_writer_into_the_same_run_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let ps = problems(dir.path());
+    let stub = stub::start(None);
+    let names = ["qwen-math"];
+    let ts = templates(&names);
+    let out = dir.path().join("run");
+    std::fs::create_dir_all(&out).unwrap();
+    let held = aha_probe::ResponseWriter::open(&out.join("responses.jsonl")).unwrap();
+    held.try_lock().unwrap();
+    let err = run_sweep(
+        &out,
+        &config(&names, 1),
+        &ps,
+        &ts,
+        &sampler(&stub.url),
+        &quiet(8),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("another process"), "{err}");
+    assert!(stub.state.sampling_requests().is_empty());
+    drop(held);
+    run_sweep(
+        &out,
+        &config(&names, 1),
+        &ps,
+        &ts,
+        &sampler(&stub.url),
+        &quiet(8),
+    )
+    .unwrap();
+}
+
+#[test]
+fn a_template_that_cannot_render_fails_before_any_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let ps = problems(dir.path());
+    let stub = stub::start(None);
+    // Countdown needs target and numbers; these are math problems.
+    let names = ["qwen-math", "countdown"];
+    let ts = templates(&names);
+    let err = run_sweep(
+        &dir.path().join("run"),
+        &config(&names, 1),
+        &ps,
+        &ts,
+        &sampler(&stub.url),
+        &quiet(8),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("problem q1"), "{err}");
+    assert!(
+        err.to_string().contains("needs a Countdown problem"),
+        "{err}"
+    );
+    assert!(stub.state.sampling_requests().is_empty());
+}
