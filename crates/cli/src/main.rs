@@ -25,9 +25,14 @@ enum Command {
     Generate(cmd::generate::Args),
     /// Serve rewards over HTTP (OpenRLHF, oat and aha's own API).
     ServeReward(cmd::serve_reward::Args),
+    /// Serve the embedded model over an OpenAI-compatible API (/v1/completions,
+    /// /v1/chat/completions, /v1/models), batching concurrent requests.
+    Serve(cmd::serve::Args),
     /// The epoch-0 probe: sample a dataset under templates x temperatures (resumable), then
     /// grade and analyse self-reflection.
-    Probe(cmd::probe::Args),
+    Probe(Box<cmd::probe::Args>),
+    /// One self-contained HTML report (inline SVG figures) from probe and training outputs.
+    Report(cmd::report::Args),
 }
 
 fn main() -> ExitCode {
@@ -37,7 +42,9 @@ fn main() -> ExitCode {
         Command::Reflect(args) => cmd::reflect::run(args),
         Command::Generate(args) => cmd::generate::run(args),
         Command::ServeReward(args) => cmd::serve_reward::run(args),
-        Command::Probe(args) => cmd::probe::run(args),
+        Command::Serve(args) => cmd::serve::run(args),
+        Command::Probe(args) => cmd::probe::run(*args),
+        Command::Report(args) => cmd::report::run(args),
     };
     match result {
         Ok(code) => code,

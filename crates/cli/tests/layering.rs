@@ -8,7 +8,7 @@ use std::process::Command;
 use serde_json::Value;
 
 /// Crates that must not pull in any of [`FORBIDDEN`], even transitively (normal dependencies).
-const PURE: &[&str] = &["aha-verify", "aha-reflect", "aha-data"];
+const PURE: &[&str] = &["aha-verify", "aha-reflect", "aha-data", "aha-report"];
 
 /// Async runtimes, HTTP stacks, ML frameworks and binding layers.
 const FORBIDDEN: &[&str] = &[
@@ -30,12 +30,21 @@ fn allowed_internal() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("aha-reflect", &["aha-verify"][..]),
         ("aha-tokenizer", &[][..]),
         ("aha-model", &["aha-tokenizer"][..]),
+        ("aha-train", &["aha-model"][..]),
         ("aha-openai", &[][..]),
         ("aha-serve", &["aha-verify", "aha-reflect"][..]),
         ("aha-python", &["aha-verify", "aha-reflect"][..]),
+        ("aha-report", &["aha-reflect"][..]),
         (
             "aha-probe",
-            &["aha-data", "aha-openai", "aha-verify", "aha-reflect"][..],
+            &[
+                "aha-data",
+                "aha-openai",
+                "aha-verify",
+                "aha-reflect",
+                "aha-model",
+                "aha-tokenizer",
+            ][..],
         ),
     ])
 }

@@ -1,7 +1,8 @@
 //! The epoch-0 probe of the study: do base models already reflect before any RL?
 //!
 //! Where it sits: the `aha probe` subcommand loads a dataset and templates (`aha-data`), builds a
-//! [`Sampler`] (an OpenAI-compatible server through `aha-openai`), and calls [`run_sweep`] then
+//! [`Sampler`] (an OpenAI-compatible server through `aha-openai`, or the model in-process through
+//! `aha-model` and `aha-tokenizer`: [`EmbeddedSampler`]), and calls [`run_sweep`] then
 //! [`analyse`]. Grading uses `aha-verify`, reflection analysis and aggregation `aha-reflect`.
 //!
 //! A run directory holds:
@@ -16,6 +17,7 @@
 #![warn(clippy::unwrap_used)]
 
 mod analyse;
+mod embedded;
 mod error;
 mod sampler;
 mod store;
@@ -25,6 +27,7 @@ pub use analyse::{
     GRADED_SCHEMA_VERSION, JudgeSettings, LengthRow, PROBE_SUMMARY_SCHEMA_VERSION, ProbeSummary,
     TemplateSummary, analyse, math_options,
 };
+pub use embedded::EmbeddedSampler;
 pub use error::{Error, Result};
 pub use sampler::{Completion, OpenAiSampler, SampleJob, Sampler, SamplingParams};
 pub use store::{

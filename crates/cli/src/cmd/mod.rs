@@ -3,5 +3,7 @@
 pub mod generate;
 pub mod probe;
 pub mod reflect;
+pub mod report;
+pub mod serve;
 pub mod serve_reward;
 pub mod verify;

@@ -1,5 +1,5 @@
-//! `aha probe`: the study's epoch-0 experiment on any model behind an OpenAI-compatible server:
-//! sample every question of a dataset under each template and temperature (resumable), then
+//! `aha probe`: the study's epoch-0 experiment on a model run in-process (`--model PATH`) or
+//! behind an OpenAI-compatible server (`--server URL`): sample every question of a dataset under each template and temperature (resumable), then
 //! grade and analyse into `DIR/graded.jsonl`, `DIR/summary.json` and a terminal table.
 
 use std::path::{Path, PathBuf};
@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use aha_data::{FieldMap, LoadOptions, Template, load};
 use aha_openai::{Client, ClientConfig};
-use aha_probe::{JudgeSettings, OpenAiSampler, ProbeConfig, Sampler, SweepOptions};
+use aha_probe::{
+    EmbeddedSampler, JudgeSettings, OpenAiSampler, ProbeConfig, Sampler, SweepOptions,
+};
 use aha_reflect::judge::STUDY_JUDGE_MODEL;
 use aha_reflect::{KeywordDetector, Keywords, MatchMode, PRESETS};
 use anyhow::Context;
@@ -24,14 +26,22 @@ pub enum Match {
 
 /// Arguments of `aha probe`.
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("backend").required(true).args(["server", "model"])))]
 pub struct Args {
     /// OpenAI-compatible base URL of the model server (vLLM, SGLang, llama.cpp server), e.g.
     /// http://127.0.0.1:8000/v1.
-    #[arg(long)]
-    pub server: String,
+    #[arg(long, requires = "model_name")]
+    pub server: Option<String>,
     /// The model name the server knows the model by.
     #[arg(long)]
-    pub model_name: String,
+    pub model_name: Option<String>,
+    /// Run the model in-process: a GGUF file, a Hugging Face directory, or a `.safetensors`
+    /// file written by aha (tokenizer.json beside it).
+    #[arg(long, conflicts_with_all = ["server", "model_name"])]
+    pub model: Option<PathBuf>,
+    /// Tokenizer for --model (GGUF or tokenizer.json; default: the model's own).
+    #[arg(long, requires = "model")]
+    pub tokenizer: Option<PathBuf>,
     /// Environment variable holding the server's API key (unset: no key is sent).
     #[arg(long, default_value = "OPENAI_API_KEY")]
     pub api_key_env: String,
@@ -85,7 +95,7 @@ pub struct Args {
     /// Samples per batch; each batch is appended and fsynced before the next starts.
     #[arg(long, default_value_t = 64)]
     pub batch: usize,
-    /// Requests in flight at once.
+    /// Requests in flight at once (with --model: sequences per forward batch).
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
     /// Seconds per request attempt.
@@ -143,12 +153,29 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .map(|t| Template::resolve(t))
         .collect::<Result<Vec<_>, _>>()?;
 
-    let mut cfg = ClientConfig::new(&args.server);
-    cfg.api_key = std::env::var(&args.api_key_env).ok();
-    cfg.concurrency = args.concurrency;
-    cfg.timeout = Duration::from_secs(args.timeout_s);
-    cfg.max_retries = args.retries;
-    let sampler = OpenAiSampler::new(Client::new(cfg)?, &args.model_name);
+    let sampler: Box<dyn Sampler> = match (&args.server, &args.model) {
+        (Some(server), _) => {
+            let mut cfg = ClientConfig::new(server);
+            cfg.api_key = std::env::var(&args.api_key_env).ok();
+            cfg.concurrency = args.concurrency;
+            cfg.timeout = Duration::from_secs(args.timeout_s);
+            cfg.max_retries = args.retries;
+            let name = args.model_name.as_deref().unwrap_or_default();
+            Box::new(OpenAiSampler::new(Client::new(cfg)?, name))
+        }
+        (None, Some(model)) => {
+            let loaded = Instant::now();
+            let s = EmbeddedSampler::load(model, args.tokenizer.as_deref())?
+                .with_max_batch(args.concurrency);
+            eprintln!(
+                "aha probe: loaded {} ({:.1} s)",
+                model.display(),
+                loaded.elapsed().as_secs_f64()
+            );
+            Box::new(s)
+        }
+        (None, None) => anyhow::bail!("give --server URL or --model PATH"),
+    };
 
     let data = std::fs::canonicalize(&args.data).unwrap_or_else(|_| args.data.clone());
     let config = ProbeConfig {
@@ -176,7 +203,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         &config,
         &ds.problems,
         &templates,
-        &sampler,
+        sampler.as_ref(),
         &sweep,
     )
     .with_context(|| {

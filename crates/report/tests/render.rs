@@ -1,0 +1,273 @@
+//! Renders the report from fixture outputs (a probe directory written by `aha probe` against a
+//! stub server, and two training runs in the docs/pipeline.md `metrics.jsonl` schema).
+
+use std::path::{Path, PathBuf};
+
+use aha_report::{Error, Run, build, escape_html, highlight_keywords, load_dir};
+use proptest::prelude::*;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn load_all() -> Vec<Run> {
+    ["probe", "grpo", "dr-grpo"]
+        .iter()
+        .map(|n| load_dir(&fixture(n)).expect("fixture loads"))
+        .collect()
+}
+
+/// The `data-series` attribute of element `id`, decoded.
+fn series_of(html: &str, id: &str) -> Option<Vec<String>> {
+    let start = html.find(&format!("id=\"{id}\" data-series=\""))?;
+    let rest = &html[start..];
+    let rest = &rest[rest.find("data-series=\"")? + 13..];
+    let raw = &rest[..rest.find('"')?];
+    let json = raw.replace("&quot;", "\"").replace("&amp;", "&");
+    serde_json::from_str(&json).ok()
+}
+
+fn strs(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn every_expected_figure_is_present_with_its_series() {
+    let report = build(&load_all()).expect("report builds");
+    let t = ["qwen-math", "none"];
+    let per = |suffixes: &[&str]| -> Vec<String> {
+        t.iter()
+            .flat_map(|t| suffixes.iter().map(move |s| format!("{t} {s}")))
+            .collect()
+    };
+    let runs = ["grpo", "dr-grpo"];
+    let per_run = |suffixes: &[&str]| -> Vec<String> {
+        runs.iter()
+            .flat_map(|r| suffixes.iter().map(move |s| format!("{r} {s}")))
+            .collect()
+    };
+    let expected: Vec<(&str, Vec<String>)> = vec![
+        (
+            "fig-probe-reflection-k",
+            per(&["keyword", "judge", "cross"]),
+        ),
+        ("fig-probe-pass-k", per(&["pass@k", "accuracy"])),
+        // the fixture has no answering-ability judge, so only the extraction rate
+        ("fig-probe-answering", per(&["answered"])),
+        ("fig-probe-keywords", strs(&t)),
+        (
+            "fig-probe-keywords-correctness",
+            per(&["correct", "incorrect"]),
+        ),
+        ("fig-probe-ssr", strs(&t)),
+        ("fig-train-reward", strs(&runs)),
+        ("fig-train-accuracy", per_run(&["train", "eval"])),
+        (
+            "fig-train-length",
+            per_run(&["all", "correct", "incorrect", "truncated"]),
+        ),
+        ("fig-train-reflection", strs(&runs)),
+        (
+            "fig-train-outcomes",
+            per_run(&["correct", "formatted-but-wrong", "unformatted"]),
+        ),
+        ("fig-train-kl", strs(&runs)),
+        ("fig-train-entropy", strs(&runs)),
+        ("fig-train-clip", strs(&runs)),
+    ];
+    let ids: Vec<&str> = report.figures.iter().map(|f| f.id.as_str()).collect();
+    assert_eq!(ids, expected.iter().map(|(id, _)| *id).collect::<Vec<_>>());
+    for (id, series) in &expected {
+        assert_eq!(series_of(&report.html, id).as_ref(), Some(series), "{id}");
+        let fig = report.figures.iter().find(|f| f.id == *id).expect("figure");
+        assert!(fig.svg.starts_with("<svg"), "{id} is a standalone SVG");
+        // Text renders without font crates: the caption is an SVG <text> element.
+        assert!(fig.svg.contains("<text"), "{id} has text");
+        for s in series {
+            assert!(fig.svg.contains(&escape_html(s)), "{id}: legend names {s}");
+        }
+        assert!(report.html.contains(&fig.svg), "{id} is inlined");
+    }
+}
+
+#[test]
+fn the_page_is_self_contained_and_has_both_colour_schemes() {
+    let html = build(&load_all()).expect("report builds").html;
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    assert!(!html.to_lowercase().contains("<script"), "no scripts");
+    assert!(!html.contains("src="), "no external resources");
+    assert!(!html.contains("href="), "no links to load");
+    assert!(html.contains("prefers-color-scheme: dark"));
+    for id in ["tab-configs", "tab-probe-summary", "tab-train-summary"] {
+        assert!(html.contains(&format!("id=\"{id}\"")), "{id}");
+    }
+}
+
+#[test]
+fn tables_show_the_summary_numbers_and_configs() {
+    let html = build(&load_all()).expect("report builds").html;
+    // summary.json, template qwen-math, T = 0: 2 of 3 questions correct and keyword-reflective,
+    // 1 of 3 judge-reflective, none both.
+    assert!(
+        html.contains("<td>qwen-math</td><td>0</td><td>3</td><td>3</td><td>66.7%</td><td>66.7%</td><td>66.7%</td><td>33.3%</td><td>0.0%</td>"),
+        "probe row for T=0"
+    );
+    // grpo: 10 steps, last accuracy 0.2 + 0.04 * 10 = 0.6; best eval 0.6 - 0.03 at step 10.
+    assert!(html.contains(
+        "<td>grpo</td><td>grpo</td><td>10</td><td>10</td><td>0.600</td><td>0.600</td><td>0.570</td>"
+    ));
+    // configs side by side: group_size of both training runs, the probe has none
+    assert!(html.contains("<tr><th>group_size</th><td></td><td>8</td><td>8</td></tr>"));
+}
+
+#[test]
+fn sample_responses_are_escaped_and_keywords_highlighted() {
+    let html = build(&load_all()).expect("report builds").html;
+    // probe fixture response: "... let me double-check <b>this</b> & that ..."
+    assert!(html.contains("let me <mark>double-check</mark> &lt;b&gt;this&lt;/b&gt; &amp; that"));
+    assert!(!html.contains("<b>this</b>"));
+    // training sample with markup, and a reflection keyword from the paper's set
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(html.contains("Wait, let me <mark>recheck</mark>: 2*3=6."));
+}
+
+#[test]
+fn highlighting_prefers_the_earliest_longest_match() {
+    assert_eq!(
+        highlight_keywords("Re-check & RECHECK again", &["recheck", "check again"]),
+        "Re-check &amp; <mark>RECHECK</mark> again"
+    );
+    assert_eq!(
+        highlight_keywords("then check again", &["check", "check again"]),
+        "then <mark>check again</mark>"
+    );
+    assert_eq!(highlight_keywords("a<b", &[""]), "a&lt;b");
+}
+
+fn unescape(s: &str) -> String {
+    s.replace("<mark>", "")
+        .replace("</mark>", "")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+}
+
+proptest! {
+    #[test]
+    fn highlighting_keeps_the_text_and_emits_no_raw_markup(
+        text in "[a-zA-Zé<>&\"' ]{0,60}",
+        kws in proptest::collection::vec("[a-z<&]{1,4}", 0..4),
+    ) {
+        let out = highlight_keywords(&text, &kws);
+        prop_assert_eq!(unescape(&out), text);
+        let stripped = out.replace("<mark>", "").replace("</mark>", "");
+        prop_assert!(!stripped.contains('<') && !stripped.contains('>') && !stripped.contains('"'));
+    }
+}
+
+#[test]
+fn a_bad_metrics_line_names_file_line_and_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("metrics.jsonl"),
+        "{\"schema_version\":1,\"step\":1,\"reward_mean\":0.5}\n\n{\"schema_version\":1,\"step\":2,\"reward_mean\":\"high\"}\n",
+    )
+    .expect("write");
+    let err = load_dir(dir.path()).expect_err("bad line");
+    let msg = err.to_string();
+    assert!(matches!(err, Error::Parse { line: 3, .. }), "{msg}");
+    assert!(
+        msg.contains("metrics.jsonl:3") && msg.contains("reward_mean"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_bad_summary_names_the_field_path() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = std::fs::read_to_string(fixture("probe/summary.json")).expect("fixture");
+    let bad = text.replacen(
+        "\"questions\": 3,\n          \"k_min\"",
+        "\"questions\": \"three\",\n          \"k_min\"",
+        1,
+    );
+    assert_ne!(bad, text, "fixture layout changed");
+    std::fs::write(dir.path().join("summary.json"), bad).expect("write");
+    let msg = load_dir(dir.path()).expect_err("bad summary").to_string();
+    assert!(
+        msg.contains("summary.json") && msg.contains("templates[0].summary.overall.questions"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn an_unknown_schema_version_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("metrics.jsonl"),
+        "{\"schema_version\":1,\"step\":1}\n{\"schema_version\":2,\"step\":2}\n",
+    )
+    .expect("write");
+    let err = load_dir(dir.path()).expect_err("v2");
+    assert!(
+        matches!(
+            err,
+            Error::Schema {
+                line: 2,
+                found: 2,
+                supported: 1,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn unknown_and_empty_directories_are_clear_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    assert!(matches!(load_dir(dir.path()), Err(Error::UnknownDir(_))));
+    std::fs::write(dir.path().join("metrics.jsonl"), "\n").expect("write");
+    assert!(matches!(load_dir(dir.path()), Err(Error::EmptyMetrics(_))));
+}
+
+#[test]
+fn several_probe_runs_get_run_qualified_series() {
+    let probe = load_dir(&fixture("probe")).expect("probe");
+    let mut other = probe.clone();
+    if let Run::Probe(p) = &mut other {
+        p.name = "other".into();
+    }
+    let report = build(&[probe, other]).expect("report");
+    let s = series_of(&report.html, "fig-probe-ssr").expect("ssr");
+    assert_eq!(
+        s,
+        strs(&[
+            "probe/qwen-math",
+            "probe/none",
+            "other/qwen-math",
+            "other/none"
+        ])
+    );
+    assert!(
+        !report.html.contains("id=\"training\""),
+        "no training section without runs"
+    );
+}
+
+#[test]
+fn training_runs_sharing_a_name_are_told_apart() {
+    let a = load_dir(&fixture("grpo")).expect("grpo");
+    let mut b = a.clone();
+    if let Run::Train(t) = &mut b {
+        t.dir = PathBuf::from("elsewhere");
+    }
+    let report = build(&[a, b]).expect("report");
+    let s = series_of(&report.html, "fig-train-reward").expect("reward");
+    let first = format!("grpo ({})", fixture("grpo").display());
+    assert_eq!(s, vec![first, "grpo (elsewhere)".to_string()]);
+}

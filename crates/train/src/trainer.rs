@@ -1,0 +1,458 @@
+//! One readable GRPO / Dr. GRPO policy-iteration loop over an [`aha_model::Model`].
+//!
+//! A policy step ([`Trainer::step`]):
+//! 1. every prompt is sampled `G` times; the `G` samples of a prompt stay consecutive, which is
+//!    what makes them a group for [`crate::group_advantages`];
+//! 2. each completion gets a scalar reward from the caller's closure (the verifier lives outside
+//!    this crate); truncation handling is the closure's choice (`Completion::finish_reason`);
+//! 3. group advantages;
+//! 4. old log-probs (and the reference's, with beta > 0) are recomputed by the learner without
+//!    gradients before any update (OAT does the same), at the sampling temperature (0 read as 1);
+//! 5. the rollout batch is split into `mini_batches` contiguous chunks, each one optimizer step:
+//!    loss → backward → global grad-norm clip → AdamW with the scheduled lr.
+//!
+//! Returns a [`StepMetrics`] line for `metrics.jsonl` (docs/pipeline.md) and the rollouts;
+//! task-level fields (accuracy, format rate, reflection, SSR) need the verifier and are left to
+//! the caller, who has the rollouts.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+use aha_model::{Completion, FinishReason, Mode, Model, SamplingParams};
+use serde::{Deserialize, Serialize};
+
+use crate::advantage::group_advantages;
+use crate::error::{Error, Result};
+use crate::loss::{LossConfig, policy_loss};
+use crate::optim::{AdamW, AdamWConfig, clip_grad_norm};
+use crate::schedule::LrSchedule;
+
+/// The `schema_version` of [`StepMetrics`] lines.
+pub const METRICS_SCHEMA_VERSION: u32 = 1;
+
+/// Everything a training run needs besides the model, the prompts and the reward.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainerConfig {
+    /// Samples per prompt (the group size G; upstream 8).
+    pub group_size: usize,
+    /// Rollout sampling; `seed` is offset by the policy step so each step draws fresh samples.
+    pub sampling: SamplingParams,
+    /// Algorithm, clip ε, Dr. GRPO budget, KL beta (beta > 0 needs a reference model).
+    pub loss: LossConfig,
+    /// AdamW hyper-parameters.
+    pub adamw: AdamWConfig,
+    /// Learning rate per optimizer step.
+    pub schedule: LrSchedule,
+    /// Global grad-norm clip (upstream 1.0).
+    pub max_grad_norm: f64,
+    /// Optimizer steps per rollout batch (upstream: 8): the batch is cut into this many
+    /// contiguous chunks of `ceil(n / mini_batches)` responses (fewer when `n` is smaller).
+    pub mini_batches: usize,
+}
+
+/// One `metrics.jsonl` line (the trainer-level subset of docs/pipeline.md; `None` is omitted).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepMetrics {
+    /// Always [`METRICS_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// Policy step, 0-based.
+    pub step: usize,
+    /// `grpo` or `dr_grpo`.
+    pub algorithm: String,
+    /// Mean reward of the rollout batch.
+    pub reward_mean: f64,
+    /// Population std of the rewards of the batch.
+    pub reward_std: f64,
+    /// Mean response length in tokens.
+    pub len_mean: f64,
+    /// Mean length of budget-truncated responses (omitted when none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub len_truncated: Option<f64>,
+    /// Fraction of responses cut by the budget.
+    pub truncated_rate: f64,
+    /// Loss, averaged over the mini-batches.
+    pub loss: f64,
+    /// Clip fraction, averaged over the mini-batches that had tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clip_frac: Option<f64>,
+    /// Approximate KL(old ‖ new), averaged likewise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approx_kl: Option<f64>,
+    /// Sampling-policy entropy estimate, averaged likewise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entropy: Option<f64>,
+    /// The aggregated k3 KL to the reference, averaged over mini-batches (only with beta > 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kl_ref: Option<f64>,
+    /// Pre-clip global grad norm, averaged over the mini-batches.
+    pub grad_norm: f64,
+    /// Learning rate of the last optimizer step.
+    pub lr: f64,
+    /// Generated tokens per second of wall time over the whole step.
+    pub tokens_per_s: f64,
+    /// Wall time of the step.
+    pub step_time_s: f64,
+}
+
+/// One sampled response of a policy step, for task-level metrics (accuracy, format rate,
+/// reflection, SSR) and `samples.jsonl`, which need the verifier and the tokenizer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rollout {
+    /// Index into the step's `prompts`.
+    pub prompt_index: usize,
+    /// The sampled tokens, their log-probs and finish reason.
+    pub completion: Completion,
+    /// The reward the closure gave it.
+    pub reward: f64,
+    /// Its group advantage.
+    pub advantage: f64,
+}
+
+/// What [`Trainer::step`] returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepOutput {
+    /// The trainer-level `metrics.jsonl` fields.
+    pub metrics: StepMetrics,
+    /// Every sampled response, in rollout order (groups of `group_size` consecutive).
+    pub rollouts: Vec<Rollout>,
+}
+
+/// The loop counters a checkpoint stores beside the weights and the optimizer state. Sampling
+/// seeds derive from `policy_step`, so these counters are the whole RNG state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrainerState {
+    /// Always [`METRICS_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// Policy steps completed.
+    pub policy_step: usize,
+    /// Optimizer steps completed (drives the lr schedule).
+    pub opt_step: usize,
+}
+
+/// File names inside a checkpoint directory.
+pub const CHECKPOINT_MODEL: &str = "model.safetensors";
+/// The optimizer state ([`AdamW::state`]).
+pub const CHECKPOINT_OPTIMIZER: &str = "optimizer.safetensors";
+/// The [`TrainerState`] as JSON.
+pub const CHECKPOINT_STATE: &str = "trainer.json";
+
+/// The training loop state: the model's weights (shared `Var`s), optimizer and counters.
+#[derive(Debug)]
+pub struct Trainer<'m> {
+    model: &'m Model,
+    /// Frozen reference policy for the k3 KL term (needed iff `loss.beta > 0`).
+    reference: Option<&'m Model>,
+    cfg: TrainerConfig,
+    opt: AdamW,
+    policy_step: usize,
+    opt_step: usize,
+}
+
+impl<'m> Trainer<'m> {
+    /// A trainer updating `model`'s f32 weights in place. With `cfg.loss.beta > 0`, a frozen
+    /// `reference` model (same vocabulary; usually a copy of the initial weights) is required.
+    pub fn new(
+        model: &'m Model,
+        reference: Option<&'m Model>,
+        cfg: TrainerConfig,
+    ) -> Result<Trainer<'m>> {
+        cfg.loss.validate()?;
+        cfg.schedule.validate()?;
+        if cfg.group_size == 0 || cfg.mini_batches == 0 {
+            return Err(Error::invalid(
+                "trainer",
+                "group_size and mini_batches must be ≥ 1",
+            ));
+        }
+        if !(cfg.max_grad_norm.is_finite() && cfg.max_grad_norm > 0.0) {
+            return Err(Error::invalid(
+                "max_grad_norm",
+                format!("{} (must be finite, > 0)", cfg.max_grad_norm),
+            ));
+        }
+        if cfg.loss.beta > 0.0 && reference.is_none() {
+            return Err(Error::invalid(
+                "reference",
+                format!("beta = {} needs a reference model", cfg.loss.beta),
+            ));
+        }
+        let opt = AdamW::new(model.vars(), cfg.adamw)?;
+        Ok(Trainer {
+            model,
+            reference: reference.filter(|_| cfg.loss.beta > 0.0),
+            cfg,
+            opt,
+            policy_step: 0,
+            opt_step: 0,
+        })
+    }
+
+    /// Writes a checkpoint into `dir` (created if missing): the weights ([`CHECKPOINT_MODEL`],
+    /// readable by `aha_model::Model::load`), the optimizer state and the counters. Each file is
+    /// written to a temporary name and renamed, so a kill leaves either the old or the new file.
+    pub fn save_checkpoint(&self, dir: &Path) -> Result<()> {
+        let io = |path: &Path, source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+        let commit = |name: &str, write: &dyn Fn(&Path) -> Result<()>| -> Result<()> {
+            let tmp = dir.join(format!("{name}.tmp"));
+            let dst = dir.join(name);
+            write(&tmp)?;
+            std::fs::rename(&tmp, &dst).map_err(|e| io(&dst, e))
+        };
+        commit(CHECKPOINT_MODEL, &|p| self.model.save(p).map_err(model_err))?;
+        commit(CHECKPOINT_OPTIMIZER, &|p| {
+            let state: std::collections::HashMap<String, candle_core::Tensor> =
+                self.opt.state()?.into_iter().collect();
+            Ok(candle_core::safetensors::save(&state, p)?)
+        })?;
+        let state = TrainerState {
+            schema_version: METRICS_SCHEMA_VERSION,
+            policy_step: self.policy_step,
+            opt_step: self.opt_step,
+        };
+        commit(CHECKPOINT_STATE, &|p| {
+            let text =
+                serde_json::to_string(&state).map_err(|e| io(p, std::io::Error::other(e)))?;
+            std::fs::write(p, text).map_err(|e| io(p, e))
+        })
+    }
+
+    /// Restores the optimizer state and counters of a checkpoint in `dir`. The weights are the
+    /// caller's to load (the trainer borrows the model): `Model::load(&dir.join(CHECKPOINT_MODEL),
+    /// ..)`. A resumed run then continues with the same samples and updates.
+    pub fn restore(&mut self, dir: &Path) -> Result<()> {
+        let path = dir.join(CHECKPOINT_STATE);
+        let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let state: TrainerState = serde_json::from_str(&text).map_err(|e| {
+            Error::invalid(
+                "checkpoint",
+                format!(
+                    "{}: line {} column {}: {e}",
+                    path.display(),
+                    e.line(),
+                    e.column()
+                ),
+            )
+        })?;
+        if state.schema_version != METRICS_SCHEMA_VERSION {
+            return Err(Error::invalid(
+                "checkpoint",
+                format!(
+                    "{}: schema_version {} (this build reads {METRICS_SCHEMA_VERSION})",
+                    path.display(),
+                    state.schema_version
+                ),
+            ));
+        }
+        let opt_path = dir.join(CHECKPOINT_OPTIMIZER);
+        let tensors = candle_core::safetensors::load(&opt_path, self.model.device())?;
+        self.opt.load_state(&tensors)?;
+        self.policy_step = state.policy_step;
+        self.opt_step = state.opt_step;
+        Ok(())
+    }
+
+    /// Policy steps taken so far.
+    pub fn policy_step(&self) -> usize {
+        self.policy_step
+    }
+
+    /// One policy step on `prompts` (token ids); `reward(prompt_index, completion)` scores each
+    /// sample.
+    pub fn step(
+        &mut self,
+        prompts: &[Vec<u32>],
+        reward: &mut dyn FnMut(usize, &Completion) -> f64,
+    ) -> Result<StepOutput> {
+        if prompts.is_empty() {
+            return Err(Error::invalid(
+                "prompts",
+                "a policy step needs at least one prompt",
+            ));
+        }
+        let start = Instant::now();
+        let g = self.cfg.group_size;
+        let expanded: Vec<Vec<u32>> = prompts
+            .iter()
+            .flat_map(|p| std::iter::repeat_n(p.clone(), g))
+            .collect();
+        let mut sampling = self.cfg.sampling.clone();
+        sampling.seed = sampling.seed.wrapping_add(self.policy_step as u64);
+        let completions = self
+            .model
+            .generate(&expanded, &sampling, None, &mut |_, _| {})
+            .map_err(model_err)?;
+        let rewards: Vec<f64> = completions
+            .iter()
+            .enumerate()
+            .map(|(i, c)| reward(i / g, c))
+            .collect();
+        let advantages = group_advantages(&rewards, g, self.cfg.loss.kind)?;
+
+        let pairs: Vec<(&[u32], &[u32])> = expanded
+            .iter()
+            .zip(&completions)
+            .map(|(p, c)| (p.as_slice(), c.tokens.as_slice()))
+            .collect();
+        let temperature = sampling.temperature;
+
+        let n = pairs.len();
+        let chunk = n.div_ceil(self.cfg.mini_batches).max(1);
+        let (mut loss_sum, mut gn_sum, mut batches) = (0.0, 0.0, 0usize);
+        let mut clip = Mean::default();
+        let mut akl = Mean::default();
+        let mut ent = Mean::default();
+        let mut kl_ref = Mean::default();
+        let mut lr = 0.0;
+        // All old log-probs first: after the first optimizer step the model is no longer the
+        // rollout policy.
+        let olds = pairs
+            .chunks(chunk)
+            .map(|mb| self.model.score(mb, temperature, Mode::Infer))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(model_err)?;
+        let refs = match self.reference {
+            Some(r) => pairs
+                .chunks(chunk)
+                .map(|mb| r.score(mb, temperature, Mode::Infer).map(Some))
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(model_err)?,
+            None => vec![None; olds.len()],
+        };
+        for (k, ((mb, old), reference)) in pairs.chunks(chunk).zip(&olds).zip(&refs).enumerate() {
+            let adv = &advantages[k * chunk..k * chunk + mb.len()];
+            let new = self
+                .model
+                .score(mb, temperature, Mode::Train)
+                .map_err(model_err)?;
+            let out = policy_loss(
+                &self.cfg.loss,
+                &new.logprobs,
+                &old.logprobs,
+                reference.as_ref().map(|r| &r.logprobs),
+                &new.mask,
+                adv,
+            )?;
+            let mut grads = out.loss.backward()?;
+            let vars = self.model.vars();
+            let gn = clip_grad_norm(&vars, &mut grads, self.cfg.max_grad_norm)?;
+            lr = self.cfg.schedule.lr_at(self.opt_step);
+            self.opt.step(&grads, lr)?;
+            self.opt_step += 1;
+            loss_sum += out.stats.loss;
+            gn_sum += gn;
+            batches += 1;
+            clip.add(out.stats.clip_frac);
+            akl.add(out.stats.approx_kl);
+            ent.add(out.stats.entropy);
+            kl_ref.add(out.stats.kl_ref);
+        }
+
+        let lens: Vec<f64> = completions.iter().map(|c| c.tokens.len() as f64).collect();
+        let truncated: Vec<f64> = completions
+            .iter()
+            .filter(|c| c.finish_reason == FinishReason::Length)
+            .map(|c| c.tokens.len() as f64)
+            .collect();
+        let total_tokens: f64 = lens.iter().sum();
+        let elapsed = start.elapsed().as_secs_f64();
+        let reward_mean = mean(&rewards).unwrap_or(0.0);
+        let metrics = StepMetrics {
+            schema_version: METRICS_SCHEMA_VERSION,
+            step: self.policy_step,
+            algorithm: self.cfg.loss.kind.as_str().to_string(),
+            reward_mean,
+            reward_std: mean(
+                &rewards
+                    .iter()
+                    .map(|r| (r - reward_mean).powi(2))
+                    .collect::<Vec<_>>(),
+            )
+            .unwrap_or(0.0)
+            .sqrt(),
+            len_mean: mean(&lens).unwrap_or(0.0),
+            len_truncated: mean(&truncated),
+            truncated_rate: truncated.len() as f64 / n.max(1) as f64,
+            loss: loss_sum / batches.max(1) as f64,
+            clip_frac: clip.get(),
+            approx_kl: akl.get(),
+            entropy: ent.get(),
+            kl_ref: kl_ref.get(),
+            grad_norm: gn_sum / batches.max(1) as f64,
+            lr,
+            tokens_per_s: if elapsed > 0.0 {
+                total_tokens / elapsed
+            } else {
+                0.0
+            },
+            step_time_s: elapsed,
+        };
+        self.policy_step += 1;
+        let rollouts = completions
+            .into_iter()
+            .zip(rewards)
+            .zip(advantages)
+            .enumerate()
+            .map(|(i, ((completion, reward), advantage))| Rollout {
+                prompt_index: i / g,
+                completion,
+                reward,
+                advantage,
+            })
+            .collect();
+        Ok(StepOutput { metrics, rollouts })
+    }
+}
+
+/// Appends `value` as one JSON line to `path` (created if missing). `metrics.jsonl` is
+/// append-only: the whole line goes out in one `write_all` on an `O_APPEND` handle, so a killed
+/// run leaves at most one partial last line, never an interleaved one.
+pub fn append_jsonl<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut line = serde_json::to_string(value).map_err(|e| io(std::io::Error::other(e)))?;
+    line.push('\n');
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .and_then(|mut f| f.write_all(line.as_bytes()))
+        .map_err(io)
+}
+
+fn model_err(e: aha_model::Error) -> Error {
+    Error::Model(e)
+}
+
+fn mean(xs: &[f64]) -> Option<f64> {
+    (!xs.is_empty()).then(|| xs.iter().sum::<f64>() / xs.len() as f64)
+}
+
+/// Mean of the present values.
+#[derive(Default)]
+struct Mean {
+    sum: f64,
+    n: usize,
+}
+
+impl Mean {
+    fn add(&mut self, x: Option<f64>) {
+        if let Some(x) = x {
+            self.sum += x;
+            self.n += 1;
+        }
+    }
+
+    fn get(&self) -> Option<f64> {
+        (self.n > 0).then(|| self.sum / self.n as f64)
+    }
+}
