@@ -10,6 +10,11 @@ echo "== models (scripts/fetch-models.sh; cached, verified by sha256)"
 # Model tests fail instead of skipping when a model file is missing.
 export AHA_REQUIRE_MODELS=1
 
+echo "== chromium (scripts/install-chromium.sh; Debian's package, for the report's browser test)"
+./scripts/install-chromium.sh
+# The report's screenshot test fails instead of skipping when no browser is found.
+export AHA_REQUIRE_CHROMIUM=1
+
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 

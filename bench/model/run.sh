@@ -7,6 +7,9 @@
 # stream, for aha (quantized path) and llama.cpp (llama-bench); aha's aggregate decode tok/s with
 # 8 and 32 sequences sampled together; and (SmolLM2) seconds per GRPO-style training step,
 # batch 8 x 256 tokens, f32 weights: forward + backward + AdamW, with peak RSS.
+# aha runs twice: with its packed AVX-512-VNNI kernel (engine "aha") and with candle's own
+# quantized kernels (engine "aha-candle", the state before the packed kernel); CANDLE=0 skips
+# the second run.
 # Prints ratios; writes every figure as JSON lines to $OUT (default target/bench-model.jsonl).
 # Timings on a shared machine are noisy: both engines run back to back in the same invocation.
 set -euo pipefail
@@ -17,6 +20,7 @@ LLAMA_DIR="${AHA_LLAMACPP_DIR:-$HOME/.cache/aha/llama.cpp}"
 THREADS="${THREADS:-2}"
 REPS="${AHA_BENCH_REPS:-3}"
 TRAIN="${TRAIN:-1}"
+CANDLE="${CANDLE:-1}"
 OUT="${OUT:-$ROOT/target/bench-model.jsonl}"
 
 log() { echo "bench-model: $*" >&2; }
@@ -52,15 +56,21 @@ for line in sys.stdin:
 ' "$file" >> "$OUT"
     flags=()
     if [ "$TRAIN" = 1 ] && [[ "$file" == SmolLM2* ]]; then flags=(--train); fi
-    log "$file: aha ${flags[*]}"
-    "$AHA_BENCH" "$model" "${flags[@]}" |
-        python3 -c '
+    runs=("${flags[*]}")
+    if [ "$CANDLE" = 1 ]; then runs+=("--candle-kernels"); fi
+    for extra in "${runs[@]}"; do
+        # shellcheck disable=SC2086 # word splitting of the flag list is intended
+        log "$file: aha $extra"
+        "$AHA_BENCH" "$model" $extra |
+            python3 -c '
 import json, sys
 for line in sys.stdin:
     r = json.loads(line)
-    r.update({"schema_version": 1, "engine": "aha", "threads": int(sys.argv[1])})
+    engine = "aha" if r.get("kernels", "aha") == "aha" else "aha-candle"
+    r.update({"schema_version": 1, "engine": engine, "threads": int(sys.argv[1])})
     print(json.dumps(r))
 ' "$THREADS" >> "$OUT"
+    done
 done
 
 python3 - "$OUT" <<'PY'
@@ -72,15 +82,18 @@ def get(engine, model, metric, batch=1):
             return r["value"]
 for model in sorted({r["model"] for r in rows}):
     print(f"\n== {model}")
-    for metric in ("prompt_tok_s", "decode_tok_s"):
-        a, l = get("aha", model, metric), get("llama.cpp", model, metric)
-        if a and l:
-            print(f"{metric:14s} single stream: aha {a:8.1f}  llama.cpp {l:8.1f}  ratio {a / l:5.2f}x")
-    one = get("aha", model, "decode_tok_s")
-    for b in (8, 32):
-        v = get("aha", model, "decode_tok_s", b)
-        if v and one:
-            print(f"decode_tok_s   batch {b:2d}:      aha {v:8.1f}  = {v / one:5.2f}x aha single stream")
+    for engine in ("aha", "aha-candle"):
+        for metric in ("prompt_tok_s", "decode_tok_s"):
+            a, l = get(engine, model, metric), get("llama.cpp", model, metric)
+            if a and l:
+                print(f"{metric:14s} single stream: {engine:10s} {a:8.1f}  llama.cpp {l:8.1f}  "
+                      f"ratio {a / l:5.2f}x")
+        one = get(engine, model, "decode_tok_s")
+        for b in (8, 32):
+            v = get(engine, model, "decode_tok_s", b)
+            if v and one:
+                print(f"decode_tok_s   batch {b:2d}:      {engine:10s} {v:8.1f}  = {v / one:5.2f}x "
+                      "its single stream")
     for r in rows:
         if r["model"] == model and r["metric"] == "train_step_s":
             print(f"train step {r['batch']}x{r['tokens']} (step {r['step']}): {r['value']:.2f} s "

@@ -33,6 +33,14 @@ enum Command {
     Probe(Box<cmd::probe::Args>),
     /// One self-contained HTML report (inline SVG figures) from probe and training outputs.
     Report(cmd::report::Args),
+    /// The whole study end to end on a CPU in minutes: a micro world, a tiny base model
+    /// pre-trained on it, the epoch-0 probe, GRPO and Dr. GRPO, and the report.
+    Demo(cmd::demo::Args),
+    /// R1-Zero-like RL (GRPO / Dr. GRPO) of the embedded model on a dataset: metrics.jsonl,
+    /// samples.jsonl, checkpoints (resumable with --resume), final weights.
+    Train(Box<cmd::train::Args>),
+    /// Supervised fine-tuning / LM pre-training of the embedded model on (prompt, response) traces.
+    Sft(cmd::sft::Args),
 }
 
 fn main() -> ExitCode {
@@ -45,6 +53,9 @@ fn main() -> ExitCode {
         Command::Serve(args) => cmd::serve::run(args),
         Command::Probe(args) => cmd::probe::run(*args),
         Command::Report(args) => cmd::report::run(args),
+        Command::Demo(args) => cmd::demo::run(args),
+        Command::Train(args) => cmd::train::run(*args),
+        Command::Sft(args) => cmd::sft::run(args),
     };
     match result {
         Ok(code) => code,

@@ -30,11 +30,33 @@ fn allowed_internal() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("aha-reflect", &["aha-verify"][..]),
         ("aha-tokenizer", &[][..]),
         ("aha-model", &["aha-tokenizer"][..]),
-        ("aha-train", &["aha-model"][..]),
+        (
+            "aha-train",
+            &[
+                "aha-model",
+                "aha-tokenizer",
+                "aha-data",
+                "aha-verify",
+                "aha-reflect",
+            ][..],
+        ),
         ("aha-openai", &[][..]),
         ("aha-serve", &["aha-verify", "aha-reflect"][..]),
         ("aha-python", &["aha-verify", "aha-reflect"][..]),
         ("aha-report", &["aha-reflect"][..]),
+        (
+            "aha-demo",
+            &[
+                "aha-verify",
+                "aha-reflect",
+                "aha-data",
+                "aha-model",
+                "aha-tokenizer",
+                "aha-train",
+                "aha-probe",
+                "aha-report",
+            ][..],
+        ),
         (
             "aha-probe",
             &[

@@ -1,9 +1,11 @@
 //! Throughput of aha's decoder, printed as JSON lines for `bench/model/run.sh`.
 //!
-//! `cargo run -p aha-model --example bench -- MODEL.gguf [--train]`
+//! `cargo run -p aha-model --example bench -- MODEL.gguf [--train] [--candle-kernels]`
 //! - prompt tok/s: one forward over a 128-token prompt, single stream (quantized weights);
 //! - decode tok/s: 64 new tokens, single stream;
 //! - batched decode tok/s: 8 and 32 sequences sampled together (aggregate);
+//! - with `--candle-kernels`: candle's own quantized matmuls instead of aha's packed kernel
+//!   (the "before" of the packed kernel, for same-run comparisons); rows say which kernels ran;
 //! - with `--train`: seconds per GRPO-style step on f32 weights (batch 8 × 256 tokens:
 //!   forward, backward, AdamW) and the process's peak RSS.
 
@@ -64,6 +66,12 @@ fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().collect();
     let path = PathBuf::from(args.get(1).ok_or("usage: bench MODEL.gguf [--train]")?);
     let train = args.iter().any(|a| a == "--train");
+    aha_model::set_packed_kernel(!args.iter().any(|a| a == "--candle-kernels"));
+    let kernels = if aha_model::packed_kernel_active() {
+        "aha"
+    } else {
+        "candle"
+    };
     let reps: usize = std::env::var("AHA_BENCH_REPS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -91,7 +99,7 @@ fn main() -> Res<()> {
     }
     pp.remove(0); // warm-up
     println!(
-        r#"{{"model":"{name}","metric":"prompt_tok_s","batch":1,"value":{:.2}}}"#,
+        r#"{{"model":"{name}","kernels":"{kernels}","metric":"prompt_tok_s","batch":1,"value":{:.2}}}"#,
         median(pp)
     );
 
@@ -106,7 +114,7 @@ fn main() -> Res<()> {
             tg.push((batch * 64) as f64 / (t65 - t1));
         }
         println!(
-            r#"{{"model":"{name}","metric":"decode_tok_s","batch":{batch},"value":{:.2}}}"#,
+            r#"{{"model":"{name}","kernels":"{kernels}","metric":"decode_tok_s","batch":{batch},"value":{:.2}}}"#,
             median(tg)
         );
     }

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use candle_core::quantized::{GgmlDType, QMatMul, QStorage, QTensor};
+use candle_core::quantized::{GgmlDType, QStorage, QTensor};
 use candle_core::{DType, Device, Tensor, Var};
 
 use crate::config::ModelConfig;
@@ -178,7 +178,7 @@ impl Builder<'_> {
             WeightKind::Quantized => {
                 let q = to_fast_quant(self.raw(name, shape)?, &self.device)?;
                 Ok(match q {
-                    Either::Quant(q) => Weight::Quant(Arc::new(QMatMul::from_qtensor(q)?)),
+                    Either::Quant(q) => Weight::quantized(q)?,
                     Either::Dense(t) => Weight::Dense(t),
                 })
             }
@@ -243,7 +243,7 @@ impl Builder<'_> {
             } else {
                 None
             };
-            let weight = Weight::Quant(Arc::new(QMatMul::from_qtensor(q)?));
+            let weight = Weight::quantized(q)?;
             return Ok(Proj::Fused(Linear { weight, bias }, outs.to_vec()));
         }
         let mut biases = biases.into_iter();
@@ -251,7 +251,7 @@ impl Builder<'_> {
             .into_iter()
             .map(|p| {
                 let weight = match p {
-                    Either::Quant(q) => Ok(Weight::Quant(Arc::new(QMatMul::from_qtensor(q)?))),
+                    Either::Quant(q) => Weight::quantized(q),
                     Either::Dense(t) => Ok::<_, Error>(Weight::Dense(t)),
                 }?;
                 Ok(Linear {
@@ -286,6 +286,12 @@ fn has_fast_kernel(t: GgmlDType) -> bool {
 fn to_fast_quant(raw: RawWeight, device: &Device) -> Result<Either> {
     match raw {
         RawWeight::Quant(q) if has_fast_kernel(q.dtype()) => Ok(Either::Quant(q)),
+        // aha's packed kernel runs Q4_1 as stored (exact weights, 40% less memory traffic).
+        RawWeight::Quant(q)
+            if q.dtype() == GgmlDType::Q4_1 && crate::qgemm::packed_kernel_active() =>
+        {
+            Ok(Either::Quant(q))
+        }
         other => {
             let t = other.dense(device)?;
             let cols = t.dim(1)?;
@@ -400,11 +406,9 @@ impl Model {
         let final_norm = b.dense("output_norm.weight", &[h])?;
         let lm_head = if c.tie_word_embeddings {
             let weight = match (&embed, embed_raw_quant) {
-                (_, Some(q)) => Weight::Quant(Arc::new(QMatMul::from_arc(q)?)),
+                (_, Some(q)) => Weight::quantized_shared(&q)?,
                 (Embedding::Dense(t), None) => Weight::Dense(t.clone()),
-                (Embedding::Quant(q), None) => {
-                    Weight::Quant(Arc::new(QMatMul::from_arc(q.clone())?))
-                }
+                (Embedding::Quant(q), None) => Weight::quantized_shared(q)?,
             };
             Linear { weight, bias: None }
         } else {
@@ -634,7 +638,15 @@ impl Model {
             // Batched matmul needs each (S, hd) matrix laid out densely.
             None => (k.contiguous()?, v.contiguous()?),
         };
-        let out = attend(&q, &k, &v, mask, mode)?;
+        // One new token per sequence (decoding): read the cache in place.
+        let fast = match mode {
+            Mode::Infer if t == 1 => crate::decode_attn::attend_one(&q, &k, &v, mask)?,
+            _ => None,
+        };
+        let out = match fast {
+            Some(out) => out,
+            None => attend(&q, &k, &v, mask, mode)?,
+        };
         a.o.forward(&out)
     }
 }

@@ -3,6 +3,7 @@
 use candle_core::Tensor;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::decoder::Model;
@@ -188,8 +189,14 @@ impl Model {
         loop {
             let mut keep = Vec::with_capacity(live.len());
             let mut next_tokens = Vec::with_capacity(live.len());
-            for (row, seq) in live.iter_mut().enumerate() {
-                let (tok, lp) = sample_token(&logits[row], params, &mut seq.rng);
+            // One vocabulary-wide softmax per row: rows are independent (each has its own
+            // generator), so they are sampled in parallel with identical results.
+            let picks: Vec<(u32, f32)> = live
+                .par_iter_mut()
+                .zip(logits.par_iter())
+                .map(|(seq, row)| sample_token(row, params, &mut seq.rng))
+                .collect();
+            for (row, (seq, (tok, lp))) in live.iter().zip(picks).enumerate() {
                 let c = &mut out[seq.index];
                 c.tokens.push(tok);
                 c.logprobs.push(lp);

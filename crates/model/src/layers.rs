@@ -12,6 +12,7 @@ use candle_core::quantized::{QMatMul, QTensor};
 use candle_core::{D, Module, Tensor};
 
 use crate::error::Result;
+use crate::qgemm::PackedQ8;
 
 /// Which kernels a forward pass may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,6 +30,27 @@ pub(crate) enum Weight {
     Dense(Tensor),
     /// Quantized, inference only.
     Quant(Arc<QMatMul>),
+    /// Q8_0 repacked for the batched AVX-512-VNNI kernel ([`crate::qgemm`]), inference only.
+    Packed(Arc<PackedQ8>),
+}
+
+impl Weight {
+    /// A quantized matrix in the fastest form this CPU runs: Q8_0 repacked when the packed
+    /// kernel is available, candle's `QMatMul` otherwise.
+    pub(crate) fn quantized(q: QTensor) -> Result<Weight> {
+        if PackedQ8::supports(q.dtype()) && crate::qgemm::packed_kernel_active() {
+            return Ok(Weight::Packed(Arc::new(PackedQ8::from_qtensor(&q)?)));
+        }
+        Ok(Weight::Quant(Arc::new(QMatMul::from_qtensor(q)?)))
+    }
+
+    /// Like [`Weight::quantized`] for a tensor that stays shared (tied embeddings).
+    pub(crate) fn quantized_shared(q: &Arc<QTensor>) -> Result<Weight> {
+        if PackedQ8::supports(q.dtype()) && crate::qgemm::packed_kernel_active() {
+            return Ok(Weight::Packed(Arc::new(PackedQ8::from_qtensor(q)?)));
+        }
+        Ok(Weight::Quant(Arc::new(QMatMul::from_arc(q.clone())?)))
+    }
 }
 
 /// `y = x·Wᵀ (+ b)`.
@@ -53,6 +75,16 @@ impl Linear {
                 y.reshape(out_dims)?
             }
             Weight::Quant(q) => q.forward(&x.contiguous()?)?,
+            Weight::Packed(p) => {
+                let mut dims = x.dims().to_vec();
+                let rows: usize = dims[..dims.len() - 1].iter().product();
+                let xs = x.flatten_all()?.to_vec1::<f32>()?;
+                let mut out = vec![0f32; rows * p.n()];
+                p.matmul(&xs, rows, &mut out)?;
+                let last = dims.len() - 1;
+                dims[last] = p.n();
+                Tensor::from_vec(out, dims, x.device())?
+            }
         };
         Ok(match &self.bias {
             Some(b) => y.broadcast_add(b)?,

@@ -8,6 +8,11 @@
 //! This crate's [`Model`] runs one code path for training ([`Mode::Train`], only differentiable
 //! ops) and a fused one for sampling ([`Mode::Infer`]).
 //!
+//! Quantized models run Q8_0 and Q4_1 matrices through aha's own batched kernel on CPUs with
+//! AVX-512-VNNI (weights repacked at load so each loaded weight vector serves up to 8 sequences;
+//! Q4_1 files run as stored), and candle's kernels elsewhere; [`set_packed_kernel`] turns it
+//! off for comparisons.
+//!
 //! ```no_run
 //! use aha_model::candle_core::Device;
 //! use aha_model::candle_nn::{AdamW, Optimizer, ParamsAdamW};
@@ -35,12 +40,14 @@
 
 pub mod checkpoint;
 pub mod config;
+mod decode_attn;
 mod decoder;
 pub mod error;
 pub mod generate;
 mod gguf;
 pub mod kv_cache;
 mod layers;
+mod qgemm;
 pub mod sampling;
 pub mod score;
 mod tiny;
@@ -52,6 +59,7 @@ pub use error::{Error, Result};
 pub use generate::{Completion, Detokenize, FinishReason};
 pub use kv_cache::KvCache;
 pub use layers::Mode;
+pub use qgemm::{packed_kernel_active, set_packed_kernel};
 pub use sampling::SamplingParams;
 pub use score::Scores;
 

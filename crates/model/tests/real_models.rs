@@ -45,16 +45,46 @@ fn smollm2_answers_arithmetic_and_paths_agree() -> TestResult {
     let mut params = greedy(40);
     params.stop_token_ids = tok.eos_ids().to_vec();
 
+    // The model's own greedy answer to "What is 3 + 5?" is wrong: llama.cpp (llama-completion
+    // --temp 0, same file, same ChatML prompt) and aha's exact f32 path both start "To add 3 and
+    // 5, we can use the concept of", and llama.cpp goes on with "\"3 + 3 = 6\" in
+    // mathematics." Correctness is checked on a word problem the model does solve, on the exact
+    // weights; llama.cpp answers it "Tom has 3 apples and 5 more apples, so he has 3 + 5 = 8
+    // apples."
+    let f32m = Model::load(&path, WeightKind::F32, &Device::Cpu)?;
+    assert_eq!(f32m.num_params(), 134_515_008);
+    let word = tok.encode_chat(
+        &[ChatMessage::user(
+            "Tom has 3 apples and buys 5 more. How many apples does he have now?",
+        )],
+        true,
+    )?;
+    let a = f32m
+        .generate(std::slice::from_ref(&word), &params, None, &mut |_, _| {})?
+        .remove(0);
+    let text = tok.decode_skip_special(&a.tokens);
+    assert!(text.contains("3 + 5 = 8"), "SmolLM2 answered {text:?}");
+
     let quant = Model::load(&path, WeightKind::Quantized, &Device::Cpu)?;
     let q = quant
         .generate(std::slice::from_ref(&prompt), &params, None, &mut |_, _| {})?
         .remove(0);
     let text = tok.decode_skip_special(&q.tokens);
-    assert!(text.contains('8'), "SmolLM2 answered {text:?}");
+    if aha_model::packed_kernel_active() {
+        // aha's packed kernel runs the Q4_1 weights as stored with 8-bit activations, as
+        // llama.cpp does; its greedy text is llama.cpp's (golden from llama-completion 0c1e570)
+        // up to the first near-tie: after `concept of "` llama.cpp takes `3`, the f32 path
+        // `comma`, and aha's quantized path `3` or `combinatorics` depending on the f32
+        // summation order of its attention, so only the text before it is asserted.
+        assert!(
+            text.starts_with("To add 3 and 5, we can use the concept of \""),
+            "quantized SmolLM2 diverged from llama.cpp: {text:?}"
+        );
+    } else {
+        eprintln!("notice: candle's kernels (no AVX-512 VNNI): llama.cpp golden not checked");
+    }
 
     // The f32 (trainable) path picks the same greedy tokens for the first steps.
-    let f32m = Model::load(&path, WeightKind::F32, &Device::Cpu)?;
-    assert_eq!(f32m.num_params(), 134_515_008);
     let short = greedy(8);
     let a = quant
         .generate(std::slice::from_ref(&prompt), &short, None, &mut |_, _| {})?

@@ -31,14 +31,65 @@ fn color(i: usize) -> RGBAColor {
 }
 
 /// Width and height of every chart, in pixels.
-pub const SIZE: (u32, u32) = (820, 360);
+pub const SIZE: (u32, u32) = (880, 380);
 
 /// Series with more points than this are drawn without point markers.
 const MAX_MARKERS: usize = 60;
 
 /// Width of the legend column right of the plot: beside the data, never on top of it, however
 /// many runs are overlaid.
-const LEGEND_WIDTH: u32 = 200;
+const LEGEND_WIDTH: u32 = 250;
+
+/// Font sizes (px at the SVG's own size; the page shows charts at 600–850 px wide).
+const CAPTION_PX: u32 = 20;
+const LABEL_PX: u32 = 15;
+const LEGEND_PX: u32 = 14;
+
+/// How a line is stroked: several runs of one metric share a colour and differ in dash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Dash {
+    /// A solid line.
+    #[default]
+    Solid,
+    /// Long dashes.
+    Dashed,
+    /// Dots.
+    Dotted,
+}
+
+impl Dash {
+    /// The style for the `i`-th run (cycling).
+    pub fn nth(i: usize) -> Dash {
+        [Dash::Solid, Dash::Dashed, Dash::Dotted][i % 3]
+    }
+}
+
+/// Axis tick text: integers without a decimal point, small or huge values in scientific
+/// notation, others with four significant digits (plotters' default prints `1.0`, `2.0`, … for
+/// steps and `0.000001` for learning rates).
+pub fn tick(v: &f64) -> String {
+    let v = *v;
+    if v == 0.0 || !v.is_finite() {
+        return if v == 0.0 { "0".into() } else { v.to_string() };
+    }
+    if (v - v.round()).abs() < 1e-9 * v.abs().max(1.0) && v.abs() < 1e6 {
+        return format!("{}", v.round() as i64);
+    }
+    if v.abs() < 1e-3 || v.abs() >= 1e6 {
+        // Three significant digits, trailing zeros of the mantissa dropped: 1e-5, 1.05e-5.
+        let s = format!("{v:.2e}");
+        return match s.split_once('e') {
+            Some((m, e)) if m.contains('.') => {
+                format!("{}e{e}", m.trim_end_matches('0').trim_end_matches('.'))
+            }
+            _ => s,
+        };
+    }
+    // Four significant digits, so neighbouring ticks of a narrow range stay distinct.
+    let decimals = (3 - v.abs().log10().floor() as i32).clamp(0, 8) as usize;
+    let s = format!("{v:.decimals$}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
 
 /// One named line: (x, y) points in x order.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +98,22 @@ pub struct Series {
     pub name: String,
     /// The points.
     pub points: Vec<(f64, f64)>,
+    /// Palette index of the colour.
+    pub color: usize,
+    /// Stroke style.
+    pub dash: Dash,
+}
+
+impl Series {
+    /// A solid series in palette colour `color`.
+    pub fn new(name: String, points: Vec<(f64, f64)>, color: usize) -> Series {
+        Series {
+            name,
+            points,
+            color,
+            dash: Dash::Solid,
+        }
+    }
 }
 
 /// A line chart.
@@ -117,27 +184,42 @@ pub fn line_svg(id: &str, chart: &LineChart) -> Result<String> {
         root.fill(&WHITE).map_err(|e| chart_err(id, e))?;
         let (plot, legend) = root.split_horizontally(SIZE.0 - LEGEND_WIDTH);
         let mut ctx = ChartBuilder::on(&plot)
-            .caption(&chart.title, ("sans-serif", 18))
+            .caption(&chart.title, ("sans-serif", CAPTION_PX))
             .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(60)
+            .x_label_area_size(48)
+            .y_label_area_size(78)
             .build_cartesian_2d(padded(x0, x1), padded(y0, y1))
             .map_err(|e| chart_err(id, e))?;
         ctx.configure_mesh()
             .x_desc(chart.x_label.as_str())
             .y_desc(chart.y_label.as_str())
+            .x_labels(8)
+            .y_labels(8)
+            .x_label_formatter(&tick)
+            .y_label_formatter(&tick)
+            .label_style(("sans-serif", LABEL_PX))
+            .axis_desc_style(("sans-serif", LABEL_PX))
             .light_line_style(WHITE.mix(0.0))
+            .bold_line_style(BLACK.mix(0.08))
             .draw()
             .map_err(|e| chart_err(id, e))?;
-        for (i, s) in chart.series.iter().enumerate() {
+        for s in &chart.series {
             if s.points.is_empty() {
                 continue;
             }
-            let color = color(i);
-            ctx.draw_series(LineSeries::new(
-                s.points.iter().copied(),
-                color.stroke_width(2),
-            ))
+            let color = color(s.color);
+            let pts = s.points.iter().copied();
+            match s.dash {
+                Dash::Solid => ctx
+                    .draw_series(LineSeries::new(pts, color.stroke_width(2)))
+                    .map(|_| ()),
+                Dash::Dashed => ctx
+                    .draw_series(DashedLineSeries::new(pts, 9, 5, color.stroke_width(2)))
+                    .map(|_| ()),
+                Dash::Dotted => ctx
+                    .draw_series(DashedLineSeries::new(pts, 2, 4, color.stroke_width(2)))
+                    .map(|_| ()),
+            }
             .map_err(|e| chart_err(id, e))?;
             // Markers make single-step or sparse series (eval steps) visible; on long runs they
             // would only bloat the SVG (one element per point) and hide the line.
@@ -146,39 +228,47 @@ pub fn line_svg(id: &str, chart: &LineChart) -> Result<String> {
                     .map_err(|e| chart_err(id, e))?;
             }
         }
-        let names: Vec<&str> = chart
+        let entries: Vec<(&str, usize, Option<Dash>)> = chart
             .series
             .iter()
             .filter(|s| !s.points.is_empty())
-            .map(|s| s.name.as_str())
+            .map(|s| (s.name.as_str(), s.color, Some(s.dash)))
             .collect();
-        draw_legend(id, &legend, &names, false)?;
+        draw_legend(id, &legend, &entries)?;
         root.present().map_err(|e| chart_err(id, e))?;
     }
     Ok(svg)
 }
 
-/// One legend row per name (in series colour order), as a line or a bar swatch.
+/// One legend row per entry (name, palette colour, line dash or `None` for a bar swatch).
 fn draw_legend<DB: DrawingBackend>(
     id: &str,
     area: &DrawingArea<DB, plotters::coord::Shift>,
-    names: &[&str],
-    bars: bool,
+    entries: &[(&str, usize, Option<Dash>)],
 ) -> Result<()> {
-    let style = ("sans-serif", 12)
+    let style = ("sans-serif", LEGEND_PX)
         .into_font()
         .into_text_style(area)
         .pos(Pos::new(HPos::Left, VPos::Center));
-    for (i, name) in names.iter().enumerate() {
-        let c = color(i);
-        let y = 44 + 18 * i as i32;
-        if bars {
-            area.draw(&Rectangle::new([(6, y - 5), (18, y + 5)], c.filled()))
-        } else {
-            area.draw(&PathElement::new(vec![(2, y), (22, y)], c.stroke_width(2)))
+    let row = LEGEND_PX as i32 + 5;
+    for (i, (name, ci, dash)) in entries.iter().enumerate() {
+        let c = color(*ci);
+        let y = 44 + row * i as i32;
+        let segments: Vec<(i32, i32)> = match dash {
+            None => Vec::new(),
+            Some(Dash::Solid) => vec![(2, 24)],
+            Some(Dash::Dashed) => vec![(2, 10), (15, 24)],
+            Some(Dash::Dotted) => vec![(2, 4), (8, 10), (14, 16), (20, 22)],
+        };
+        if dash.is_none() {
+            area.draw(&Rectangle::new([(6, y - 6), (20, y + 6)], c.filled()))
+                .map_err(|e| chart_err(id, e))?;
         }
-        .map_err(|e| chart_err(id, e))?;
-        area.draw(&Text::new(name.to_string(), (28, y), style.clone()))
+        for (a, b) in segments {
+            area.draw(&PathElement::new(vec![(a, y), (b, y)], c.stroke_width(2)))
+                .map_err(|e| chart_err(id, e))?;
+        }
+        area.draw(&Text::new(name.to_string(), (30, y), style.clone()))
             .map_err(|e| chart_err(id, e))?;
     }
     Ok(())
@@ -215,10 +305,10 @@ where
         root.fill(&WHITE).map_err(|e| chart_err(id, e))?;
         let (plot, legend) = root.split_horizontally(SIZE.0 - LEGEND_WIDTH);
         let mut ctx = ChartBuilder::on(&plot)
-            .caption(&chart.title, ("sans-serif", 18))
+            .caption(&chart.title, ("sans-serif", CAPTION_PX))
             .margin(12)
-            .x_label_area_size(if rotate { 100 } else { 40 })
-            .y_label_area_size(60)
+            .x_label_area_size(if rotate { 120 } else { 44 })
+            .y_label_area_size(78)
             .build_cartesian_2d(0.0f64..n as f64, y)
             .map_err(|e| chart_err(id, e))?;
         ctx.configure_mesh()
@@ -228,17 +318,21 @@ where
             .light_line_style(WHITE.mix(0.0))
             // Category names are drawn below instead: plotters places numeric ticks itself.
             .x_labels(0)
+            .y_label_formatter(&tick)
+            .label_style(("sans-serif", LABEL_PX))
+            .axis_desc_style(("sans-serif", LABEL_PX))
+            .bold_line_style(BLACK.mix(0.08))
             .y_desc(chart.y_label.as_str())
             .draw()
             .map_err(|e| chart_err(id, e))?;
         let label_style = if rotate {
-            ("sans-serif", 12)
+            ("sans-serif", LABEL_PX)
                 .into_font()
                 .transform(FontTransform::Rotate90)
                 .into_text_style(&root)
                 .pos(Pos::new(HPos::Left, VPos::Center))
         } else {
-            ("sans-serif", 12)
+            ("sans-serif", LABEL_PX)
                 .into_font()
                 .into_text_style(&root)
                 .pos(Pos::new(HPos::Center, VPos::Top))
@@ -261,8 +355,13 @@ where
                 });
             ctx.draw_series(rects).map_err(|e| chart_err(id, e))?;
         }
-        let names: Vec<&str> = chart.groups.iter().map(|(n, _)| n.as_str()).collect();
-        draw_legend(id, &legend, &names, true)?;
+        let entries: Vec<(&str, usize, Option<Dash>)> = chart
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(i, (n, _))| (n.as_str(), i, None))
+            .collect();
+        draw_legend(id, &legend, &entries)?;
         root.present().map_err(|e| chart_err(id, e))?;
     }
     Ok(svg)

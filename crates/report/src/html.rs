@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
 
-use crate::chart::{self, BarChart, LineChart, Series};
+use crate::chart::{self, BarChart, Dash, LineChart, Series};
 use crate::error::Result;
 use crate::load::{Group, Metrics, ProbeRun, Run, TrainRun};
 
@@ -151,13 +151,21 @@ fn probe_lines<'a>(probes: &[&'a ProbeRun]) -> Vec<(String, &'a [Group], &'a Gro
 
 /// A series over temperature from a per-group value (groups without the value are skipped).
 fn over_t(name: String, groups: &[Group], f: impl Fn(&Group) -> Option<f64>) -> Series {
-    Series {
+    Series::new(
         name,
-        points: groups
+        groups
             .iter()
             .filter_map(|g| Some((g.temperature?, f(g)?)))
             .collect(),
-    }
+        0,
+    )
+}
+
+/// `s` drawn in palette colour `color` with `dash`.
+fn styled(mut s: Series, color: usize, dash: Dash) -> Series {
+    s.color = color;
+    s.dash = dash;
+    s
 }
 
 fn pct(count: usize, of: usize) -> Option<f64> {
@@ -171,38 +179,67 @@ fn probe_figures(probes: &[&ProbeRun]) -> Result<Vec<Figure>> {
     let mut pass = Vec::new();
     let mut answering = Vec::new();
     let mut kw_correct = Vec::new();
-    for (label, groups, _) in &lines {
-        refl.push(over_t(format!("{label} keyword"), groups, |g| {
-            Some(100.0 * g.question_reflection_rate)
-        }));
-        refl.push(over_t(format!("{label} judge"), groups, |g| {
-            pct(g.judge.as_ref()?.judge_questions, g.questions)
-        }));
-        refl.push(over_t(format!("{label} cross"), groups, |g| {
-            pct(g.judge.as_ref()?.cross_questions, g.questions)
-        }));
-        pass.push(over_t(format!("{label} pass@k"), groups, |g| {
-            g.pass_any.map(|v| 100.0 * v)
-        }));
-        pass.push(over_t(format!("{label} accuracy"), groups, |g| {
-            g.accuracy.map(|v| 100.0 * v)
-        }));
-        answering.push(over_t(format!("{label} answered"), groups, |g| {
-            g.answer_rate.map(|v| 100.0 * v)
-        }));
-        answering.push(over_t(format!("{label} llm-answering"), groups, |g| {
-            g.llm_answer_rate.map(|v| 100.0 * v)
-        }));
-        kw_correct.push(over_t(format!("{label} correct"), groups, |g| {
-            Some(g.reflection_vs_correctness.as_ref()?.occurrences_in_correct as f64)
-        }));
-        kw_correct.push(over_t(format!("{label} incorrect"), groups, |g| {
-            Some(
-                g.reflection_vs_correctness
-                    .as_ref()?
-                    .occurrences_in_incorrect as f64,
-            )
-        }));
+    // A colour per model/template, a dash per measure.
+    for (li, (label, groups, _)) in lines.iter().enumerate() {
+        let st = |s: Series, part: usize| styled(s, li, Dash::nth(part));
+        refl.push(st(
+            over_t(format!("{label} keyword"), groups, |g| {
+                Some(100.0 * g.question_reflection_rate)
+            }),
+            0,
+        ));
+        refl.push(st(
+            over_t(format!("{label} judge"), groups, |g| {
+                pct(g.judge.as_ref()?.judge_questions, g.questions)
+            }),
+            1,
+        ));
+        refl.push(st(
+            over_t(format!("{label} cross"), groups, |g| {
+                pct(g.judge.as_ref()?.cross_questions, g.questions)
+            }),
+            2,
+        ));
+        pass.push(st(
+            over_t(format!("{label} pass@k"), groups, |g| {
+                g.pass_any.map(|v| 100.0 * v)
+            }),
+            0,
+        ));
+        pass.push(st(
+            over_t(format!("{label} accuracy"), groups, |g| {
+                g.accuracy.map(|v| 100.0 * v)
+            }),
+            1,
+        ));
+        answering.push(st(
+            over_t(format!("{label} answered"), groups, |g| {
+                g.answer_rate.map(|v| 100.0 * v)
+            }),
+            0,
+        ));
+        answering.push(st(
+            over_t(format!("{label} llm-answering"), groups, |g| {
+                g.llm_answer_rate.map(|v| 100.0 * v)
+            }),
+            1,
+        ));
+        kw_correct.push(st(
+            over_t(format!("{label} correct"), groups, |g| {
+                Some(g.reflection_vs_correctness.as_ref()?.occurrences_in_correct as f64)
+            }),
+            0,
+        ));
+        kw_correct.push(st(
+            over_t(format!("{label} incorrect"), groups, |g| {
+                Some(
+                    g.reflection_vs_correctness
+                        .as_ref()?
+                        .occurrences_in_incorrect as f64,
+                )
+            }),
+            1,
+        ));
     }
     let t = "temperature";
     figs.extend(line_figure(
@@ -297,55 +334,79 @@ fn probe_figures(probes: &[&ProbeRun]) -> Result<Vec<Figure>> {
 }
 
 fn over_step(name: String, m: &[Metrics], f: impl Fn(&Metrics) -> Option<f64>) -> Series {
-    Series {
+    Series::new(
         name,
-        points: m
-            .iter()
+        m.iter()
             .filter_map(|x| Some((x.step as f64, f(x)?)))
             .filter(|(_, y)| y.is_finite())
             .collect(),
-    }
+        0,
+    )
+}
+
+/// Share of the responses counted in `ssr` that fall in `category`, in percent.
+fn ssr_pct(ssr: &BTreeMap<String, f64>, category: &str) -> Option<f64> {
+    let total: f64 = ssr.values().sum();
+    (total > 0.0).then(|| 100.0 * ssr.get(category).copied().unwrap_or(0.0) / total)
 }
 
 fn train_figures(runs: &[&TrainRun]) -> Result<Vec<Figure>> {
     type Get = fn(&Metrics) -> Option<f64>;
     let per_run = |parts: &[(&str, Get)]| -> Vec<Series> {
+        // One metric: a colour per run. Several: a colour per metric and a dash per run, so
+        // that "correct" looks the same in every run and each run keeps its stroke.
+        let has_points = |f: &Get| {
+            runs.iter()
+                .any(|r| r.metrics.iter().any(|m| f(m).is_some()))
+        };
+        let multi = parts.iter().filter(|(_, f)| has_points(f)).count() > 1;
         runs.iter()
-            .flat_map(|r| {
-                parts.iter().map(move |(suffix, f)| {
+            .enumerate()
+            .flat_map(|(ri, r)| {
+                parts.iter().enumerate().map(move |(pi, (suffix, f))| {
                     let name = if suffix.is_empty() {
                         r.name.clone()
                     } else {
                         format!("{} {suffix}", r.name)
                     };
-                    over_step(name, &r.metrics, f)
+                    let s = over_step(name, &r.metrics, f);
+                    if multi {
+                        styled(s, pi, Dash::nth(ri))
+                    } else {
+                        styled(s, ri, Dash::Solid)
+                    }
                 })
             })
             .collect()
     };
     let s = "step";
     let mut figs = Vec::new();
-    figs.extend(line_figure(
+    let mut line = |id: &str, title: &str, y: &str, series: Vec<Series>| -> Result<()> {
+        figs.extend(line_figure(id, title, s, y, series)?);
+        Ok(())
+    };
+    line(
         "fig-train-reward",
-        "Mean reward vs step",
-        s,
+        "Reward vs step (mean and std over the rollout batch)",
         "reward",
-        per_run(&[("", |m| m.reward_mean)]),
-    )?);
-    figs.extend(line_figure(
+        per_run(&[
+            ("mean", |m| m.reward_mean),
+            ("std", |m| m.reward_std),
+            ("eval mean", |m| m.eval.as_ref()?.reward_mean),
+        ]),
+    )?;
+    line(
         "fig-train-accuracy",
         "Accuracy vs step (train rollouts; eval = greedy held-out)",
-        s,
         "accuracy",
         per_run(&[
             ("train", |m| m.accuracy),
             ("eval", |m| m.eval.as_ref()?.accuracy),
         ]),
-    )?);
-    figs.extend(line_figure(
+    )?;
+    line(
         "fig-train-length",
-        "Response length vs step",
-        s,
+        "Response length vs step (train rollouts)",
         "tokens",
         per_run(&[
             ("all", |m| m.len_mean),
@@ -353,47 +414,269 @@ fn train_figures(runs: &[&TrainRun]) -> Result<Vec<Figure>> {
             ("incorrect", |m| m.len_incorrect),
             ("truncated", |m| m.len_truncated),
         ]),
-    )?);
-    figs.extend(line_figure(
+    )?;
+    line(
+        "fig-train-eval-length",
+        "Response length vs step (greedy eval)",
+        "tokens",
+        per_run(&[
+            ("all", |m| m.eval.as_ref()?.len_mean),
+            ("correct", |m| m.eval.as_ref()?.len_correct),
+            ("incorrect", |m| m.eval.as_ref()?.len_incorrect),
+        ]),
+    )?;
+    line(
         "fig-train-reflection",
         "Reflection keywords per response vs step",
-        s,
         "keywords / response",
         per_run(&[("", |m| m.reflection_count_mean)]),
-    )?);
-    figs.extend(line_figure(
+    )?;
+    line(
+        "fig-train-reflection-rate",
+        "Responses with a reflection keyword vs step",
+        "fraction of responses",
+        per_run(&[
+            ("train", |m| m.reflection_rate),
+            ("eval", |m| m.eval.as_ref()?.reflection_rate),
+        ]),
+    )?;
+    line(
+        "fig-train-ssr",
+        "Self-reflection outcomes (SSR) vs step",
+        "% of responses",
+        per_run(&[
+            ("C->C", |m| ssr_pct(m.ssr.as_ref()?, "C->C")),
+            ("W->C", |m| ssr_pct(m.ssr.as_ref()?, "W->C")),
+            ("C->W", |m| ssr_pct(m.ssr.as_ref()?, "C->W")),
+            ("W->W", |m| ssr_pct(m.ssr.as_ref()?, "W->W")),
+        ]),
+    )?;
+    line(
         "fig-train-outcomes",
         "Outcome composition vs step",
-        s,
         "fraction of responses",
         per_run(&[
             ("correct", |m| m.frac_correct),
             ("formatted-but-wrong", |m| m.frac_formatted_wrong),
             ("unformatted", |m| m.frac_unformatted),
         ]),
-    )?);
-    figs.extend(line_figure(
+    )?;
+    line(
+        "fig-train-format",
+        "Format rate and truncation rate vs step",
+        "fraction of responses",
+        per_run(&[
+            ("format", |m| m.format_rate),
+            ("truncated", |m| m.truncated_rate),
+            ("eval format", |m| m.eval.as_ref()?.format_rate),
+            ("eval truncated", |m| m.eval.as_ref()?.truncated_rate),
+        ]),
+    )?;
+    line(
+        "fig-train-loss",
+        "Policy loss vs step",
+        "loss",
+        per_run(&[("", |m| m.loss)]),
+    )?;
+    line(
         "fig-train-kl",
-        "Approximate KL vs step",
-        s,
+        "KL vs step (approx. KL to the rollout policy; k3 KL to the reference when beta > 0)",
         "KL",
-        per_run(&[("", |m| m.approx_kl)]),
-    )?);
-    figs.extend(line_figure(
+        per_run(&[("approx", |m| m.approx_kl), ("ref", |m| m.kl_ref)]),
+    )?;
+    line(
         "fig-train-entropy",
         "Entropy vs step",
-        s,
         "nats / token",
         per_run(&[("", |m| m.entropy)]),
-    )?);
-    figs.extend(line_figure(
+    )?;
+    line(
         "fig-train-clip",
         "Clip fraction vs step",
-        s,
         "fraction",
         per_run(&[("", |m| m.clip_frac)]),
-    )?);
+    )?;
+    line(
+        "fig-train-grad-norm",
+        "Gradient norm (before clipping) vs step",
+        "norm",
+        per_run(&[("", |m| m.grad_norm)]),
+    )?;
+    line(
+        "fig-train-lr",
+        "Learning rate vs step",
+        "lr",
+        per_run(&[("", |m| m.lr)]),
+    )?;
+    line(
+        "fig-train-throughput",
+        "Generated tokens per second vs step",
+        "tokens / s",
+        per_run(&[("", |m| m.tokens_per_s)]),
+    )?;
+    line(
+        "fig-train-step-time",
+        "Wall time per policy step",
+        "seconds",
+        per_run(&[("", |m| m.step_time_s)]),
+    )?;
     Ok(figs)
+}
+
+/// Share of a training run's steps pooled for its "first steps" and "last steps" SSR rows
+/// (at least one step each): single steps hold few reflective responses, so one step alone
+/// would be mostly noise.
+const SSR_WINDOW: f64 = 0.2;
+
+/// One row of the SSR before-vs-after comparison.
+struct SsrRow {
+    /// What was counted (`probe/qwen-math (epoch 0)`, `grpo: last steps 9–10`, …).
+    label: String,
+    /// Category counts.
+    counts: BTreeMap<String, f64>,
+}
+
+/// Sums the `ssr` counts of `metrics` (steps without counts add nothing); `None` when no step
+/// has counts.
+fn pooled_ssr(metrics: &[Metrics]) -> Option<BTreeMap<String, f64>> {
+    let mut out: BTreeMap<String, f64> = BTreeMap::new();
+    let mut any = false;
+    for m in metrics {
+        if let Some(ssr) = &m.ssr {
+            any = true;
+            for (k, v) in ssr {
+                *out.entry(k.clone()).or_default() += v;
+            }
+        }
+    }
+    any.then_some(out)
+}
+
+fn step_range(m: &[Metrics]) -> String {
+    match (m.first(), m.last()) {
+        (Some(a), Some(b)) if a.step != b.step => format!("{}–{}", a.step, b.step),
+        (Some(a), _) => a.step.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// Before RL: each probe template (epoch 0) and each run's first steps; after RL: each run's
+/// last steps and its last eval with SSR counts.
+fn ssr_rows(probes: &[&ProbeRun], runs: &[&TrainRun]) -> Vec<SsrRow> {
+    let mut rows = Vec::new();
+    for (label, _, overall) in probe_lines(probes) {
+        if !overall.ssr.is_empty() {
+            rows.push(SsrRow {
+                label: format!("{label} (probe, epoch 0)"),
+                counts: overall
+                    .ssr
+                    .iter()
+                    .map(|(k, v)| (k.clone(), *v as f64))
+                    .collect(),
+            });
+        }
+    }
+    for r in runs {
+        let with: Vec<Metrics> = r
+            .metrics
+            .iter()
+            .filter(|m| m.ssr.is_some())
+            .cloned()
+            .collect();
+        let k = ((with.len() as f64 * SSR_WINDOW).ceil() as usize).max(1);
+        if with.is_empty() {
+            continue;
+        }
+        let first = &with[..k.min(with.len())];
+        let last = &with[with.len().saturating_sub(k)..];
+        for (which, part) in [("first", first), ("last", last)] {
+            if let Some(counts) = pooled_ssr(part) {
+                rows.push(SsrRow {
+                    label: format!("{}: {which} steps {}", r.name, step_range(part)),
+                    counts,
+                });
+            }
+        }
+    }
+    for r in runs {
+        let last_eval = r
+            .metrics
+            .iter()
+            .rev()
+            .find_map(|m| Some((m.step, m.eval.as_ref()?.ssr.as_ref()?)));
+        if let Some((step, counts)) = last_eval {
+            rows.push(SsrRow {
+                label: format!("{}: eval at step {step}", r.name),
+                counts: counts.clone(),
+            });
+        }
+    }
+    rows
+}
+
+/// The SSR categories shown in the before/after chart: every reflective outcome ("none" is
+/// most responses and would flatten the rest; the table has it).
+const SSR_REFLECTIVE: [&str; 5] = ["C->C", "W->C", "C->W", "W->W", "no_prior_answer"];
+
+fn ssr_figure(rows: &[SsrRow]) -> Result<Option<Figure>> {
+    let groups = rows
+        .iter()
+        .map(|r| {
+            let vals = SSR_REFLECTIVE
+                .iter()
+                .map(|c| ssr_pct(&r.counts, c).unwrap_or(0.0))
+                .collect();
+            (r.label.clone(), vals)
+        })
+        .collect();
+    bar_figure(
+        "fig-ssr-before-after",
+        "Self-reflection outcomes before vs after RL (% of responses)",
+        BarChart {
+            title: "SSR before vs after RL (% of responses)".into(),
+            y_label: "% of responses".into(),
+            categories: SSR_REFLECTIVE.iter().map(|c| c.to_string()).collect(),
+            groups,
+            log_y: false,
+        },
+    )
+}
+
+fn ssr_table(out: &mut String, rows: &[SsrRow]) {
+    out.push_str(
+        "<table id=\"tab-ssr-before-after\"><thead><tr><th>responses counted</th><th>total</th>",
+    );
+    for c in SSR_CATEGORIES {
+        let _ = write!(out, "<th>{}</th>", escape_html(c));
+    }
+    out.push_str("<th>W->C share of W->*</th></tr></thead><tbody>");
+    for r in rows {
+        let total: f64 = r.counts.values().sum();
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{total}</td>",
+            escape_html(&r.label)
+        );
+        for c in SSR_CATEGORIES {
+            let n = r.counts.get(c).copied().unwrap_or(0.0);
+            let share = if total > 0.0 { 100.0 * n / total } else { 0.0 };
+            let _ = write!(
+                out,
+                "<td>{n} <span class=\"meta\">({share:.1}%)</span></td>"
+            );
+        }
+        // Of the responses that reflected on a wrong answer, how many fixed it: the study's
+        // measure of effective (vs superficial) self-reflection.
+        let wc = r.counts.get("W->C").copied().unwrap_or(0.0);
+        let ww = r.counts.get("W->W").copied().unwrap_or(0.0);
+        let eff = if wc + ww > 0.0 {
+            format!("{:.1}%", 100.0 * wc / (wc + ww))
+        } else {
+            "–".into()
+        };
+        let _ = write!(out, "<td>{eff}</td></tr>");
+    }
+    out.push_str("</tbody></table>");
 }
 
 fn value_text(v: &Value) -> String {
@@ -588,6 +871,7 @@ const CSS: &str = "
 body{background:var(--bg);color:var(--fg);font:15px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1720px;padding:0 1rem}
 h1,h2,h3{font-weight:600} .meta{color:var(--muted);font-size:.85em}
 .figs{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,600px),1fr));gap:12px}
+.figs.wide{grid-template-columns:minmax(0,1100px)}
 figure.chart{margin:0;border:1px solid var(--line);border-radius:6px;padding:6px}
 figure.chart svg{display:block;width:100%;height:auto}
 table{border-collapse:collapse;margin:1rem 0;font-size:.9em;display:block;overflow-x:auto}
@@ -640,6 +924,10 @@ pub fn build(runs: &[Run]) -> Result<Report> {
     } else {
         train_figures(&trains)?
     };
+    let ssr = ssr_rows(&probes, &trains);
+    // Only a comparison when there is something to compare: training runs, or several probes.
+    let ssr = if trains.is_empty() { Vec::new() } else { ssr };
+    let ssr_figs: Vec<Figure> = ssr_figure(&ssr)?.into_iter().collect();
 
     let mut h = String::new();
     h.push_str(
@@ -658,8 +946,8 @@ pub fn build(runs: &[Run]) -> Result<Report> {
         .collect();
     h.push_str(&escape_html(&names.join("; ")));
     h.push_str("</p>");
-    let figs_html = |h: &mut String, figs: &[Figure]| {
-        h.push_str("<div class=\"figs\">");
+    let figs_html = |h: &mut String, figs: &[Figure], class: &str| {
+        let _ = write!(h, "<div class=\"{class}\">");
         for f in figs {
             let series = serde_json::to_string(&f.series).unwrap_or_default();
             let _ = write!(
@@ -676,16 +964,27 @@ pub fn build(runs: &[Run]) -> Result<Report> {
     };
     if !probes.is_empty() {
         h.push_str("<section id=\"probe\"><h2>Probe (epoch 0)</h2>");
-        figs_html(&mut h, &probe_figs);
+        figs_html(&mut h, &probe_figs, "figs");
         h.push_str("<h3>Summary</h3>");
         probe_table(&mut h, &probes);
         h.push_str("</section>");
     }
     if !trains.is_empty() {
         h.push_str("<section id=\"training\"><h2>Training</h2>");
-        figs_html(&mut h, &train_figs);
+        figs_html(&mut h, &train_figs, "figs");
         h.push_str("<h3>Summary</h3>");
         train_table(&mut h, &trains);
+        h.push_str("</section>");
+    }
+    if !ssr.is_empty() {
+        h.push_str(
+            "<section id=\"before-after\"><h2>Self-reflection before vs after RL</h2>\
+             <p class=\"meta\">SSR categories (docs/pipeline.md): the answer before the reflection \
+             → the final answer (C = correct, W = wrong). Epoch-0 probe rows, then each run's first \
+             and last steps (the first and last 20% of steps pooled) and its last eval.</p>",
+        );
+        figs_html(&mut h, &ssr_figs, "figs wide");
+        ssr_table(&mut h, &ssr);
         h.push_str("</section>");
     }
     h.push_str("<section id=\"configs\"><h2>Run configurations</h2>");
@@ -713,5 +1012,6 @@ pub fn build(runs: &[Run]) -> Result<Report> {
     h.push_str("</section></body></html>\n");
     let mut figures = probe_figs;
     figures.extend(train_figs);
+    figures.extend(ssr_figs);
     Ok(Report { figures, html: h })
 }

@@ -203,6 +203,8 @@ pub struct Metrics {
     #[serde(default)]
     pub reward_mean: Option<f64>,
     #[serde(default)]
+    pub reward_std: Option<f64>,
+    #[serde(default)]
     pub accuracy: Option<f64>,
     #[serde(default)]
     pub frac_correct: Option<f64>,
@@ -210,6 +212,8 @@ pub struct Metrics {
     pub frac_formatted_wrong: Option<f64>,
     #[serde(default)]
     pub frac_unformatted: Option<f64>,
+    #[serde(default)]
+    pub format_rate: Option<f64>,
     #[serde(default)]
     pub len_mean: Option<f64>,
     #[serde(default)]
@@ -219,20 +223,37 @@ pub struct Metrics {
     #[serde(default)]
     pub len_truncated: Option<f64>,
     #[serde(default)]
+    pub truncated_rate: Option<f64>,
+    #[serde(default)]
     pub reflection_count_mean: Option<f64>,
     #[serde(default)]
     pub reflection_rate: Option<f64>,
+    /// SSR category counts of the step's rollouts (`C->C`, `W->C`, …).
+    #[serde(default)]
+    pub ssr: Option<BTreeMap<String, f64>>,
+    #[serde(default)]
+    pub loss: Option<f64>,
     #[serde(default)]
     pub clip_frac: Option<f64>,
     #[serde(default)]
     pub approx_kl: Option<f64>,
     #[serde(default)]
+    pub kl_ref: Option<f64>,
+    #[serde(default)]
     pub entropy: Option<f64>,
+    #[serde(default)]
+    pub grad_norm: Option<f64>,
+    #[serde(default)]
+    pub lr: Option<f64>,
+    #[serde(default)]
+    pub tokens_per_s: Option<f64>,
+    #[serde(default)]
+    pub step_time_s: Option<f64>,
     #[serde(default)]
     pub eval: Option<EvalMetrics>,
 }
 
-/// The `eval` object of an evaluation step.
+/// The `eval` object of an evaluation step (greedy, held-out split).
 #[derive(Debug, Clone, Default, Deserialize)]
 #[allow(missing_docs)] // field names are the documented schema
 pub struct EvalMetrics {
@@ -240,6 +261,23 @@ pub struct EvalMetrics {
     pub accuracy: Option<f64>,
     #[serde(default)]
     pub len_mean: Option<f64>,
+    #[serde(default)]
+    pub len_correct: Option<f64>,
+    #[serde(default)]
+    pub len_incorrect: Option<f64>,
+    #[serde(default)]
+    pub reward_mean: Option<f64>,
+    #[serde(default)]
+    pub format_rate: Option<f64>,
+    #[serde(default)]
+    pub truncated_rate: Option<f64>,
+    #[serde(default)]
+    pub reflection_rate: Option<f64>,
+    #[serde(default)]
+    pub reflection_count_mean: Option<f64>,
+    /// SSR category counts of the eval responses, when the writer records them.
+    #[serde(default)]
+    pub ssr: Option<BTreeMap<String, f64>>,
 }
 
 /// One `samples.jsonl` line.

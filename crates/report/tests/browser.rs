@@ -25,10 +25,17 @@ fn chromium() -> Option<PathBuf> {
 fn screenshot(browser: &Path, page: &Path, png: &Path, dark: bool) -> Vec<u8> {
     let profile = tempfile::tempdir().expect("profile dir");
     let mut child = Command::new(browser)
+        // Flags that work on a bare CI machine: no sandbox (root), no GPU, and nothing that
+        // reaches the network or waits for first-run dialogs.
         .args([
             "--headless",
             "--no-sandbox",
             "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
             "--hide-scrollbars",
         ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
@@ -106,7 +113,13 @@ fn chromium_renders_the_report() {
     assert_eq!(png_size(&dark), (WIDTH, HEIGHT));
     assert!(dark.len() > 5 * empty.len(), "dark screenshot looks blank");
     assert_ne!(dark, shot, "the dark colour scheme changes the page");
+    // AHA_REPORT_SCREENSHOT=path.png keeps the screenshots (path.png and path-dark.png) to look at.
     if let Ok(keep) = std::env::var("AHA_REPORT_SCREENSHOT") {
-        std::fs::write(keep, &shot).expect("keep screenshot");
+        std::fs::write(&keep, &shot).expect("keep screenshot");
+        let dark_path = match keep.strip_suffix(".png") {
+            Some(stem) => format!("{stem}-dark.png"),
+            None => format!("{keep}-dark"),
+        };
+        std::fs::write(dark_path, &dark).expect("keep dark screenshot");
     }
 }

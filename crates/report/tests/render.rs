@@ -25,7 +25,11 @@ fn series_of(html: &str, id: &str) -> Option<Vec<String>> {
     let rest = &html[start..];
     let rest = &rest[rest.find("data-series=\"")? + 13..];
     let raw = &rest[..rest.find('"')?];
-    let json = raw.replace("&quot;", "\"").replace("&amp;", "&");
+    let json = raw
+        .replace("&quot;", "\"")
+        .replace("&gt;", ">")
+        .replace("&lt;", "<")
+        .replace("&amp;", "&");
     serde_json::from_str(&json).ok()
 }
 
@@ -62,20 +66,49 @@ fn every_expected_figure_is_present_with_its_series() {
             per(&["correct", "incorrect"]),
         ),
         ("fig-probe-ssr", strs(&t)),
-        ("fig-train-reward", strs(&runs)),
+        ("fig-train-reward", per_run(&["mean", "std", "eval mean"])),
         ("fig-train-accuracy", per_run(&["train", "eval"])),
         (
             "fig-train-length",
             per_run(&["all", "correct", "incorrect", "truncated"]),
         ),
+        (
+            "fig-train-eval-length",
+            per_run(&["all", "correct", "incorrect"]),
+        ),
         ("fig-train-reflection", strs(&runs)),
+        ("fig-train-reflection-rate", per_run(&["train", "eval"])),
+        ("fig-train-ssr", per_run(&["C->C", "W->C", "C->W", "W->W"])),
         (
             "fig-train-outcomes",
             per_run(&["correct", "formatted-but-wrong", "unformatted"]),
         ),
-        ("fig-train-kl", strs(&runs)),
+        // the fixtures' eval has no truncated_rate
+        (
+            "fig-train-format",
+            per_run(&["format", "truncated", "eval format"]),
+        ),
+        ("fig-train-loss", strs(&runs)),
+        // no reference model (beta = 0) in the fixtures: no `ref` series
+        ("fig-train-kl", per_run(&["approx"])),
         ("fig-train-entropy", strs(&runs)),
         ("fig-train-clip", strs(&runs)),
+        ("fig-train-grad-norm", strs(&runs)),
+        ("fig-train-lr", strs(&runs)),
+        ("fig-train-throughput", strs(&runs)),
+        ("fig-train-step-time", strs(&runs)),
+        (
+            "fig-ssr-before-after",
+            strs(&[
+                "qwen-math (probe, epoch 0)",
+                "none (probe, epoch 0)",
+                "grpo: first steps 1–2",
+                "grpo: last steps 9–10",
+                "dr-grpo: first steps 1–2",
+                "dr-grpo: last steps 9–10",
+                "grpo: eval at step 10",
+            ]),
+        ),
     ];
     let ids: Vec<&str> = report.figures.iter().map(|f| f.id.as_str()).collect();
     assert_eq!(ids, expected.iter().map(|(id, _)| *id).collect::<Vec<_>>());
@@ -100,7 +133,12 @@ fn the_page_is_self_contained_and_has_both_colour_schemes() {
     assert!(!html.contains("src="), "no external resources");
     assert!(!html.contains("href="), "no links to load");
     assert!(html.contains("prefers-color-scheme: dark"));
-    for id in ["tab-configs", "tab-probe-summary", "tab-train-summary"] {
+    for id in [
+        "tab-configs",
+        "tab-probe-summary",
+        "tab-train-summary",
+        "tab-ssr-before-after",
+    ] {
         assert!(html.contains(&format!("id=\"{id}\"")), "{id}");
     }
 }
@@ -120,6 +158,48 @@ fn tables_show_the_summary_numbers_and_configs() {
     ));
     // configs side by side: group_size of both training runs, the probe has none
     assert!(html.contains("<tr><th>group_size</th><td></td><td>8</td><td>8</td></tr>"));
+}
+
+#[test]
+fn the_ssr_table_compares_probe_first_and_last_steps_and_eval() {
+    let html = build(&load_all()).expect("report builds").html;
+    // grpo, steps 1–2 pooled (README: W->C = step, W->W = 10 − step, 64 responses a step):
+    // C->C 6, W->C 3, C->W 2, W->W 17, no_prior_answer 16, none 84; W->C share 3 / 20 = 15%.
+    assert!(
+        html.contains(
+            "<tr><td>grpo: first steps 1–2</td><td>128</td>\
+             <td>6 <span class=\"meta\">(4.7%)</span></td>\
+             <td>3 <span class=\"meta\">(2.3%)</span></td>\
+             <td>2 <span class=\"meta\">(1.6%)</span></td>\
+             <td>17 <span class=\"meta\">(13.3%)</span></td>\
+             <td>16 <span class=\"meta\">(12.5%)</span></td>\
+             <td>84 <span class=\"meta\">(65.6%)</span></td><td>15.0%</td></tr>"
+        ),
+        "grpo first steps row"
+    );
+    // steps 9–10: W->C 19, W->W 1: 95% of the wrong-first reflections end correct.
+    assert!(html.contains("<tr><td>grpo: last steps 9–10</td><td>128</td>"));
+    assert!(html.contains(
+        "<td>19 <span class=\"meta\">(14.8%)</span></td><td>2 <span class=\"meta\">(1.6%)</span></td>\
+         <td>1 <span class=\"meta\">(0.8%)</span></td>"
+    ));
+    assert!(html.contains("<td>95.0%</td></tr>"));
+    // dr-grpo steps 9–10: W->C = 4 + 5 = 9, W->W = 6 + 5 = 11: 45%.
+    assert!(html.contains("<tr><td>dr-grpo: last steps 9–10</td><td>128</td>"));
+    assert!(html.contains("<td>45.0%</td></tr>"));
+    // grpo's step-10 eval: 32 responses, W->C 6 of W->* 8.
+    assert!(html.contains("<tr><td>grpo: eval at step 10</td><td>32</td><td>4 <span class=\"meta\">(12.5%)</span></td><td>6 <span class=\"meta\">(18.8%)</span></td>"));
+    assert!(html.contains("<td>75.0%</td></tr>"));
+    // the probe's epoch-0 counts come from summary.json (qwen-math overall)
+    assert!(html.contains("<tr><td>qwen-math (probe, epoch 0)</td>"));
+}
+
+#[test]
+fn a_probe_alone_has_no_before_after_section() {
+    let probe = load_dir(&fixture("probe")).expect("probe");
+    let html = build(&[probe]).expect("report").html;
+    assert!(!html.contains("id=\"before-after\""));
+    assert!(!html.contains("fig-ssr-before-after"));
 }
 
 #[test]
@@ -267,7 +347,51 @@ fn training_runs_sharing_a_name_are_told_apart() {
         t.dir = PathBuf::from("elsewhere");
     }
     let report = build(&[a, b]).expect("report");
-    let s = series_of(&report.html, "fig-train-reward").expect("reward");
+    let s = series_of(&report.html, "fig-train-entropy").expect("entropy");
     let first = format!("grpo ({})", fixture("grpo").display());
     assert_eq!(s, vec![first, "grpo (elsewhere)".to_string()]);
+}
+
+#[test]
+fn axis_ticks_are_short_and_distinct() {
+    use aha_report::chart::tick;
+    assert_eq!(tick(&2.0), "2");
+    assert_eq!(tick(&-3.0), "-3");
+    assert_eq!(tick(&0.0), "0");
+    assert_eq!(tick(&0.25), "0.25");
+    assert_eq!(tick(&123.456), "123.5");
+    // neighbouring ticks of a narrow range (a flat loss at 0.01 padded by 10%)
+    assert_eq!(tick(&0.0105), "0.0105");
+    assert_eq!(tick(&0.0095), "0.0095");
+    // learning rates
+    assert_eq!(tick(&1e-5), "1e-5");
+    assert_eq!(tick(&1.05e-5), "1.05e-5");
+    assert_eq!(tick(&250000.0), "250000");
+    assert_eq!(tick(&2.5e6), "2.5e6");
+    assert_eq!(tick(&(2.5e7 + 0.5)), "2.5e7");
+}
+
+#[test]
+fn several_runs_of_one_metric_share_its_colour_and_differ_in_dash() {
+    let report = build(&load_all()).expect("report builds");
+    let svg = |id: &str| {
+        report
+            .figures
+            .iter()
+            .find(|f| f.id == id)
+            .expect("figure")
+            .svg
+            .clone()
+    };
+    // Length (4 metrics): a colour per metric, dr-grpo dashed (many short polylines) and
+    // grpo solid; entropy (1 metric): a solid line per run, blue for grpo, orange for dr-grpo.
+    let strokes = |svg: &str, colour: &str| svg.matches(&format!("stroke=\"{colour}\"")).count();
+    let (blue, orange) = ("#1F77B4", "#FF7F0E");
+    let length = svg("fig-train-length");
+    let entropy = svg("fig-train-entropy");
+    // line + legend swatch each, as polylines
+    assert_eq!(strokes(&entropy, blue), 2);
+    assert_eq!(strokes(&entropy, orange), 2);
+    // blue = "all" of both runs: grpo's one solid line, dr-grpo's dashes, legend swatches
+    assert!(strokes(&length, blue) > 10, "{}", strokes(&length, blue));
 }

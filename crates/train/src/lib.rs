@@ -11,14 +11,28 @@ pub mod advantage;
 mod error;
 pub mod loss;
 pub mod optim;
+pub mod run;
 pub mod schedule;
+pub mod sft;
+pub mod task;
 pub mod trainer;
 
 pub use advantage::{AdvantageKind, GRPO_STD_EPS, group_advantages};
 pub use error::{Error, Result};
 pub use loss::{LossConfig, LossStats, PolicyLoss, policy_loss};
 pub use optim::{AdamW, AdamWConfig, clip_grad_norm};
+pub use run::{
+    EvalConfig, LossSettings, MetricsLine, ReflectionConfig, RunConfig, RunEvent, RunInputs,
+    RunState, RunSummary, SampleLine, SamplesConfig, SamplingConfig, prompt_order, run,
+};
 pub use schedule::LrSchedule;
+pub use sft::{
+    SFT_SCHEMA_VERSION, SftConfig, SftExample, SftStepMetrics, SftTrainer, epoch_batches,
+    eval_loss, sft,
+};
+pub use task::{
+    EvalMetrics, Graded, Grader, RewardConfig, RewardKind, TaskMetrics, eval_metrics, task_metrics,
+};
 pub use trainer::{
     METRICS_SCHEMA_VERSION, Rollout, StepMetrics, StepOutput, Trainer, TrainerConfig, TrainerState,
     append_jsonl,

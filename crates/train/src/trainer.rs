@@ -19,7 +19,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
-use aha_model::{Completion, FinishReason, Mode, Model, SamplingParams};
+use aha_model::{Completion, Detokenize, FinishReason, Mode, Model, SamplingParams};
 use serde::{Deserialize, Serialize};
 
 use crate::advantage::group_advantages;
@@ -271,6 +271,18 @@ impl<'m> Trainer<'m> {
         prompts: &[Vec<u32>],
         reward: &mut dyn FnMut(usize, &Completion) -> f64,
     ) -> Result<StepOutput> {
+        self.step_with(prompts, None, reward, &mut |_, _| {})
+    }
+
+    /// [`Trainer::step`] with a detokenizer (needed when `sampling.stop_strings` is non-empty)
+    /// and a per-token callback `on_token(sequence, token)` during the rollout (for progress).
+    pub fn step_with(
+        &mut self,
+        prompts: &[Vec<u32>],
+        decoder: Option<&dyn Detokenize>,
+        reward: &mut dyn FnMut(usize, &Completion) -> f64,
+        on_token: &mut dyn FnMut(usize, u32),
+    ) -> Result<StepOutput> {
         if prompts.is_empty() {
             return Err(Error::invalid(
                 "prompts",
@@ -287,7 +299,7 @@ impl<'m> Trainer<'m> {
         sampling.seed = sampling.seed.wrapping_add(self.policy_step as u64);
         let completions = self
             .model
-            .generate(&expanded, &sampling, None, &mut |_, _| {})
+            .generate(&expanded, &sampling, decoder, on_token)
             .map_err(model_err)?;
         let rewards: Vec<f64> = completions
             .iter()

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Seconds per RL step: aha (`crates/train/examples/rl_step_bench.rs`) vs TRL 1.16 GRPOTrainer
+# (PyTorch CPU), same model shapes, same batch, alternating in one run; prints each system's
+# median s/step, the ratio TRL / aha, and peak RSS. Settings (../shared/docs/baselines.md):
+# random init, fp32, 1 prompt x 8 generations, every completion runs to the full length, lr 1e-6,
+# beta 0, GRPO loss, one optimizer step per rollout batch, 2 threads each.
+#
+#   bench/train/run.sh                 # tiny Qwen2 (5 M) x 2 rounds, then the SmolLM2-135M shape
+#   SHAPES=tiny ROUNDS=3 bench/train/run.sh
+#
+# Env: SHAPES (tiny smollm2; default both), ROUNDS (tiny model rounds, default 2), STEPS
+# (measured steps, default 10; the SmolLM2 shape uses STEPS_SMOLLM2, default 5), WARMUP (2),
+# THREADS (2), OUT (JSONL of every run, default bench/train/results.jsonl, appended), AHA_BIN
+# (a prebuilt rl_step_bench, skipping the cargo build).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+SHAPES="${SHAPES:-tiny smollm2}"
+ROUNDS="${ROUNDS:-2}"
+STEPS="${STEPS:-10}"
+STEPS_SMOLLM2="${STEPS_SMOLLM2:-5}"
+WARMUP="${WARMUP:-2}"
+THREADS="${THREADS:-2}"
+OUT="${OUT:-bench/train/results.jsonl}"
+VENV="${AHA_TRL_VENV:-$HOME/.cache/aha/venv-trl}"
+
+./bench/train/setup-venv.sh
+if [ -z "${AHA_BIN:-}" ]; then
+    cargo build --release -q -p aha-train --example rl_step_bench
+    AHA_BIN="${CARGO_TARGET_DIR:-target}/release/examples/rl_step_bench"
+fi
+
+# name|arch|layers|hidden|intermediate|heads|kv_heads|vocab|completion tokens
+declare -A SHAPE=(
+    [tiny]="qwen2 4 256 704 4 2 8192 128"
+    [smollm2]="llama 30 576 1536 9 3 49152 64"
+)
+
+run_one() { # system shape steps
+    local system="$1" name="$2" steps="$3" arch layers hidden inter heads kv vocab len line
+    read -r arch layers hidden inter heads kv vocab len <<<"${SHAPE[$name]}"
+    local args=(--arch "$arch" --layers "$layers" --hidden "$hidden" --intermediate "$inter"
+        --heads "$heads" --kv-heads "$kv" --vocab "$vocab" --completion-len "$len"
+        --prompt-len 16 --group 8 --warmup "$WARMUP" --steps "$steps")
+    if [ "$system" = aha ]; then
+        line="$(RAYON_NUM_THREADS="$THREADS" "$AHA_BIN" "${args[@]}" 2>"/tmp/rl_bench_$system.log" | tail -n1)"
+    else
+        line="$(OMP_NUM_THREADS="$THREADS" "$VENV/bin/python" bench/train/trl_grpo_bench.py \
+            "${args[@]}" --threads "$THREADS" 2>"/tmp/rl_bench_$system.log" | tail -n1)"
+    fi
+    [ -n "$line" ] || { echo "run.sh: $system failed, see /tmp/rl_bench_$system.log" >&2; exit 1; }
+    echo "$line" | python3 -c 'import json,sys; d=json.load(sys.stdin); d["shape"]=sys.argv[1]; print(json.dumps(d))' "$name" >>"$OUT"
+    echo "$line" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(f"  {d[\"system\"]:4} {sys.argv[1]:8} {d[\"params\"]/1e6:6.1f} M params  median {d[\"median_step_s\"]:7.3f} s/step  peak RSS {d[\"peak_rss_kib\"]/1048576:.2f} GiB")' "$name"
+}
+
+echo "bench/train: $(date -u +%FT%TZ), threads $THREADS, load $(cut -d' ' -f1-3 /proc/loadavg)"
+START_LINE=$(( $( [ -f "$OUT" ] && wc -l <"$OUT" || echo 0 ) + 1 ))
+for name in $SHAPES; do
+    if [ "$name" = tiny ]; then rounds="$ROUNDS"; steps="$STEPS"; else rounds=1; steps="$STEPS_SMOLLM2"; fi
+    for r in $(seq 1 "$rounds"); do
+        echo "== $name, round $r (TRL, then aha)"
+        run_one trl "$name" "$steps"
+        run_one aha "$name" "$steps"
+    done
+done
+
+# Medians over every measured step of this invocation, and the ratio.
+tail -n +"$START_LINE" "$OUT" | python3 -c '
+import json, statistics, sys
+rows = [json.loads(l) for l in sys.stdin if l.strip()]
+for shape in dict.fromkeys(r["shape"] for r in rows):
+    med = {}
+    for system in ("trl", "aha"):
+        steps = [s for r in rows if r["shape"] == shape and r["system"] == system for s in r["step_s"]]
+        rss = max(r["peak_rss_kib"] for r in rows if r["shape"] == shape and r["system"] == system)
+        med[system] = statistics.median(steps)
+        print(f"{shape:8} {system}: median {med[system]:.3f} s/step over {len(steps)} steps, peak RSS {rss/1048576:.2f} GiB")
+    print(f"{shape:8} TRL / aha = {med[\"trl\"] / med[\"aha\"]:.2f}x")
+'

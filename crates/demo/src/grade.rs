@@ -1,0 +1,62 @@
+//! Grading and per-response analysis shared by the RL metrics and the summary: the verifier's
+//! boxed-answer reward and the `paper15` keyword / SSR analysis, exactly as the probe uses them.
+
+use aha_data::AnswerFormat;
+use aha_reflect::{KeywordDetector, Keywords, MatchMode, SsrCategory, classify_ssr};
+use aha_verify::{MathOptions, Verdict};
+use serde::Serialize;
+
+use crate::error::Result;
+
+/// The reflection keyword set of the demo (the study's paper-era list).
+pub const KEYWORDS: &str = "paper15";
+
+/// Grades responses and finds reflections.
+#[derive(Debug)]
+pub struct Grader {
+    detector: KeywordDetector,
+    opts: MathOptions,
+}
+
+/// One graded response.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Graded {
+    /// The verdict against the gold answer.
+    pub verdict: Verdict,
+    /// Reflection keyword occurrences.
+    pub reflections: usize,
+    /// The SSR category.
+    pub ssr: SsrCategory,
+}
+
+impl Grader {
+    /// The `paper15` substring detector and boxed-answer grading.
+    pub fn new() -> Result<Grader> {
+        let detector = KeywordDetector::new(&Keywords::preset(KEYWORDS)?, MatchMode::Substring)?;
+        Ok(Grader {
+            detector,
+            opts: aha_probe::math_options(AnswerFormat::Boxed),
+        })
+    }
+
+    /// The grading options (boxed answers only, as the probe grades the `none` template).
+    pub fn options(&self) -> &MathOptions {
+        &self.opts
+    }
+
+    /// The keyword detector.
+    pub fn detector(&self) -> &KeywordDetector {
+        &self.detector
+    }
+
+    /// Grades `response` against `gold`.
+    pub fn grade(&self, response: &str, gold: &str) -> Graded {
+        let g = aha_verify::grade_math(response, gold, &self.opts);
+        let ssr = classify_ssr(response, gold, &self.detector, &self.opts);
+        Graded {
+            verdict: g.verdict,
+            reflections: ssr.reflections,
+            ssr: ssr.category,
+        }
+    }
+}

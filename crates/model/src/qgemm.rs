@@ -1,0 +1,804 @@
+//! Q8_0 weight matrices repacked for a batched CPU matmul: `Y = X·Wᵀ` for many rows at once.
+//!
+//! Why hand-written: candle 0.11.1 multiplies Q8_0 matrices with one 256-bit dot product per
+//! (row, column) pair, and its AVX-512-VNNI repacked path only takes matrices whose inner
+//! dimension is a multiple of 256 (SmolLM2's 576 and Gemma's 640 are not), so a batch of 8 or 32
+//! decoding sequences costs almost 8 or 32 single-row matmuls. No crate offers a batched Q8_0
+//! kernel on the CPU (`gemm` is floating point only). The layout follows the idea of ggml's and
+//! candle's repacked tiles (16 output columns interleaved per 4 inner values, so one `vpdpbusd`
+//! yields 16 partial dot products); the code is ours.
+//!
+//! Numerics equal candle's Q8_0 path: activations are quantized per 32 values to i8 with
+//! `d = max|x| / 127`, each block's integer dot product is scaled by `d_w · d_x` and summed in
+//! f32, so greedy decoding picks the same tokens as before the switch.
+
+use candle_core::quantized::{GgmlDType, QTensor};
+use half::f16;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::error::{Error, Result};
+
+/// Values per quantization block.
+const QK: usize = 32;
+/// Output columns per tile (one 512-bit register of i32 lanes).
+const TILE_N: usize = 16;
+/// Activation rows that share each loaded weight vector (register blocking).
+const ROWS: usize = 8;
+/// Bytes of one packed Q8_0 tile: 16 scales (f16) and 16 × 32 weights, as in GGML Q8_0.
+const TILE_BYTES: usize = TILE_N * 2 + TILE_N * QK;
+/// Bytes of one packed Q4_1 tile: 16 scales and 16 minimums (f16), 16 × 32 nibbles.
+const TILE_BYTES_Q4_1: usize = TILE_N * 4 + TILE_N * QK / 2;
+
+/// How the weights of a [`PackedQ8`] are stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Format {
+    /// `w = d·q`, `q` in −127..=127 (stored `q + 128`).
+    Q8_0,
+    /// `w = d·q + m`, `q` in 0..=15: packed as is, so a Q4_1 file is used without the loss and
+    /// the 1.7× memory traffic of requantizing it to Q8_0.
+    Q4_1,
+}
+
+/// A Q8_0 matrix `(n, k)` (`n` outputs, `k` inputs) in tiles of 16 columns × 32 inputs.
+///
+/// Tile `(c, b)` (column group `c`, inner block `b`) holds the 16 weight scales (f16), then the
+/// weights plus 128 (unsigned, as `vpdpbusd` wants its first operand) ordered
+/// `[group of 4 inputs (8)][column (16)][4]`, so one 64-byte load feeds one `vpdpbusd` for 16
+/// columns. The +128 is taken off with `−128·Σx` per activation block ([`quantize_rows`]).
+/// Columns past `n` are zero padding (scale 0).
+///
+/// Q4_1 tiles hold the 16 scales, the 16 minimums (f16), then 4 × 64 bytes ordered
+/// `[group of 4 inputs (4)][column (16)][4]` whose low nibbles are inputs `4g..4g+4` and high
+/// nibbles inputs `16+4g..16+4g+4`; unsigned nibbles need no offset, and the minimum adds
+/// `m·Σx` per block.
+#[derive(Debug)]
+pub(crate) struct PackedQ8 {
+    n: usize,
+    k: usize,
+    format: Format,
+    /// Run the AVX-512-VNNI kernel (detected at packing); otherwise the portable one.
+    simd: bool,
+    /// `ceil(n / 16) · (k / 32)` tiles, column group major.
+    tiles: Vec<u8>,
+}
+
+/// One activation matrix quantized for [`PackedQ8::matmul`]: `rows × k` values `q` in
+/// −127..=127, and per row and block the f32 scale `d`, `−128·Σq` (the Q8_0 weights' offset)
+/// and `d·Σq` (for the Q4_1 minimums).
+struct QuantRows {
+    qs: Vec<i8>,
+    d: Vec<f32>,
+    corr: Vec<i32>,
+    dsum: Vec<f32>,
+    blocks: usize,
+}
+
+static ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// Whether models loaded from now on repack Q8_0 matrices for aha's batched kernel (the
+/// default where the CPU has AVX-512-VNNI). `false` keeps candle's own quantized kernels: for
+/// benchmarks and cross-checks of the two paths in one process.
+pub fn set_packed_kernel(enabled: bool) {
+    ENABLED.store(enabled, Ordering::Relaxed);
+}
+
+/// Whether newly loaded models use the packed kernel: enabled and supported by this CPU.
+pub fn packed_kernel_active() -> bool {
+    ENABLED.load(Ordering::Relaxed) && available()
+}
+
+/// Whether this CPU runs the packed kernel (AVX-512F, BW and VNNI); elsewhere candle's kernels stay.
+fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512vnni")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+impl PackedQ8 {
+    /// Whether [`PackedQ8::from_qtensor`] takes this type.
+    pub(crate) fn supports(dtype: GgmlDType) -> bool {
+        matches!(dtype, GgmlDType::Q8_0 | GgmlDType::Q4_1)
+    }
+
+    /// Repacks a Q8_0 or Q4_1 matrix `(n, k)` (`k` is a multiple of 32 for both types).
+    pub(crate) fn from_qtensor(q: &QTensor) -> Result<PackedQ8> {
+        let (n, k) = q.shape().dims2()?;
+        let data = q.data()?;
+        match q.dtype() {
+            GgmlDType::Q8_0 => Self::from_q8_0_bytes(&data, n, k),
+            GgmlDType::Q4_1 => Self::from_q4_1_bytes(&data, n, k),
+            other => Err(Error::invalid(
+                "weight",
+                format!("internal: packing {other:?} is not supported"),
+            )),
+        }
+    }
+
+    /// Repacks GGML Q4_1 bytes (row major, 20 bytes per block: f16 scale, f16 minimum, 16
+    /// bytes holding values `j` (low nibble) and `j + 16` (high nibble)).
+    fn from_q4_1_bytes(data: &[u8], n: usize, k: usize) -> Result<PackedQ8> {
+        let kb = k / QK;
+        if !k.is_multiple_of(QK) || data.len() != n * kb * 20 {
+            return Err(Error::invalid(
+                "weight",
+                format!("internal: {} Q4_1 bytes for a {n}x{k} matrix", data.len()),
+            ));
+        }
+        let groups = n.div_ceil(TILE_N);
+        let mut tiles = vec![0u8; groups * kb * TILE_BYTES_Q4_1];
+        for (t, tile) in tiles.chunks_exact_mut(TILE_BYTES_Q4_1).enumerate() {
+            let (g, b) = (t / kb, t % kb);
+            let (head, qs) = tile.split_at_mut(TILE_N * 4);
+            let (scales, mins) = head.split_at_mut(TILE_N * 2);
+            for c in 0..TILE_N {
+                let col = g * TILE_N + c;
+                if col >= n {
+                    break; // zero padding: scale and minimum 0
+                }
+                let block = &data[(col * kb + b) * 20..(col * kb + b + 1) * 20];
+                scales[c * 2..c * 2 + 2].copy_from_slice(&block[..2]);
+                mins[c * 2..c * 2 + 2].copy_from_slice(&block[2..4]);
+                let raw = &block[4..];
+                let q = |j: usize| {
+                    if j < 16 {
+                        raw[j] & 0x0F
+                    } else {
+                        raw[j - 16] >> 4
+                    }
+                };
+                for gq in 0..4 {
+                    for b4 in 0..4 {
+                        let (lo, hi) = (q(4 * gq + b4), q(16 + 4 * gq + b4));
+                        qs[gq * TILE_N * 4 + c * 4 + b4] = lo | (hi << 4);
+                    }
+                }
+            }
+        }
+        Ok(PackedQ8 {
+            n,
+            k,
+            format: Format::Q4_1,
+            simd: available(),
+            tiles,
+        })
+    }
+
+    /// Bytes per tile of this matrix's format.
+    fn tile_bytes(&self) -> usize {
+        match self.format {
+            Format::Q8_0 => TILE_BYTES,
+            Format::Q4_1 => TILE_BYTES_Q4_1,
+        }
+    }
+
+    /// Repacks GGML Q8_0 bytes (row major, 34 bytes per block: f16 scale then 32 i8).
+    fn from_q8_0_bytes(data: &[u8], n: usize, k: usize) -> Result<PackedQ8> {
+        let kb = k / QK;
+        if !k.is_multiple_of(QK) || data.len() != n * kb * 34 {
+            return Err(Error::invalid(
+                "weight",
+                format!("internal: {} Q8_0 bytes for a {n}x{k} matrix", data.len()),
+            ));
+        }
+        let groups = n.div_ceil(TILE_N);
+        let mut tiles = vec![0u8; groups * kb * TILE_BYTES];
+        for (t, tile) in tiles.chunks_exact_mut(TILE_BYTES).enumerate() {
+            let (g, b) = (t / kb, t % kb);
+            let (scales, qs) = tile.split_at_mut(TILE_N * 2);
+            for c in 0..TILE_N {
+                let col = g * TILE_N + c;
+                if col >= n {
+                    break; // zero padding: scale 0
+                }
+                let block = &data[(col * kb + b) * 34..(col * kb + b + 1) * 34];
+                scales[c * 2..c * 2 + 2].copy_from_slice(&block[..2]);
+                for (j, &w) in block[2..].iter().enumerate() {
+                    qs[(j / 4) * TILE_N * 4 + c * 4 + j % 4] = (w as i8 as i16 + 128) as u8;
+                }
+            }
+        }
+        Ok(PackedQ8 {
+            n,
+            k,
+            format: Format::Q8_0,
+            simd: available(),
+            tiles,
+        })
+    }
+
+    /// Output features.
+    pub(crate) fn n(&self) -> usize {
+        self.n
+    }
+
+    /// `dst (m × n) = x (m × k) · Wᵀ`, split over candle's CPU thread pool by column groups.
+    pub(crate) fn matmul(&self, x: &[f32], m: usize, dst: &mut [f32]) -> Result<()> {
+        let (n, k) = (self.n, self.k);
+        if x.len() != m * k || dst.len() != m * n {
+            return Err(Error::invalid(
+                "activations",
+                format!(
+                    "internal: {}x{k} weights got {} inputs and {} outputs for {m} rows",
+                    n,
+                    x.len(),
+                    dst.len()
+                ),
+            ));
+        }
+        if m == 0 {
+            return Ok(());
+        }
+        let rows = quantize_rows(x, m, k, self.simd);
+        let groups = n.div_ceil(TILE_N);
+        // Work items: (column group, chunk of rows). Column groups dominate; rows are chunked
+        // only for long inputs (prefill, scoring) so both threads get work when n is small.
+        let row_chunk = if m <= 64 { m } else { 64 };
+        let chunks = m.div_ceil(row_chunk);
+        let dst_ptr = dst.as_mut_ptr() as usize;
+        let work = |range: std::ops::Range<usize>| {
+            for item in range {
+                let (g, ch) = (item / chunks, item % chunks);
+                let r0 = ch * row_chunk;
+                let r1 = m.min(r0 + row_chunk);
+                // SAFETY: every (row, column) of `dst` belongs to exactly one item, `dst` has
+                // m·n elements (checked above) and outlives the pool call, which joins all
+                // workers before returning.
+                unsafe { self.tile_rows(&rows, g, r0..r1, dst_ptr as *mut f32) };
+            }
+        };
+        let items = groups * chunks;
+        if items == 1 {
+            work(0..1);
+        } else {
+            candle_core::utils::barrier_pool().execute_chunked(items, work);
+        }
+        Ok(())
+    }
+
+    /// Computes columns `16g..16g+16` of rows `rows` into `dst` (row stride `n`).
+    ///
+    /// # Safety
+    /// `dst` must point to `m·n` writable f32 with no other writer of these elements.
+    unsafe fn tile_rows(
+        &self,
+        x: &QuantRows,
+        g: usize,
+        rows: std::ops::Range<usize>,
+        dst: *mut f32,
+    ) {
+        let kb = self.k / QK;
+        let tb = self.tile_bytes();
+        let tiles = &self.tiles[g * kb * tb..(g + 1) * kb * tb];
+        let mut out = [[0f32; TILE_N]; ROWS];
+        let mut r = rows.start;
+        while r < rows.end {
+            let nr = ROWS.min(rows.end - r);
+            match (self.simd, self.format) {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `simd` is set only when `available()` saw AVX-512F, BW and VNNI; the tile
+                // and row ranges are in bounds by construction.
+                (true, Format::Q8_0) => unsafe { avx512::tile(tiles, x, r, nr, kb, &mut out) },
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: as above.
+                (true, Format::Q4_1) => unsafe { avx512::tile_q4_1(tiles, x, r, nr, kb, &mut out) },
+                (_, Format::Q8_0) => scalar_tile(tiles, x, r, nr, kb, &mut out),
+                (_, Format::Q4_1) => scalar_tile_q4_1(tiles, x, r, nr, kb, &mut out),
+            }
+            let cols = TILE_N.min(self.n - g * TILE_N);
+            for (i, o) in out.iter().enumerate().take(nr) {
+                // SAFETY: row r+i < m and columns 16g..16g+cols < n lie inside `dst`.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        o.as_ptr(),
+                        dst.add((r + i) * self.n + g * TILE_N),
+                        cols,
+                    );
+                }
+            }
+            r += nr;
+        }
+    }
+}
+
+/// Quantizes `m` rows of `k` values (a multiple of 32) exactly as candle's
+/// `BlockQ8_0::from_float` does (scale rounded through f16, round half away from zero).
+fn quantize_rows(x: &[f32], m: usize, k: usize, simd: bool) -> QuantRows {
+    let blocks = k / QK;
+    let mut qs = vec![0i8; m * k];
+    let mut d = vec![0f32; m * blocks];
+    let mut corr = vec![0i32; m * blocks];
+    let mut dsum = vec![0f32; m * blocks];
+    for ((((xb, qb), db), cb), sb) in x
+        .chunks_exact(QK)
+        .zip(qs.chunks_exact_mut(QK))
+        .zip(d.iter_mut())
+        .zip(corr.iter_mut())
+        .zip(dsum.iter_mut())
+    {
+        let xb: &[f32; QK] = xb.try_into().unwrap_or(&[0.0; QK]);
+        let qb: &mut [i8; QK] = match qb.try_into() {
+            Ok(q) => q,
+            Err(_) => continue, // unreachable: chunks_exact yields QK values
+        };
+        #[cfg(target_arch = "x86_64")]
+        let (scale, sum) = if simd {
+            // SAFETY: `simd` is only true when AVX-512F was detected.
+            unsafe { avx512::quantize_block(xb, qb) }
+        } else {
+            quantize_block(xb, qb)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let (scale, sum) = {
+            let _ = simd;
+            quantize_block(xb, qb)
+        };
+        *db = f16::from_f32(scale).to_f32();
+        *cb = -128 * sum;
+        *sb = *db * sum as f32;
+    }
+    QuantRows {
+        qs,
+        d,
+        corr,
+        dsum,
+        blocks,
+    }
+}
+
+/// One block as candle's `BlockQ8_0::from_float`: returns the (unrounded) scale and `Σq`.
+fn quantize_block(xb: &[f32; QK], qb: &mut [i8; QK]) -> (f32, i32) {
+    let amax = xb.iter().fold(0f32, |a, v| a.max(v.abs()));
+    let scale = amax / 127.0;
+    let inv = if scale != 0.0 { 1.0 / scale } else { 0.0 };
+    let mut sum = 0i32;
+    for (q, v) in qb.iter_mut().zip(xb) {
+        let r = (v * inv).round();
+        *q = r as i8;
+        sum += r as i32;
+    }
+    (scale, sum)
+}
+
+/// The tile product without SIMD: the portable kernel and the reference the AVX-512 one is
+/// tested against.
+fn scalar_tile(
+    tiles: &[u8],
+    x: &QuantRows,
+    r0: usize,
+    nr: usize,
+    kb: usize,
+    out: &mut [[f32; TILE_N]; ROWS],
+) {
+    let k = kb * QK;
+    for (i, o) in out.iter_mut().enumerate().take(nr) {
+        let row = r0 + i;
+        *o = [0.0; TILE_N];
+        for b in 0..kb {
+            let tile = &tiles[b * TILE_BYTES..(b + 1) * TILE_BYTES];
+            let xq = &x.qs[row * k + b * QK..row * k + (b + 1) * QK];
+            let xd = x.d[row * x.blocks + b];
+            for (c, oc) in o.iter_mut().enumerate() {
+                let wd = f16::from_le_bytes([tile[c * 2], tile[c * 2 + 1]]).to_f32();
+                let mut acc = x.corr[row * x.blocks + b];
+                for (j, &xq) in xq.iter().enumerate() {
+                    let w = tile[TILE_N * 2 + (j / 4) * TILE_N * 4 + c * 4 + j % 4];
+                    acc += i32::from(xq) * i32::from(w);
+                }
+                *oc += acc as f32 * (wd * xd);
+            }
+        }
+    }
+}
+
+/// [`scalar_tile`] for Q4_1 tiles.
+fn scalar_tile_q4_1(
+    tiles: &[u8],
+    x: &QuantRows,
+    r0: usize,
+    nr: usize,
+    kb: usize,
+    out: &mut [[f32; TILE_N]; ROWS],
+) {
+    let k = kb * QK;
+    for (i, o) in out.iter_mut().enumerate().take(nr) {
+        let row = r0 + i;
+        *o = [0.0; TILE_N];
+        for b in 0..kb {
+            let tile = &tiles[b * TILE_BYTES_Q4_1..(b + 1) * TILE_BYTES_Q4_1];
+            let xq = &x.qs[row * k + b * QK..row * k + (b + 1) * QK];
+            let (xd, xs) = (x.d[row * x.blocks + b], x.dsum[row * x.blocks + b]);
+            for (c, oc) in o.iter_mut().enumerate() {
+                let wd = f16::from_le_bytes([tile[c * 2], tile[c * 2 + 1]]).to_f32();
+                let off = TILE_N * 2 + c * 2;
+                let wm = f16::from_le_bytes([tile[off], tile[off + 1]]).to_f32();
+                let mut acc = 0i32;
+                for (j, &xq) in xq.iter().enumerate() {
+                    let byte = tile[TILE_N * 4 + ((j % 16) / 4) * TILE_N * 4 + c * 4 + j % 4];
+                    let w = if j < 16 { byte & 0x0F } else { byte >> 4 };
+                    acc += i32::from(xq) * i32::from(w);
+                }
+                *oc += acc as f32 * (wd * xd) + wm * xs;
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use std::arch::x86_64::*;
+
+    use super::{QK, QuantRows, ROWS, TILE_BYTES, TILE_BYTES_Q4_1, TILE_N};
+
+    /// `out[i] = Σ_b (Σ_j w·x) · d_w · d_x` for rows `r0..r0+nr` and one column group.
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F, BW and VNNI; `tiles` holds `kb` tiles and rows
+    /// `r0..r0+nr` exist in `x`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    pub(super) unsafe fn tile(
+        tiles: &[u8],
+        x: &QuantRows,
+        r0: usize,
+        nr: usize,
+        kb: usize,
+        out: &mut [[f32; TILE_N]; ROWS],
+    ) {
+        // SAFETY: forwarded contract; one instance per row count keeps every accumulator in a
+        // register.
+        unsafe {
+            match nr {
+                8 => rows::<8>(tiles, x, r0, kb, out),
+                7 => rows::<7>(tiles, x, r0, kb, out),
+                6 => rows::<6>(tiles, x, r0, kb, out),
+                5 => rows::<5>(tiles, x, r0, kb, out),
+                4 => rows::<4>(tiles, x, r0, kb, out),
+                3 => rows::<3>(tiles, x, r0, kb, out),
+                2 => rows::<2>(tiles, x, r0, kb, out),
+                _ => rows::<1>(tiles, x, r0, kb, out),
+            }
+        }
+    }
+
+    /// [`tile`] for Q4_1 tiles.
+    ///
+    /// # Safety
+    /// As for [`tile`].
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    pub(super) unsafe fn tile_q4_1(
+        tiles: &[u8],
+        x: &QuantRows,
+        r0: usize,
+        nr: usize,
+        kb: usize,
+        out: &mut [[f32; TILE_N]; ROWS],
+    ) {
+        // SAFETY: forwarded contract.
+        unsafe {
+            match nr {
+                8 => rows_q4_1::<8>(tiles, x, r0, kb, out),
+                7 => rows_q4_1::<7>(tiles, x, r0, kb, out),
+                6 => rows_q4_1::<6>(tiles, x, r0, kb, out),
+                5 => rows_q4_1::<5>(tiles, x, r0, kb, out),
+                4 => rows_q4_1::<4>(tiles, x, r0, kb, out),
+                3 => rows_q4_1::<3>(tiles, x, r0, kb, out),
+                2 => rows_q4_1::<2>(tiles, x, r0, kb, out),
+                _ => rows_q4_1::<1>(tiles, x, r0, kb, out),
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn rows_q4_1<const N: usize>(
+        tiles: &[u8],
+        x: &QuantRows,
+        r0: usize,
+        kb: usize,
+        out: &mut [[f32; TILE_N]; ROWS],
+    ) {
+        debug_assert!(tiles.len() >= kb * TILE_BYTES_Q4_1 && N <= ROWS);
+        let k = kb * QK;
+        // SAFETY: as in `rows`, with Q4_1 tiles of TILE_BYTES_Q4_1 bytes.
+        unsafe {
+            let mut t = tiles.as_ptr();
+            let mut xq: [*const i8; N] = [std::ptr::null(); N];
+            let mut xd: [*const f32; N] = [std::ptr::null(); N];
+            let mut xs: [*const f32; N] = [std::ptr::null(); N];
+            for i in 0..N {
+                xq[i] = x.qs.as_ptr().add((r0 + i) * k);
+                xd[i] = x.d.as_ptr().add((r0 + i) * kb);
+                xs[i] = x.dsum.as_ptr().add((r0 + i) * kb);
+            }
+            let nib = _mm512_set1_epi8(0x0F);
+            let mut accf = [_mm512_setzero_ps(); N];
+            for _ in 0..kb {
+                let wd = _mm512_cvtph_ps(_mm256_loadu_si256(t as *const __m256i));
+                let wm = _mm512_cvtph_ps(_mm256_loadu_si256(t.add(TILE_N * 2) as *const __m256i));
+                let w = t.add(TILE_N * 4);
+                let mut acci = [_mm512_setzero_si512(); N];
+                for gq in 0..4 {
+                    let v = _mm512_loadu_si512(w.add(gq * TILE_N * 4) as *const __m512i);
+                    let lo = _mm512_and_si512(v, nib);
+                    let hi = _mm512_and_si512(_mm512_srli_epi16::<4>(v), nib);
+                    for i in 0..N {
+                        let a = (xq[i].add(gq * 4) as *const i32).read_unaligned();
+                        let b = (xq[i].add(16 + gq * 4) as *const i32).read_unaligned();
+                        acci[i] = _mm512_dpbusd_epi32(acci[i], lo, _mm512_set1_epi32(a));
+                        acci[i] = _mm512_dpbusd_epi32(acci[i], hi, _mm512_set1_epi32(b));
+                    }
+                }
+                for i in 0..N {
+                    let s = _mm512_mul_ps(wd, _mm512_set1_ps(xd[i].read()));
+                    accf[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acci[i]), s, accf[i]);
+                    accf[i] = _mm512_fmadd_ps(wm, _mm512_set1_ps(xs[i].read()), accf[i]);
+                    xq[i] = xq[i].add(QK);
+                    xd[i] = xd[i].add(1);
+                    xs[i] = xs[i].add(1);
+                }
+                t = t.add(TILE_BYTES_Q4_1);
+            }
+            for i in 0..N {
+                _mm512_storeu_ps(out[i].as_mut_ptr(), accf[i]);
+            }
+        }
+    }
+
+    /// [`super::quantize_block`] in registers: identical results (round half away from zero
+    /// is done as truncate, then ±1 where the dropped fraction is at least one half).
+    ///
+    /// # Safety
+    /// The CPU must support AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn quantize_block(xb: &[f32; QK], qb: &mut [i8; QK]) -> (f32, i32) {
+        // SAFETY: 32 f32 in and 32 i8 out, both exact-size arrays; unaligned accesses.
+        unsafe {
+            let a = _mm512_loadu_ps(xb.as_ptr());
+            let b = _mm512_loadu_ps(xb.as_ptr().add(16));
+            let amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(a), _mm512_abs_ps(b)));
+            let scale = amax / 127.0;
+            let inv = _mm512_set1_ps(if scale != 0.0 { 1.0 / scale } else { 0.0 });
+            let round = |v: __m512| {
+                let y = _mm512_mul_ps(v, inv);
+                let t = _mm512_roundscale_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(y);
+                let f = _mm512_sub_ps(y, t);
+                let up = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(f, _mm512_set1_ps(0.5));
+                let down = _mm512_cmp_ps_mask::<_CMP_LE_OQ>(f, _mm512_set1_ps(-0.5));
+                let t = _mm512_mask_add_ps(t, up, t, _mm512_set1_ps(1.0));
+                _mm512_cvttps_epi32(_mm512_mask_sub_ps(t, down, t, _mm512_set1_ps(1.0)))
+            };
+            let (qa, qb_) = (round(a), round(b));
+            let sum = _mm512_reduce_add_epi32(_mm512_add_epi32(qa, qb_));
+            _mm_storeu_si128(qb.as_mut_ptr() as *mut __m128i, _mm512_cvtepi32_epi8(qa));
+            _mm_storeu_si128(
+                qb.as_mut_ptr().add(16) as *mut __m128i,
+                _mm512_cvtepi32_epi8(qb_),
+            );
+            (scale, sum)
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn rows<const N: usize>(
+        tiles: &[u8],
+        x: &QuantRows,
+        r0: usize,
+        kb: usize,
+        out: &mut [[f32; TILE_N]; ROWS],
+    ) {
+        debug_assert!(tiles.len() >= kb * TILE_BYTES && N <= ROWS);
+        let k = kb * QK;
+        // SAFETY (all pointer reads below): tile b spans tiles[b·TILE_BYTES..(b+1)·TILE_BYTES],
+        // activation row r spans qs[r·k..(r+1)·k], d and corr[r·kb..(r+1)·kb], all in bounds by
+        // the caller's contract. Pointers advance by increments (no index arithmetic in the
+        // loop, so no overflow checks in debug-assertion builds). Unaligned loads throughout.
+        unsafe {
+            let mut t = tiles.as_ptr();
+            let mut xq: [*const i8; N] = [std::ptr::null(); N];
+            let mut xd: [*const f32; N] = [std::ptr::null(); N];
+            let mut xc: [*const i32; N] = [std::ptr::null(); N];
+            for i in 0..N {
+                xq[i] = x.qs.as_ptr().add((r0 + i) * k);
+                xd[i] = x.d.as_ptr().add((r0 + i) * kb);
+                xc[i] = x.corr.as_ptr().add((r0 + i) * kb);
+            }
+            let mut accf = [_mm512_setzero_ps(); N];
+            for _ in 0..kb {
+                let wd = _mm512_cvtph_ps(_mm256_loadu_si256(t as *const __m256i));
+                let w = t.add(TILE_N * 2);
+                let mut acci = [_mm512_setzero_si512(); N];
+                for i in 0..N {
+                    acci[i] = _mm512_set1_epi32(xc[i].read());
+                }
+                for gq in 0..QK / 4 {
+                    let wv = _mm512_loadu_si512(w.add(gq * TILE_N * 4) as *const __m512i);
+                    for i in 0..N {
+                        let xv = (xq[i].add(gq * 4) as *const i32).read_unaligned();
+                        acci[i] = _mm512_dpbusd_epi32(acci[i], wv, _mm512_set1_epi32(xv));
+                    }
+                }
+                for i in 0..N {
+                    let s = _mm512_mul_ps(wd, _mm512_set1_ps(xd[i].read()));
+                    accf[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acci[i]), s, accf[i]);
+                    xq[i] = xq[i].add(QK);
+                    xd[i] = xd[i].add(1);
+                    xc[i] = xc[i].add(1);
+                }
+                t = t.add(TILE_BYTES);
+            }
+            for i in 0..N {
+                _mm512_storeu_ps(out[i].as_mut_ptr(), accf[i]);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::quantized::QMatMul;
+    use candle_core::{Device, Module, Tensor};
+
+    fn pseudo(n: usize, seed: u32) -> Vec<f32> {
+        // A small LCG: deterministic values in [-1, 1) with a few large outliers.
+        let mut s = seed.wrapping_mul(2_654_435_761).wrapping_add(1);
+        (0..n)
+            .map(|i| {
+                s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                let v = (s >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0;
+                if i % 97 == 0 { v * 8.0 } else { v }
+            })
+            .collect()
+    }
+
+    /// Packed product vs candle's own Q8_0 matmul and the exact f32 product of the
+    /// dequantized weights, for row counts around the register block and a ragged `n`.
+    #[test]
+    fn packed_matmul_matches_candle_q8_0() -> Result<()> {
+        let dev = Device::Cpu;
+        for &(n, k, dtype) in &[
+            (40usize, 96usize, GgmlDType::Q8_0),
+            (48, 576, GgmlDType::Q8_0),
+            (40, 128, GgmlDType::Q4_1), // candle's Q4_1 dot needs an even block count
+            (48, 576, GgmlDType::Q4_1),
+        ] {
+            let w0 = Tensor::from_vec(pseudo(n * k, 3), (n, k), &dev)?;
+            let q = QTensor::quantize(&w0, dtype)?;
+            // The exact reference uses the stored (quantized) weights for Q4_1: packing it
+            // loses nothing, so only the activations' rounding remains.
+            let w = if dtype == GgmlDType::Q4_1 {
+                q.dequantize(&dev)?
+            } else {
+                w0.clone()
+            };
+            let packed = PackedQ8::from_qtensor(&q)?;
+            let reference = QMatMul::from_qtensor(QTensor::quantize(&w0, dtype)?)?;
+            // For Q4_1 candle uses Q8_1 activations whose `d·Σq` is rounded to f16; ours is
+            // exact f32: both lie within the rounding bound of the exact product, not closer.
+            let (same_tol, slack) = if dtype == GgmlDType::Q4_1 {
+                (1e-3, 2.0)
+            } else {
+                (1e-4, 0.0)
+            };
+            for m in [1usize, 3, 8, 9, 17, 70] {
+                let x = pseudo(m * k, m as u32 + 7);
+                let mut ours = vec![0f32; m * n];
+                packed.matmul(&x, m, &mut ours)?;
+                let xt = Tensor::from_vec(x.clone(), (m, k), &dev)?;
+                let theirs = reference.forward(&xt)?.flatten_all()?.to_vec1::<f32>()?;
+                let wv = w.flatten_all()?.to_vec1::<f32>()?;
+                for r in 0..m {
+                    for c in 0..n {
+                        let i = r * n + c;
+                        let (xr, wr) = (&x[r * k..(r + 1) * k], &wv[c * k..(c + 1) * k]);
+                        let exact: f64 = xr.iter().zip(wr).map(|(a, b)| f64::from(a * b)).sum();
+                        // Rounding bound of 8-bit quantization of both operands: each value
+                        // moves by at most half a step, a step being its block's max / 127.
+                        let mut bound = 0f64;
+                        for (xb, wb) in xr.chunks(QK).zip(wr.chunks(QK)) {
+                            let sx = xb.iter().fold(0f32, |a, v| a.max(v.abs())) / 127.0;
+                            let sw = if dtype == GgmlDType::Q4_1 {
+                                0.0
+                            } else {
+                                wb.iter().fold(0f32, |a, v| a.max(v.abs())) / 127.0
+                            };
+                            for (a, b) in xb.iter().zip(wb) {
+                                bound += f64::from(
+                                    (sx / 2.0) * (b.abs() + sw / 2.0) + (sw / 2.0) * a.abs(),
+                                );
+                            }
+                        }
+                        let scale = f64::from(theirs[i].abs().max(1.0));
+                        // Same quantization as candle: equal up to f32 summation order.
+                        assert!(
+                            f64::from((ours[i] - theirs[i]).abs())
+                                <= same_tol * scale + slack * bound,
+                            "{dtype:?} n={n} k={k} m={m} [{i}]: packed {} vs candle {}",
+                            ours[i],
+                            theirs[i]
+                        );
+                        // And within the quantization bound of the exact product (f16 scales
+                        // add a relative 2^-11 on top).
+                        let err = (f64::from(ours[i]) - exact).abs();
+                        assert!(
+                            err <= 1.01 * bound + 1e-3 * exact.abs() + 1e-4,
+                            "{dtype:?} n={n} k={k} m={m} [{i}]: packed {} vs exact {exact} ({bound})",
+                            ours[i]
+                        );
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn portable_kernel_agrees_with_the_simd_kernel() -> Result<()> {
+        let (n, k, m) = (40usize, 128usize, 11usize);
+        let dev = Device::Cpu;
+        let w = Tensor::from_vec(pseudo(n * k, 5), (n, k), &dev)?;
+        for dtype in [GgmlDType::Q8_0, GgmlDType::Q4_1] {
+            let mut packed = PackedQ8::from_qtensor(&QTensor::quantize(&w, dtype)?)?;
+            let x = pseudo(m * k, 9);
+            let mut fast = vec![0f32; m * n];
+            packed.matmul(&x, m, &mut fast)?;
+            packed.simd = false;
+            let mut portable = vec![0f32; m * n];
+            packed.matmul(&x, m, &mut portable)?;
+            if !available() {
+                eprintln!("notice: no AVX-512 VNNI here; both runs used the portable kernel");
+            }
+            for (a, b) in fast.iter().zip(&portable) {
+                assert!(
+                    (a - b).abs() <= 1e-5 * a.abs().max(1.0),
+                    "{dtype:?}: {a} vs {b}"
+                );
+            }
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn simd_quantization_is_bit_identical_including_ties() {
+        if !available() {
+            eprintln!("notice: no AVX-512 here; SIMD quantization not checked");
+            return;
+        }
+        let mut blocks: Vec<[f32; QK]> = Vec::new();
+        // amax 127 gives scale 1, so these are exact ties of round-half-away-from-zero.
+        let mut ties = [0f32; QK];
+        for (j, v) in ties.iter_mut().enumerate() {
+            *v = (j as f32 - 15.5) * if j % 2 == 0 { 1.0 } else { -1.0 };
+        }
+        ties[0] = 127.0;
+        blocks.push(ties);
+        blocks.push([0.0; QK]);
+        for seed in 0..200 {
+            let v = pseudo(QK, seed);
+            blocks.push(v.try_into().unwrap_or([0.0; QK]));
+        }
+        for xb in &blocks {
+            let (mut a, mut b) = ([0i8; QK], [0i8; QK]);
+            let sa = quantize_block(xb, &mut a);
+            // SAFETY: AVX-512F checked above.
+            let sb = unsafe { avx512::quantize_block(xb, &mut b) };
+            assert_eq!((sa, a), (sb, b), "block {xb:?}");
+        }
+    }
+
+    #[test]
+    fn rejects_mismatched_shapes() -> Result<()> {
+        let w = Tensor::zeros((16, 32), candle_core::DType::F32, &Device::Cpu)?;
+        let packed = PackedQ8::from_qtensor(&QTensor::quantize(&w, GgmlDType::Q8_0)?)?;
+        let mut dst = vec![0f32; 16];
+        assert!(packed.matmul(&[0.0; 31], 1, &mut dst).is_err());
+        assert!(PackedQ8::from_qtensor(&QTensor::quantize(&w, GgmlDType::Q4_0)?).is_err());
+        assert!(!PackedQ8::supports(GgmlDType::Q4K));
+        Ok(())
+    }
+}

@@ -1,0 +1,540 @@
+//! The task side of an RL run: rewards from the verifier, and the task-level `metrics.jsonl`
+//! fields (accuracy, outcome composition, lengths by outcome, reflection, SSR).
+//!
+//! Grading ([`Grader::grade`]) turns one response text into a [`Graded`] record; the metrics
+//! ([`task_metrics`], [`eval_metrics`]) are pure functions of those records, so they are
+//! unit-tested against hand-computed numbers without a model.
+
+use std::collections::BTreeMap;
+
+use aha_data::{AnswerFormat, Gold, Template};
+use aha_reflect::{KeywordDetector, Keywords, MatchMode, SsrCategory, classify_with_report};
+use aha_verify::{
+    CountdownOptions, Grade, MathOptions, RewardScheme, Verdict, grade_countdown, r1_format_ok,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Which reward function scores a response (study-spec §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RewardKind {
+    /// 1 correct, 0 otherwise (oat / the paper's `boxed_reward_fn`); the answer is read in the
+    /// template's format only (`\boxed{}` or `<answer>`).
+    #[serde(rename = "math")]
+    Math,
+    /// SimpleRL-Zero / the blog: 1 correct, -0.5 wrong answer, -1 no answer.
+    #[serde(rename = "simplerl")]
+    SimpleRl,
+    /// The paper's R1-template reward: 1 if correct *and* the response has the strict R1 format
+    /// (`… </think> <answer> … </answer>`), else 0; a response failing the format counts as
+    /// having no answer.
+    #[serde(rename = "r1_format")]
+    R1Format,
+    /// TinyZero's Countdown reward: 0 no answer, 0.1 formatted but wrong, 1 correct.
+    #[serde(rename = "countdown")]
+    Countdown,
+}
+
+impl RewardKind {
+    /// The serialised name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RewardKind::Math => "math",
+            RewardKind::SimpleRl => "simplerl",
+            RewardKind::R1Format => "r1_format",
+            RewardKind::Countdown => "countdown",
+        }
+    }
+
+    /// Parses a serialised name (`-` and `_` interchangeable).
+    pub fn parse(name: &str) -> Result<RewardKind> {
+        Ok(match name.replace('-', "_").as_str() {
+            "math" => RewardKind::Math,
+            "simplerl" | "simple_rl" => RewardKind::SimpleRl,
+            "r1_format" | "r1" => RewardKind::R1Format,
+            "countdown" => RewardKind::Countdown,
+            _ => {
+                return Err(Error::invalid(
+                    "reward",
+                    format!(
+                        "unknown reward \"{name}\"; expected math, simplerl, r1_format or countdown"
+                    ),
+                ));
+            }
+        })
+    }
+}
+
+/// How responses are rewarded.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RewardConfig {
+    /// The reward function.
+    pub kind: RewardKind,
+    /// Reward of a response cut by the token budget, whatever it says (the paper: 0);
+    /// `null` grades it like any other response.
+    pub truncated: Option<f64>,
+}
+
+impl Default for RewardConfig {
+    /// Math 1/0, truncated responses 0 (the paper's recipe).
+    fn default() -> RewardConfig {
+        RewardConfig {
+            kind: RewardKind::Math,
+            truncated: Some(0.0),
+        }
+    }
+}
+
+/// One graded response: everything the task metrics need.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Graded {
+    /// The reward given (after the truncation rule).
+    pub reward: f64,
+    /// The verifier's verdict on the text.
+    pub verdict: Verdict,
+    /// An answer could be read in the required format.
+    pub formatted: bool,
+    /// Cut by the token budget.
+    pub truncated: bool,
+    /// Response length in tokens.
+    pub tokens: usize,
+    /// Reflection keyword occurrences.
+    pub reflection_count: usize,
+    /// SSR category (math golds only).
+    pub ssr: Option<SsrCategory>,
+    /// The extracted answer, if any.
+    pub extracted: Option<String>,
+}
+
+/// Grades responses of one template under one reward function, and counts reflections.
+#[derive(Debug)]
+pub struct Grader {
+    reward: RewardConfig,
+    math: MathOptions,
+    prefilled_think: bool,
+    detector: KeywordDetector,
+}
+
+impl Grader {
+    /// A grader for responses to `template`, with the reflection keyword preset (or file)
+    /// `keywords` matched by `mode`.
+    pub fn new(
+        reward: RewardConfig,
+        template: &Template,
+        keywords: &str,
+        mode: MatchMode,
+    ) -> Result<Grader> {
+        if let Some(t) = reward.truncated
+            && !t.is_finite()
+        {
+            return Err(Error::invalid(
+                "reward.truncated",
+                format!("{t} (must be finite)"),
+            ));
+        }
+        let kw = if std::path::Path::new(keywords).is_file() {
+            Keywords::from_file(std::path::Path::new(keywords))
+        } else {
+            Keywords::preset(keywords)
+        }
+        .map_err(|e| Error::invalid("reflection.keywords", e.to_string()))?;
+        let detector = KeywordDetector::new(&kw, mode)
+            .map_err(|e| Error::invalid("reflection.keywords", e.to_string()))?;
+        let format = template.answer_format();
+        let math = MathOptions {
+            // Only the format the template asks for counts, as in the study.
+            boxed: format == AnswerFormat::Boxed,
+            answer_tag: format == AnswerFormat::AnswerTag,
+            answer_is: false,
+            reward: if reward.kind == RewardKind::SimpleRl {
+                RewardScheme::SimpleRl
+            } else {
+                RewardScheme::Binary
+            },
+            ..MathOptions::default()
+        };
+        Ok(Grader {
+            reward,
+            math,
+            prefilled_think: template.prefilled_think(),
+            detector,
+        })
+    }
+
+    /// Fails when a gold cannot be graded by this reward function (a Countdown gold under a
+    /// math reward or the reverse), naming the problem.
+    pub fn check_gold(&self, id: &str, gold: &Gold) -> Result<()> {
+        let countdown = matches!(gold, Gold::Countdown { .. });
+        if countdown != (self.reward.kind == RewardKind::Countdown) {
+            return Err(Error::invalid(
+                "reward",
+                format!(
+                    "problem {id}: a {} gold cannot be graded with the {} reward",
+                    if countdown { "Countdown" } else { "math" },
+                    self.reward.kind.as_str()
+                ),
+            ));
+        }
+        if let Gold::AnyOf(v) = gold
+            && v.is_empty()
+        {
+            return Err(Error::invalid(
+                "gold",
+                format!("problem {id}: empty list of answers"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Grades `text` (the response as the template's stop rule leaves it) against `gold`.
+    pub fn grade(&self, text: &str, gold: &Gold, truncated: bool, tokens: usize) -> Graded {
+        let grade = self.grade_text(text, gold);
+        let report = self
+            .detector
+            .analyze(aha_verify::extract::cut_at_stop(text));
+        let ssr = match gold {
+            Gold::Countdown { .. } => None,
+            g => g
+                .answers()
+                .first()
+                .map(|a| classify_with_report(text, &report, a, &self.math).category),
+        };
+        let reward = match (truncated, self.reward.truncated) {
+            (true, Some(r)) => r,
+            _ => grade.reward,
+        };
+        Graded {
+            reward,
+            verdict: grade.verdict,
+            formatted: grade.formatted,
+            truncated,
+            tokens,
+            reflection_count: report.total,
+            ssr,
+            extracted: grade.extracted.map(|e| e.text),
+        }
+    }
+
+    fn grade_text(&self, text: &str, gold: &Gold) -> Grade {
+        let answers = match gold {
+            Gold::Countdown { target, numbers } => {
+                return grade_countdown(text, *target, numbers, &CountdownOptions::default());
+            }
+            g => g.answers(),
+        };
+        if self.reward.kind == RewardKind::R1Format && !r1_format_ok(text, self.prefilled_think) {
+            return Grade {
+                verdict: Verdict::NoAnswer,
+                extracted: None,
+                reward: 0.0,
+                formatted: false,
+            };
+        }
+        // Any acceptable answer: the first correct grade wins, else the first answer's grade.
+        let mut first = None;
+        for a in answers {
+            let g = aha_verify::grade_math(text, a, &self.math);
+            if g.verdict.is_correct() {
+                return g;
+            }
+            first.get_or_insert(g);
+        }
+        first.unwrap_or_else(|| aha_verify::grade_math(text, "", &self.math))
+    }
+}
+
+/// The task-level fields of a `metrics.jsonl` line (docs/pipeline.md); `None` is omitted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskMetrics {
+    /// Fraction of responses graded correct.
+    pub accuracy: f64,
+    /// Same as `accuracy` (the outcome composition's first part).
+    pub frac_correct: f64,
+    /// Fraction with an answer in the required format that is not correct.
+    pub frac_formatted_wrong: f64,
+    /// Fraction without an answer in the required format (not correct).
+    pub frac_unformatted: f64,
+    /// Fraction with an answer in the required format (correct ones included).
+    pub format_rate: f64,
+    /// Mean length (tokens) of correct responses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub len_correct: Option<f64>,
+    /// Mean length (tokens) of the other responses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub len_incorrect: Option<f64>,
+    /// Mean reflection keyword occurrences per response.
+    pub reflection_count_mean: f64,
+    /// Fraction of responses with at least one reflection keyword.
+    pub reflection_rate: f64,
+    /// SSR category counts (math golds only; every category present, zeros included).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ssr: Option<BTreeMap<String, usize>>,
+}
+
+/// The SSR categories counted in `metrics.jsonl`.
+pub const SSR_CATEGORIES: [SsrCategory; 7] = [
+    SsrCategory::CorrectToCorrect,
+    SsrCategory::WrongToCorrect,
+    SsrCategory::CorrectToWrong,
+    SsrCategory::WrongToWrong,
+    SsrCategory::None,
+    SsrCategory::NoPriorAnswer,
+    SsrCategory::GoldUnparseable,
+];
+
+/// The task metrics of a batch of graded responses (all zeros for an empty batch).
+pub fn task_metrics(graded: &[Graded]) -> TaskMetrics {
+    let n = graded.len().max(1) as f64;
+    let frac = |f: &dyn Fn(&Graded) -> bool| graded.iter().filter(|g| f(g)).count() as f64 / n;
+    let correct = frac(&|g| g.verdict.is_correct());
+    let ssr = graded.iter().any(|g| g.ssr.is_some()).then(|| {
+        let mut m: BTreeMap<String, usize> = SSR_CATEGORIES
+            .iter()
+            .map(|c| (c.as_str().to_string(), 0))
+            .collect();
+        for c in graded.iter().filter_map(|g| g.ssr) {
+            *m.entry(c.as_str().to_string()).or_default() += 1;
+        }
+        m
+    });
+    TaskMetrics {
+        accuracy: correct,
+        frac_correct: correct,
+        frac_formatted_wrong: frac(&|g| g.formatted && !g.verdict.is_correct()),
+        frac_unformatted: frac(&|g| !g.formatted && !g.verdict.is_correct()),
+        format_rate: frac(&|g| g.formatted),
+        len_correct: mean_len(graded, true),
+        len_incorrect: mean_len(graded, false),
+        reflection_count_mean: graded
+            .iter()
+            .map(|g| g.reflection_count as f64)
+            .sum::<f64>()
+            / n,
+        reflection_rate: frac(&|g| g.reflection_count > 0),
+        ssr,
+    }
+}
+
+/// The `eval` object of a `metrics.jsonl` line: greedy responses on the held-out split.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvalMetrics {
+    /// Problems evaluated.
+    pub n: usize,
+    /// Fraction correct.
+    pub accuracy: f64,
+    /// Mean reward.
+    pub reward_mean: f64,
+    /// Fraction with an answer in the required format.
+    pub format_rate: f64,
+    /// Mean length in tokens.
+    pub len_mean: f64,
+    /// Mean length of correct responses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub len_correct: Option<f64>,
+    /// Mean length of the other responses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub len_incorrect: Option<f64>,
+    /// Fraction cut by the budget.
+    pub truncated_rate: f64,
+    /// Fraction with a reflection keyword.
+    pub reflection_rate: f64,
+}
+
+/// The eval metrics of graded greedy responses.
+pub fn eval_metrics(graded: &[Graded]) -> EvalMetrics {
+    let n = graded.len().max(1) as f64;
+    let frac = |f: &dyn Fn(&Graded) -> bool| graded.iter().filter(|g| f(g)).count() as f64 / n;
+    EvalMetrics {
+        n: graded.len(),
+        accuracy: frac(&|g| g.verdict.is_correct()),
+        reward_mean: graded.iter().map(|g| g.reward).sum::<f64>() / n,
+        format_rate: frac(&|g| g.formatted),
+        len_mean: graded.iter().map(|g| g.tokens as f64).sum::<f64>() / n,
+        len_correct: mean_len(graded, true),
+        len_incorrect: mean_len(graded, false),
+        truncated_rate: frac(&|g| g.truncated),
+        reflection_rate: frac(&|g| g.reflection_count > 0),
+    }
+}
+
+fn mean_len(graded: &[Graded], correct: bool) -> Option<f64> {
+    let v: Vec<f64> = graded
+        .iter()
+        .filter(|g| g.verdict.is_correct() == correct)
+        .map(|g| g.tokens as f64)
+        .collect();
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn g(verdict: Verdict, formatted: bool, tokens: usize, refl: usize) -> Graded {
+        Graded {
+            reward: f64::from(u8::from(verdict.is_correct())),
+            verdict,
+            formatted,
+            truncated: false,
+            tokens,
+            reflection_count: refl,
+            ssr: None,
+            extracted: None,
+        }
+    }
+
+    #[test]
+    fn task_metrics_match_hand_computed_values() {
+        // 4 responses: correct (10 tok, 2 refl), formatted wrong (20, 0),
+        // unformatted (30, 1), correct (40, 0).
+        let mut v = vec![
+            g(Verdict::Correct, true, 10, 2),
+            g(Verdict::Incorrect, true, 20, 0),
+            g(Verdict::NoAnswer, false, 30, 1),
+            g(Verdict::Correct, true, 40, 0),
+        ];
+        v[0].ssr = Some(SsrCategory::CorrectToCorrect);
+        v[1].ssr = Some(SsrCategory::None);
+        v[2].ssr = Some(SsrCategory::NoPriorAnswer);
+        v[3].ssr = Some(SsrCategory::None);
+        let m = task_metrics(&v);
+        assert_eq!(m.accuracy, 0.5);
+        assert_eq!(m.frac_correct, 0.5);
+        assert_eq!(m.frac_formatted_wrong, 0.25);
+        assert_eq!(m.frac_unformatted, 0.25);
+        assert_eq!(m.format_rate, 0.75);
+        assert_eq!(m.len_correct, Some(25.0)); // (10 + 40) / 2
+        assert_eq!(m.len_incorrect, Some(25.0)); // (20 + 30) / 2
+        assert_eq!(m.reflection_count_mean, 0.75); // 3 / 4
+        assert_eq!(m.reflection_rate, 0.5);
+        let ssr = m.ssr.unwrap();
+        assert_eq!(ssr["C->C"], 1);
+        assert_eq!(ssr["none"], 2);
+        assert_eq!(ssr["no_prior_answer"], 1);
+        assert_eq!(ssr["W->C"], 0);
+        assert_eq!(ssr.values().sum::<usize>(), 4);
+    }
+
+    #[test]
+    fn eval_metrics_match_hand_computed_values() {
+        let mut v = vec![
+            g(Verdict::Correct, true, 6, 0),
+            g(Verdict::Incorrect, true, 12, 1),
+            g(Verdict::GoldUnparseable, false, 9, 0),
+        ];
+        v[2].truncated = true;
+        let e = eval_metrics(&v);
+        assert_eq!(e.n, 3);
+        assert!((e.accuracy - 1.0 / 3.0).abs() < 1e-12);
+        assert!((e.reward_mean - 1.0 / 3.0).abs() < 1e-12);
+        assert!((e.format_rate - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!(e.len_mean, 9.0);
+        assert_eq!(e.len_correct, Some(6.0));
+        assert_eq!(e.len_incorrect, Some(10.5));
+        assert!((e.truncated_rate - 1.0 / 3.0).abs() < 1e-12);
+        assert!((e.reflection_rate - 1.0 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn empty_and_all_wrong_batches_omit_missing_lengths() {
+        let m = task_metrics(&[]);
+        assert_eq!(
+            (m.accuracy, m.len_correct, m.len_incorrect),
+            (0.0, None, None)
+        );
+        assert!(m.ssr.is_none());
+        let m = task_metrics(&[g(Verdict::Incorrect, true, 5, 0)]);
+        assert_eq!((m.len_correct, m.len_incorrect), (None, Some(5.0)));
+        let json = serde_json::to_value(&m).unwrap();
+        assert!(json.get("len_correct").is_none());
+    }
+
+    fn grader(kind: RewardKind, template: &str) -> Grader {
+        let reward = RewardConfig {
+            kind,
+            truncated: Some(0.0),
+        };
+        Grader::new(
+            reward,
+            &Template::from_name(template).unwrap(),
+            "paper15",
+            MatchMode::Substring,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn rewards_follow_the_scheme_the_template_and_truncation() {
+        let gold = Gold::Answer("5".into());
+        let m = grader(RewardKind::Math, "qwen-math");
+        let r = m.grade("so \\boxed{5}", &gold, false, 4);
+        assert_eq!(
+            (r.reward, r.verdict, r.formatted),
+            (1.0, Verdict::Correct, true)
+        );
+        // The template's format only: an answer tag under qwen-math is not read.
+        assert_eq!(
+            m.grade("<answer>5</answer>", &gold, false, 4).verdict,
+            Verdict::NoAnswer
+        );
+        // Truncated: reward 0 whatever the text says; the verdict stays the text's.
+        let t = m.grade("\\boxed{5}", &gold, true, 4);
+        assert_eq!(
+            (t.reward, t.verdict, t.truncated),
+            (0.0, Verdict::Correct, true)
+        );
+
+        let s = grader(RewardKind::SimpleRl, "qwen-math");
+        assert_eq!(s.grade("\\boxed{6}", &gold, false, 1).reward, -0.5);
+        assert_eq!(s.grade("nothing", &gold, false, 1).reward, -1.0);
+
+        let r1 = grader(RewardKind::R1Format, "r1");
+        let ok = r1.grade(" 2+3 </think> <answer> 5 </answer>", &gold, false, 9);
+        assert_eq!((ok.reward, ok.formatted), (1.0, true));
+        let bad = r1.grade(" 2+3 <answer> 5 </answer>", &gold, false, 9);
+        assert_eq!(
+            (bad.reward, bad.verdict, bad.formatted),
+            (0.0, Verdict::NoAnswer, false)
+        );
+
+        let c = grader(RewardKind::Countdown, "countdown");
+        let cd = Gold::Countdown {
+            target: 9,
+            numbers: vec![1, 2, 3],
+        };
+        assert_eq!(
+            c.grade("</think>\n<answer>(1 + 2) * 3</answer>", &cd, false, 3)
+                .reward,
+            1.0
+        );
+        assert_eq!(
+            c.grade("</think>\n<answer>1 + 2 + 3</answer>", &cd, false, 3)
+                .reward,
+            0.1
+        );
+        assert!(c.check_gold("x", &gold).is_err());
+        assert!(
+            m.check_gold("x", &cd)
+                .unwrap_err()
+                .to_string()
+                .contains("problem x")
+        );
+    }
+
+    #[test]
+    fn reflections_and_ssr_are_counted() {
+        let m = grader(RewardKind::Math, "qwen-math");
+        let gold = Gold::Answer("5".into());
+        let r = m.grade(
+            "It is \\boxed{4}. Wait, let me recheck: 2+3 is \\boxed{5}.",
+            &gold,
+            false,
+            20,
+        );
+        assert_eq!(r.reflection_count, 1);
+        assert_eq!(r.ssr, Some(SsrCategory::WrongToCorrect));
+        assert_eq!(r.extracted.as_deref(), Some("5"));
+    }
+}
