@@ -9,7 +9,9 @@
 # batch 8 x 256 tokens, f32 weights: forward + backward + AdamW, with peak RSS.
 # aha runs twice: with its packed AVX-512-VNNI kernel (engine "aha") and with candle's own
 # quantized kernels (engine "aha-candle", the state before the packed kernel); CANDLE=0 skips
-# the second run.
+# the second run. On a busy machine use THREADS=1: spinning thread pools (llama.cpp's and
+# candle's) collapse when cores are oversubscribed, and aha's decode_tok_per_cpu_s (tokens per
+# second of main-thread CPU time) is then the contention-proof figure for batched/single.
 # Prints ratios; writes every figure as JSON lines to $OUT (default target/bench-model.jsonl).
 # Timings on a shared machine are noisy: both engines run back to back in the same invocation.
 set -euo pipefail
@@ -88,12 +90,13 @@ for model in sorted({r["model"] for r in rows}):
             if a and l:
                 print(f"{metric:14s} single stream: {engine:10s} {a:8.1f}  llama.cpp {l:8.1f}  "
                       f"ratio {a / l:5.2f}x")
-        one = get(engine, model, "decode_tok_s")
-        for b in (8, 32):
-            v = get(engine, model, "decode_tok_s", b)
-            if v and one:
-                print(f"decode_tok_s   batch {b:2d}:      {engine:10s} {v:8.1f}  = {v / one:5.2f}x "
-                      "its single stream")
+        for metric in ("decode_tok_s", "decode_tok_per_cpu_s"):
+            one = get(engine, model, metric)
+            for b in (8, 32):
+                v = get(engine, model, metric, b)
+                if v and one:
+                    print(f"{metric:20s} batch {b:2d}: {engine:10s} {v:8.1f}  = {v / one:5.2f}x "
+                          "its single stream")
     for r in rows:
         if r["model"] == model and r["metric"] == "train_step_s":
             print(f"train step {r['batch']}x{r['tokens']} (step {r['step']}): {r['value']:.2f} s "

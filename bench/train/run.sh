@@ -10,7 +10,7 @@
 #
 # Env: SHAPES (tiny smollm2; default both), ROUNDS (tiny model rounds, default 2), STEPS
 # (measured steps, default 10; the SmolLM2 shape uses STEPS_SMOLLM2, default 5), WARMUP (2),
-# THREADS (2), OUT (JSONL of every run, default bench/train/results.jsonl, appended), AHA_BIN
+# THREADS (2), OUT (JSONL of every run, default ~/.cache/aha/bench-train-results.jsonl, appended), AHA_BIN
 # (a prebuilt rl_step_bench, skipping the cargo build).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -21,7 +21,7 @@ STEPS="${STEPS:-10}"
 STEPS_SMOLLM2="${STEPS_SMOLLM2:-5}"
 WARMUP="${WARMUP:-2}"
 THREADS="${THREADS:-2}"
-OUT="${OUT:-bench/train/results.jsonl}"
+OUT="${OUT:-$HOME/.cache/aha/bench-train-results.jsonl}"
 VENV="${AHA_TRL_VENV:-$HOME/.cache/aha/venv-trl}"
 
 ./bench/train/setup-venv.sh
@@ -50,7 +50,7 @@ run_one() { # system shape steps
     fi
     [ -n "$line" ] || { echo "run.sh: $system failed, see /tmp/rl_bench_$system.log" >&2; exit 1; }
     echo "$line" | python3 -c 'import json,sys; d=json.load(sys.stdin); d["shape"]=sys.argv[1]; print(json.dumps(d))' "$name" >>"$OUT"
-    echo "$line" | python3 -c 'import json,sys; d=json.load(sys.stdin); print(f"  {d[\"system\"]:4} {sys.argv[1]:8} {d[\"params\"]/1e6:6.1f} M params  median {d[\"median_step_s\"]:7.3f} s/step  peak RSS {d[\"peak_rss_kib\"]/1048576:.2f} GiB")' "$name"
+    echo "$line" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("  %-4s %-8s %6.1f M params  median %7.3f s/step  peak RSS %.2f GiB" % (d["system"], sys.argv[1], d["params"] / 1e6, d["median_step_s"], d["peak_rss_kib"] / 1048576))' "$name"
 }
 
 echo "bench/train: $(date -u +%FT%TZ), threads $THREADS, load $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -75,5 +75,5 @@ for shape in dict.fromkeys(r["shape"] for r in rows):
         rss = max(r["peak_rss_kib"] for r in rows if r["shape"] == shape and r["system"] == system)
         med[system] = statistics.median(steps)
         print(f"{shape:8} {system}: median {med[system]:.3f} s/step over {len(steps)} steps, peak RSS {rss/1048576:.2f} GiB")
-    print(f"{shape:8} TRL / aha = {med[\"trl\"] / med[\"aha\"]:.2f}x")
+    print("%-8s TRL / aha = %.2fx" % (shape, med["trl"] / med["aha"]))
 '

@@ -89,16 +89,16 @@ impl DemoConfig {
             train_questions: 4_000,
             eval_questions: 100,
             model: ModelSpec {
-                hidden: 96,
+                hidden: 64,
                 layers: 2,
                 heads: 4,
-                intermediate: 288,
+                intermediate: 256,
                 init_std: 0.02,
             },
             pretrain: PretrainSpec {
                 batch_size: 32,
-                steps: 300,
-                lr: 4e-3,
+                steps: 600,
+                lr: 6e-3,
                 warmup: 30,
             },
             probe: ProbeSpec {
@@ -107,13 +107,15 @@ impl DemoConfig {
                 max_tokens: 64,
             },
             rl: RlSpec {
-                steps: 40,
+                steps: 60,
                 prompts_per_step: 8,
                 group_size: 8,
                 temperature: 1.0,
                 max_tokens: 64,
-                lr: 1e-3,
-                mini_batches: 2,
+                // 1e-3 collapsed both algorithms (held-out greedy 45% -> <10%); 3e-4 drifted
+                // to longer, less accurate answers; 1e-4 climbs steadily (seed 0, 2 cores).
+                lr: 1e-4,
+                mini_batches: 1,
                 clip_eps: 0.2,
                 eval_every: 10,
             },

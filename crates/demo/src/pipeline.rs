@@ -20,7 +20,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::config::{DemoConfig, ProbeSpec, check_or_write};
+use crate::config::{DemoConfig, check_or_write};
 use crate::error::{Error, Result};
 use crate::grade::Grader;
 use crate::pretrain::{document, init_model, pretrain};
@@ -203,16 +203,6 @@ pub fn world_data(cfg: &DemoConfig) -> Result<(Vec<Solution>, Vec<Question>, Vec
     Ok((corpus, train, eval))
 }
 
-fn spinner(progress: bool, msg: &str) -> ProgressBar {
-    if !progress {
-        return ProgressBar::hidden();
-    }
-    let b = ProgressBar::new_spinner();
-    b.set_message(msg.to_string());
-    b.enable_steady_tick(std::time::Duration::from_millis(200));
-    b
-}
-
 /// Samples and analyses one model on the held-out problems into `dir` (aha-probe's layout).
 fn probe(
     dir: &Path,
@@ -220,10 +210,10 @@ fn probe(
     tok: Tokenizer,
     name: &str,
     problems: &[Problem],
-    spec: &ProbeSpec,
-    seed: u64,
+    cfg: &DemoConfig,
     progress: bool,
 ) -> Result<ProbeSummary> {
+    let (spec, seed) = (&cfg.probe, cfg.seed);
     let sampler = EmbeddedSampler::new(model, tok, name).with_max_batch(128);
     let templates = vec![Template::None];
     let config = ProbeConfig {
@@ -485,21 +475,15 @@ pub fn run(
      -> Result<ProbeSummary> {
         let t = Instant::now();
         let done = phase_done(dir, name)?;
-        let sp = spinner(
-            opts.progress && done.is_none(),
-            &format!("{name}: sampling"),
-        );
         let s = probe(
             out,
             load(model_path)?,
             tok.clone(),
             name,
             &eval_problems,
-            &cfg.probe,
-            cfg.seed,
+            cfg,
             opts.progress && done.is_none(),
         )?;
-        sp.finish_and_clear();
         phases.push(match done {
             Some(r) => r,
             None => mark_done(dir, name, t.elapsed().as_secs_f64())?,

@@ -45,7 +45,7 @@ pub struct PretrainSpec {
 
 /// The decoder configuration for a vocabulary of `vocab` tokens.
 pub fn model_config(spec: &ModelSpec, vocab: usize) -> Result<ModelConfig> {
-    if spec.heads == 0 || spec.hidden == 0 || spec.hidden % spec.heads != 0 {
+    if spec.heads == 0 || spec.hidden == 0 || !spec.hidden.is_multiple_of(spec.heads) {
         return Err(Error::config(
             "model.heads",
             format!(

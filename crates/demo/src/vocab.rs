@@ -41,7 +41,7 @@ pub fn words(max_value: u32) -> Vec<String> {
             }
         }
     }
-    w.extend((0..=max_value).map(|n| n.to_string()));
+    w.extend((0..=crate::world::number_max(max_value)).map(|n| n.to_string()));
     w
 }
 

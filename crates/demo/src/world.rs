@@ -32,8 +32,17 @@ use crate::error::{Error, Result};
 /// relative offset, which a tiny model with rotary positions learns in minutes.
 pub const REFLECTION_PHRASES: &[&str] = &["Wait , let me recheck .", "Wait , let me check again ."];
 
-/// Largest number the world may use at all (the tokenizer has one token per number up to it).
+/// Largest `max_value` a configuration may set.
 pub const MAX_VALUE_LIMIT: u32 = 199;
+
+/// How far above `max_value` a wrong value may go.
+pub const WRONG_HEADROOM: u32 = 20;
+
+/// The largest number written in a world with `max_value` (the tokenizer has one token per
+/// number up to it): correct values stay ≤ `max_value`, wrong ones ≤ `max_value + 20`.
+pub fn number_max(max_value: u32) -> u32 {
+    max_value + WRONG_HEADROOM
+}
 
 /// How questions are drawn and how the corpus' solver behaves.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,11 +58,11 @@ pub struct WorldConfig {
     pub steps_min: usize,
     /// Most operations per question.
     pub steps_max: usize,
-    /// Every number written, right or wrong, lies in `0..=max_value` (one token each).
+    /// Every correct value lies in `0..=max_value`; wrong ones in `0..=max_value + 20`.
     pub max_value: u32,
     /// Probability that a step with a carry or borrow is written with it forgotten (±10).
     pub carry_error_rate: f64,
-    /// Probability that any other step is written off by one.
+    /// Probability that a step without a carry is written off by one.
     pub slip_rate: f64,
     /// Probability of reflecting after a wrong first answer.
     pub reflect_after_wrong: f64,
@@ -242,6 +251,9 @@ pub struct Step {
     pub written: i64,
     /// What the solver did at this step.
     pub mistake: Mistake,
+    /// Whether forgetting a carry was possible here (the step has one and the wrong value keeps
+    /// the chain in range): the steps [`WorldConfig::carry_error_rate`] applies to.
+    pub carry_possible: bool,
 }
 
 /// The kind of mistake in a step.
@@ -362,6 +374,12 @@ impl World {
         (0..=i64::from(self.cfg.max_value)).contains(&v)
     }
 
+    /// Wrong values may exceed `max_value` by up to [`WRONG_HEADROOM`] (so that a forgotten
+    /// carry early in a chain stays possible); they are never negative.
+    fn written_in_range(&self, v: i64) -> bool {
+        (0..=i64::from(number_max(self.cfg.max_value))).contains(&v)
+    }
+
     /// Draws a question whose correct values all lie in range.
     pub fn question(&self, rng: &mut ChaCha20Rng) -> Question {
         let c = &self.cfg;
@@ -415,8 +433,25 @@ impl World {
         Ok(out)
     }
 
+    /// Whether writing `wrong` at step `i` keeps the rest of the chain, computed right from
+    /// it, within the written range.
+    fn feasible(&self, q: &Question, i: usize, wrong: i64) -> bool {
+        let mut x = wrong;
+        if !self.written_in_range(x) {
+            return false;
+        }
+        for &(op, d) in &q.ops[i + 1..] {
+            x = op.apply(x, i64::from(d));
+            if !self.written_in_range(x) {
+                return false;
+            }
+        }
+        true
+    }
+
     /// One pass by the imperfect solver; `force` = step index at which a mistake must happen.
-    /// `None` if a written value left the range (the caller redraws).
+    /// A mistake is only drawn where it keeps the chain in range (so the configured rates are
+    /// the rates among steps where the mistake is possible); `None` if a forced one is not.
     fn try_attempt(
         &self,
         q: &Question,
@@ -430,21 +465,28 @@ impl World {
             let d = i64::from(d);
             let right = op.apply(x, d);
             let carry = op.has_carry(x, d);
-            let slip = |rng: &mut ChaCha20Rng| right + if rng.random_bool(0.5) { 1 } else { -1 };
+            let forgot = op.forgot_carry(x, d);
+            let slip = if rng.random_bool(0.5) {
+                right + 1
+            } else {
+                right - 1
+            };
+            let carry_ok = carry && self.feasible(q, i, forgot);
+            let slip_ok = self.feasible(q, i, slip);
             let (written, mistake) = if force == Some(i) {
-                if carry {
-                    (op.forgot_carry(x, d), Mistake::Carry)
-                } else {
-                    (slip(rng), Mistake::Slip)
+                match (carry_ok, slip_ok) {
+                    (true, _) => (forgot, Mistake::Carry),
+                    (false, true) => (slip, Mistake::Slip),
+                    (false, false) => return None,
                 }
-            } else if careless && carry && rng.random_bool(self.cfg.carry_error_rate) {
-                (op.forgot_carry(x, d), Mistake::Carry)
-            } else if careless && rng.random_bool(self.cfg.slip_rate) {
-                (slip(rng), Mistake::Slip)
+            } else if careless && carry_ok && rng.random_bool(self.cfg.carry_error_rate) {
+                (forgot, Mistake::Carry)
+            } else if careless && !carry && slip_ok && rng.random_bool(self.cfg.slip_rate) {
+                (slip, Mistake::Slip)
             } else {
                 (right, Mistake::None)
             };
-            if !self.in_range(right) || !self.in_range(written) {
+            if !self.written_in_range(right) {
                 return None;
             }
             steps.push(Step {
@@ -453,6 +495,7 @@ impl World {
                 d,
                 written,
                 mistake,
+                carry_possible: carry_ok,
             });
             x = written;
         }
@@ -474,6 +517,7 @@ impl World {
                     d,
                     written: w,
                     mistake: Mistake::None,
+                    carry_possible: false,
                 };
                 x = w;
                 s

@@ -3,7 +3,9 @@
 //! `cargo run -p aha-model --example bench -- MODEL.gguf [--train] [--candle-kernels]`
 //! - prompt tok/s: one forward over a 128-token prompt, single stream (quantized weights);
 //! - decode tok/s: 64 new tokens, single stream;
-//! - batched decode tok/s: 8 and 32 sequences sampled together (aggregate);
+//! - batched decode tok/s: 8 and 32 sequences sampled together (aggregate); each decode
+//!   figure also per second of main-thread CPU time (`decode_tok_per_cpu_s`, which with one
+//!   thread does not depend on how busy the machine is);
 //! - with `--candle-kernels`: candle's own quantized matmuls instead of aha's packed kernel
 //!   (the "before" of the packed kernel, for same-run comparisons); rows say which kernels ran;
 //! - with `--train`: seconds per GRPO-style step on f32 weights (batch 8 × 256 tokens:
@@ -47,7 +49,18 @@ fn tokens(rng: &mut impl Rng, n: usize, vocab: usize) -> Vec<u32> {
         .collect()
 }
 
-fn time_generate(model: &Model, prompts: &[Vec<u32>], new: usize) -> Res<f64> {
+/// Seconds the calling thread has spent on a CPU (Linux `schedstat`). With one thread
+/// (`RAYON_NUM_THREADS=1`) this is the whole computation, and unlike wall time it barely moves
+/// when other processes compete for the cores.
+fn thread_cpu_s() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<f64>().ok())
+        .map_or(f64::NAN, |ns| ns / 1e9)
+}
+
+/// Wall and calling-thread CPU seconds of one `generate`.
+fn time_generate(model: &Model, prompts: &[Vec<u32>], new: usize) -> Res<(f64, f64)> {
     let params = SamplingParams {
         max_new_tokens: new,
         temperature: 1.0,
@@ -55,9 +68,9 @@ fn time_generate(model: &Model, prompts: &[Vec<u32>], new: usize) -> Res<f64> {
         ignore_eos: true,
         ..Default::default()
     };
-    let t = Instant::now();
+    let (t, c) = (Instant::now(), thread_cpu_s());
     let out = model.generate(prompts, &params, None, &mut |_, _| {})?;
-    let s = t.elapsed().as_secs_f64();
+    let s = (t.elapsed().as_secs_f64(), thread_cpu_s() - c);
     assert!(out.iter().all(|c| c.tokens.len() == new));
     Ok(s)
 }
@@ -107,15 +120,22 @@ fn main() -> Res<()> {
     let short = tokens(&mut rng, 16, vocab);
     for batch in [1usize, 8, 32] {
         let prompts: Vec<Vec<u32>> = (0..batch).map(|_| short.clone()).collect();
-        let mut tg = Vec::new();
+        let (mut tg, mut cpu) = (Vec::new(), Vec::new());
         for _ in 0..reps {
             let t1 = time_generate(&model, &prompts, 1)?;
             let t65 = time_generate(&model, &prompts, 65)?;
-            tg.push((batch * 64) as f64 / (t65 - t1));
+            tg.push((batch * 64) as f64 / (t65.0 - t1.0));
+            cpu.push((batch * 64) as f64 / (t65.1 - t1.1));
         }
         println!(
             r#"{{"model":"{name}","kernels":"{kernels}","metric":"decode_tok_s","batch":{batch},"value":{:.2}}}"#,
             median(tg)
+        );
+        // Per second of the main thread's CPU time: the contention-proof figure when the
+        // bench runs on one thread.
+        println!(
+            r#"{{"model":"{name}","kernels":"{kernels}","metric":"decode_tok_per_cpu_s","batch":{batch},"value":{:.2}}}"#,
+            median(cpu)
         );
     }
     drop(model);

@@ -8,9 +8,9 @@
 //! This crate's [`Model`] runs one code path for training ([`Mode::Train`], only differentiable
 //! ops) and a fused one for sampling ([`Mode::Infer`]).
 //!
-//! Quantized models run Q8_0 and Q4_1 matrices through aha's own batched kernel on CPUs with
+//! Quantized models run Q8_0, Q4_1 and Q5_0 matrices through aha's own batched kernel on CPUs with
 //! AVX-512-VNNI (weights repacked at load so each loaded weight vector serves up to 8 sequences;
-//! Q4_1 files run as stored), and candle's kernels elsewhere; [`set_packed_kernel`] turns it
+//! Q4_1 and Q5_0 files run as stored), and candle's kernels elsewhere; [`set_packed_kernel`] turns it
 //! off for comparisons.
 //!
 //! ```no_run

@@ -1,16 +1,19 @@
-//! Q8_0 weight matrices repacked for a batched CPU matmul: `Y = X·Wᵀ` for many rows at once.
+//! Q8_0, Q4_1 and Q5_0 weight matrices repacked for a batched CPU matmul: `Y = X·Wᵀ` for many rows
+//! at once, on AVX-512-VNNI (with a portable fallback of the same layout).
 //!
 //! Why hand-written: candle 0.11.1 multiplies Q8_0 matrices with one 256-bit dot product per
-//! (row, column) pair, and its AVX-512-VNNI repacked path only takes matrices whose inner
-//! dimension is a multiple of 256 (SmolLM2's 576 and Gemma's 640 are not), so a batch of 8 or 32
-//! decoding sequences costs almost 8 or 32 single-row matmuls. No crate offers a batched Q8_0
-//! kernel on the CPU (`gemm` is floating point only). The layout follows the idea of ggml's and
-//! candle's repacked tiles (16 output columns interleaved per 4 inner values, so one `vpdpbusd`
-//! yields 16 partial dot products); the code is ours.
+//! (row, column) pair, runs Q4_1 and Q5_0 with scalar code, and its AVX-512-VNNI repacked path only takes
+//! matrices whose inner dimension is a multiple of 256 (SmolLM2's 576 and Gemma's 640 are not),
+//! so a batch of 8 or 32 decoding sequences cost almost 8 or 32 single-row matmuls. No crate
+//! offers a batched kernel for these types on the CPU (`gemm` is floating point only). The layout
+//! follows the idea of ggml's and candle's repacked tiles (16 output columns interleaved per 4
+//! inner values, so one `vpdpbusd` yields 16 partial dot products); the code is ours.
 //!
-//! Numerics equal candle's Q8_0 path: activations are quantized per 32 values to i8 with
-//! `d = max|x| / 127`, each block's integer dot product is scaled by `d_w · d_x` and summed in
-//! f32, so greedy decoding picks the same tokens as before the switch.
+//! Numerics are those of ggml's and candle's Q8_0/Q8_1 paths: activations are quantized per 32
+//! values to i8 with `d = max|x| / 127` (rounded half away from zero), each block's integer dot
+//! product is scaled by `d_w · d_x` (plus `m · d_x · Σq_x` for Q4_1's minimum) and summed in f32.
+//! Q8_0 results equal candle's up to f32 summation order; Q4_1 and Q5_0 files run as stored,
+//! where aha used to requantize them to Q8_0 (greedy SmolLM2 text now follows llama.cpp's).
 
 use candle_core::quantized::{GgmlDType, QTensor};
 use half::f16;
@@ -28,6 +31,8 @@ const ROWS: usize = 8;
 const TILE_BYTES: usize = TILE_N * 2 + TILE_N * QK;
 /// Bytes of one packed Q4_1 tile: 16 scales and 16 minimums (f16), 16 × 32 nibbles.
 const TILE_BYTES_Q4_1: usize = TILE_N * 4 + TILE_N * QK / 2;
+/// Bytes of one packed Q5_0 tile: 16 scales and 16 offsets (f16), 16 × 32 bytes.
+const TILE_BYTES_Q5_0: usize = TILE_N * 4 + TILE_N * QK;
 
 /// How the weights of a [`PackedQ8`] are stored.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +42,9 @@ enum Format {
     /// `w = d·q + m`, `q` in 0..=15: packed as is, so a Q4_1 file is used without the loss and
     /// the 1.7× memory traffic of requantizing it to Q8_0.
     Q4_1,
+    /// `w = d·(q − 16)`, `q` in 0..=31: one byte per weight (unsigned, no offset) and the
+    /// `−16·d` term added like Q4_1's minimum, so Q5_0 files (Gemma 3) run with exact weights.
+    Q5_0,
 }
 
 /// A Q8_0 matrix `(n, k)` (`n` outputs, `k` inputs) in tiles of 16 columns × 32 inputs.
@@ -50,7 +58,8 @@ enum Format {
 /// Q4_1 tiles hold the 16 scales, the 16 minimums (f16), then 4 × 64 bytes ordered
 /// `[group of 4 inputs (4)][column (16)][4]` whose low nibbles are inputs `4g..4g+4` and high
 /// nibbles inputs `16+4g..16+4g+4`; unsigned nibbles need no offset, and the minimum adds
-/// `m·Σx` per block.
+/// `m·Σx` per block. Q5_0 tiles hold the scales, the offsets `−16·d` (f16), then the 5-bit
+/// values as bytes in the Q8_0 order.
 #[derive(Debug)]
 pub(crate) struct PackedQ8 {
     n: usize,
@@ -104,7 +113,7 @@ fn available() -> bool {
 impl PackedQ8 {
     /// Whether [`PackedQ8::from_qtensor`] takes this type.
     pub(crate) fn supports(dtype: GgmlDType) -> bool {
-        matches!(dtype, GgmlDType::Q8_0 | GgmlDType::Q4_1)
+        matches!(dtype, GgmlDType::Q8_0 | GgmlDType::Q4_1 | GgmlDType::Q5_0)
     }
 
     /// Repacks a Q8_0 or Q4_1 matrix `(n, k)` (`k` is a multiple of 32 for both types).
@@ -114,6 +123,7 @@ impl PackedQ8 {
         match q.dtype() {
             GgmlDType::Q8_0 => Self::from_q8_0_bytes(&data, n, k),
             GgmlDType::Q4_1 => Self::from_q4_1_bytes(&data, n, k),
+            GgmlDType::Q5_0 => Self::from_q5_0_bytes(&data, n, k),
             other => Err(Error::invalid(
                 "weight",
                 format!("internal: packing {other:?} is not supported"),
@@ -170,11 +180,61 @@ impl PackedQ8 {
         })
     }
 
+    /// Repacks GGML Q5_0 bytes (row major, 22 bytes per block: f16 scale, 4 bytes of fifth
+    /// bits (bit `j` for value `j`), 16 bytes holding the low 4 bits of values `j` and `j + 16`).
+    fn from_q5_0_bytes(data: &[u8], n: usize, k: usize) -> Result<PackedQ8> {
+        let kb = k / QK;
+        if !k.is_multiple_of(QK) || data.len() != n * kb * 22 {
+            return Err(Error::invalid(
+                "weight",
+                format!("internal: {} Q5_0 bytes for a {n}x{k} matrix", data.len()),
+            ));
+        }
+        let groups = n.div_ceil(TILE_N);
+        let mut tiles = vec![0u8; groups * kb * TILE_BYTES_Q5_0];
+        for (t, tile) in tiles.chunks_exact_mut(TILE_BYTES_Q5_0).enumerate() {
+            let (g, b) = (t / kb, t % kb);
+            let (head, qs) = tile.split_at_mut(TILE_N * 4);
+            let (scales, offs) = head.split_at_mut(TILE_N * 2);
+            for c in 0..TILE_N {
+                let col = g * TILE_N + c;
+                if col >= n {
+                    break; // zero padding: scale and offset 0
+                }
+                let block = &data[(col * kb + b) * 22..(col * kb + b + 1) * 22];
+                let d = f16::from_le_bytes([block[0], block[1]]);
+                scales[c * 2..c * 2 + 2].copy_from_slice(&block[..2]);
+                // −16·d is exact in f16 (a power-of-two multiple) unless it overflows.
+                let off = f16::from_f32(-16.0 * d.to_f32());
+                offs[c * 2..c * 2 + 2].copy_from_slice(&off.to_le_bytes());
+                let qh = u32::from_le_bytes([block[2], block[3], block[4], block[5]]);
+                let low = &block[6..];
+                for j in 0..QK {
+                    let nib = if j < 16 {
+                        low[j] & 0x0F
+                    } else {
+                        low[j - 16] >> 4
+                    };
+                    let q = nib | ((((qh >> j) & 1) as u8) << 4);
+                    qs[(j / 4) * TILE_N * 4 + c * 4 + j % 4] = q;
+                }
+            }
+        }
+        Ok(PackedQ8 {
+            n,
+            k,
+            format: Format::Q5_0,
+            simd: available(),
+            tiles,
+        })
+    }
+
     /// Bytes per tile of this matrix's format.
     fn tile_bytes(&self) -> usize {
         match self.format {
             Format::Q8_0 => TILE_BYTES,
             Format::Q4_1 => TILE_BYTES_Q4_1,
+            Format::Q5_0 => TILE_BYTES_Q5_0,
         }
     }
 
@@ -289,7 +349,11 @@ impl PackedQ8 {
                 // SAFETY: as above.
                 (true, Format::Q4_1) => unsafe { avx512::tile_q4_1(tiles, x, r, nr, kb, &mut out) },
                 (_, Format::Q8_0) => scalar_tile(tiles, x, r, nr, kb, &mut out),
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: as above.
+                (true, Format::Q5_0) => unsafe { avx512::tile_q5_0(tiles, x, r, nr, kb, &mut out) },
                 (_, Format::Q4_1) => scalar_tile_q4_1(tiles, x, r, nr, kb, &mut out),
+                (_, Format::Q5_0) => scalar_tile_q5_0(tiles, x, r, nr, kb, &mut out),
             }
             let cols = TILE_N.min(self.n - g * TILE_N);
             for (i, o) in out.iter().enumerate().take(nr) {
@@ -430,11 +494,43 @@ fn scalar_tile_q4_1(
     }
 }
 
+/// [`scalar_tile`] for Q5_0 tiles.
+fn scalar_tile_q5_0(
+    tiles: &[u8],
+    x: &QuantRows,
+    r0: usize,
+    nr: usize,
+    kb: usize,
+    out: &mut [[f32; TILE_N]; ROWS],
+) {
+    let k = kb * QK;
+    for (i, o) in out.iter_mut().enumerate().take(nr) {
+        let row = r0 + i;
+        *o = [0.0; TILE_N];
+        for b in 0..kb {
+            let tile = &tiles[b * TILE_BYTES_Q5_0..(b + 1) * TILE_BYTES_Q5_0];
+            let xq = &x.qs[row * k + b * QK..row * k + (b + 1) * QK];
+            let (xd, xs) = (x.d[row * x.blocks + b], x.dsum[row * x.blocks + b]);
+            for (c, oc) in o.iter_mut().enumerate() {
+                let wd = f16::from_le_bytes([tile[c * 2], tile[c * 2 + 1]]).to_f32();
+                let off = TILE_N * 2 + c * 2;
+                let wm = f16::from_le_bytes([tile[off], tile[off + 1]]).to_f32();
+                let mut acc = 0i32;
+                for (j, &xq) in xq.iter().enumerate() {
+                    let w = tile[TILE_N * 4 + (j / 4) * TILE_N * 4 + c * 4 + j % 4];
+                    acc += i32::from(xq) * i32::from(w);
+                }
+                *oc += acc as f32 * (wd * xd) + wm * xs;
+            }
+        }
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::{QK, QuantRows, ROWS, TILE_BYTES, TILE_BYTES_Q4_1, TILE_N};
+    use super::{QK, QuantRows, ROWS, TILE_BYTES, TILE_BYTES_Q4_1, TILE_BYTES_Q5_0, TILE_N};
 
     /// `out[i] = Σ_b (Σ_j w·x) · d_w · d_x` for rows `r0..r0+nr` and one column group.
     ///
@@ -542,6 +638,84 @@ mod avx512 {
                     xs[i] = xs[i].add(1);
                 }
                 t = t.add(TILE_BYTES_Q4_1);
+            }
+            for i in 0..N {
+                _mm512_storeu_ps(out[i].as_mut_ptr(), accf[i]);
+            }
+        }
+    }
+
+    /// [`tile`] for Q5_0 tiles.
+    ///
+    /// # Safety
+    /// As for [`tile`].
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    pub(super) unsafe fn tile_q5_0(
+        tiles: &[u8],
+        x: &QuantRows,
+        r0: usize,
+        nr: usize,
+        kb: usize,
+        out: &mut [[f32; TILE_N]; ROWS],
+    ) {
+        // SAFETY: forwarded contract.
+        unsafe {
+            match nr {
+                8 => rows_q5_0::<8>(tiles, x, r0, kb, out),
+                7 => rows_q5_0::<7>(tiles, x, r0, kb, out),
+                6 => rows_q5_0::<6>(tiles, x, r0, kb, out),
+                5 => rows_q5_0::<5>(tiles, x, r0, kb, out),
+                4 => rows_q5_0::<4>(tiles, x, r0, kb, out),
+                3 => rows_q5_0::<3>(tiles, x, r0, kb, out),
+                2 => rows_q5_0::<2>(tiles, x, r0, kb, out),
+                _ => rows_q5_0::<1>(tiles, x, r0, kb, out),
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    unsafe fn rows_q5_0<const N: usize>(
+        tiles: &[u8],
+        x: &QuantRows,
+        r0: usize,
+        kb: usize,
+        out: &mut [[f32; TILE_N]; ROWS],
+    ) {
+        debug_assert!(tiles.len() >= kb * TILE_BYTES_Q5_0 && N <= ROWS);
+        let k = kb * QK;
+        // SAFETY: as in `rows`, with Q5_0 tiles of TILE_BYTES_Q5_0 bytes.
+        unsafe {
+            let mut t = tiles.as_ptr();
+            let mut xq: [*const i8; N] = [std::ptr::null(); N];
+            let mut xd: [*const f32; N] = [std::ptr::null(); N];
+            let mut xs: [*const f32; N] = [std::ptr::null(); N];
+            for i in 0..N {
+                xq[i] = x.qs.as_ptr().add((r0 + i) * k);
+                xd[i] = x.d.as_ptr().add((r0 + i) * kb);
+                xs[i] = x.dsum.as_ptr().add((r0 + i) * kb);
+            }
+            let mut accf = [_mm512_setzero_ps(); N];
+            for _ in 0..kb {
+                let wd = _mm512_cvtph_ps(_mm256_loadu_si256(t as *const __m256i));
+                let wm = _mm512_cvtph_ps(_mm256_loadu_si256(t.add(TILE_N * 2) as *const __m256i));
+                let w = t.add(TILE_N * 4);
+                let mut acci = [_mm512_setzero_si512(); N];
+                for gq in 0..QK / 4 {
+                    let wv = _mm512_loadu_si512(w.add(gq * TILE_N * 4) as *const __m512i);
+                    for i in 0..N {
+                        let xv = (xq[i].add(gq * 4) as *const i32).read_unaligned();
+                        acci[i] = _mm512_dpbusd_epi32(acci[i], wv, _mm512_set1_epi32(xv));
+                    }
+                }
+                for i in 0..N {
+                    let s = _mm512_mul_ps(wd, _mm512_set1_ps(xd[i].read()));
+                    accf[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acci[i]), s, accf[i]);
+                    accf[i] = _mm512_fmadd_ps(wm, _mm512_set1_ps(xs[i].read()), accf[i]);
+                    xq[i] = xq[i].add(QK);
+                    xd[i] = xd[i].add(1);
+                    xs[i] = xs[i].add(1);
+                }
+                t = t.add(TILE_BYTES_Q5_0);
             }
             for i in 0..N {
                 _mm512_storeu_ps(out[i].as_mut_ptr(), accf[i]);
@@ -666,12 +840,15 @@ mod tests {
             (48, 576, GgmlDType::Q8_0),
             (40, 128, GgmlDType::Q4_1), // candle's Q4_1 dot needs an even block count
             (48, 576, GgmlDType::Q4_1),
+            (40, 128, GgmlDType::Q5_0),
+            (48, 576, GgmlDType::Q5_0),
         ] {
             let w0 = Tensor::from_vec(pseudo(n * k, 3), (n, k), &dev)?;
             let q = QTensor::quantize(&w0, dtype)?;
             // The exact reference uses the stored (quantized) weights for Q4_1: packing it
             // loses nothing, so only the activations' rounding remains.
-            let w = if dtype == GgmlDType::Q4_1 {
+            let exact_weights = dtype != GgmlDType::Q8_0;
+            let w = if exact_weights {
                 q.dequantize(&dev)?
             } else {
                 w0.clone()
@@ -680,7 +857,7 @@ mod tests {
             let reference = QMatMul::from_qtensor(QTensor::quantize(&w0, dtype)?)?;
             // For Q4_1 candle uses Q8_1 activations whose `d·Σq` is rounded to f16; ours is
             // exact f32: both lie within the rounding bound of the exact product, not closer.
-            let (same_tol, slack) = if dtype == GgmlDType::Q4_1 {
+            let (same_tol, slack) = if exact_weights {
                 (1e-3, 2.0)
             } else {
                 (1e-4, 0.0)
@@ -702,7 +879,7 @@ mod tests {
                         let mut bound = 0f64;
                         for (xb, wb) in xr.chunks(QK).zip(wr.chunks(QK)) {
                             let sx = xb.iter().fold(0f32, |a, v| a.max(v.abs())) / 127.0;
-                            let sw = if dtype == GgmlDType::Q4_1 {
+                            let sw = if exact_weights {
                                 0.0
                             } else {
                                 wb.iter().fold(0f32, |a, v| a.max(v.abs())) / 127.0
@@ -742,7 +919,7 @@ mod tests {
         let (n, k, m) = (40usize, 128usize, 11usize);
         let dev = Device::Cpu;
         let w = Tensor::from_vec(pseudo(n * k, 5), (n, k), &dev)?;
-        for dtype in [GgmlDType::Q8_0, GgmlDType::Q4_1] {
+        for dtype in [GgmlDType::Q8_0, GgmlDType::Q4_1, GgmlDType::Q5_0] {
             let mut packed = PackedQ8::from_qtensor(&QTensor::quantize(&w, dtype)?)?;
             let x = pseudo(m * k, 9);
             let mut fast = vec![0f32; m * n];

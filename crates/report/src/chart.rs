@@ -151,21 +151,24 @@ fn chart_err(id: &str, e: impl std::fmt::Display) -> Error {
     }
 }
 
-/// A range around `lo..hi` with 5% padding; a flat range gets unit height.
+/// A range around `lo..hi` with 5% padding; a flat range gets unit height. Non-negative data
+/// (rates, counts, lengths) never gets a negative axis: an all-zero series spans 0..1.
 fn padded(lo: f64, hi: f64) -> Range<f64> {
     if !(lo.is_finite() && hi.is_finite()) {
         return 0.0..1.0;
     }
-    if hi - lo < 1e-12 {
+    let (a, b) = if hi - lo < 1e-12 {
         let d = if lo.abs() > 1e-12 {
             lo.abs() * 0.1
         } else {
             1.0
         };
-        return lo - d..hi + d;
-    }
-    let p = (hi - lo) * 0.05;
-    lo - p..hi + p
+        (lo - d, hi + d)
+    } else {
+        let p = (hi - lo) * 0.05;
+        (lo - p, hi + p)
+    };
+    if lo >= 0.0 { a.max(0.0)..b } else { a..b }
 }
 
 /// Draws a line chart as a standalone SVG document.

@@ -530,7 +530,7 @@ const SSR_WINDOW: f64 = 0.2;
 
 /// One row of the SSR before-vs-after comparison.
 struct SsrRow {
-    /// What was counted (`probe/qwen-math (epoch 0)`, `grpo: last steps 9–10`, …).
+    /// What was counted (`probe/qwen-math (probe)`, `grpo: last steps 9–10`, …).
     label: String,
     /// Category counts.
     counts: BTreeMap<String, f64>,
@@ -560,14 +560,15 @@ fn step_range(m: &[Metrics]) -> String {
     }
 }
 
-/// Before RL: each probe template (epoch 0) and each run's first steps; after RL: each run's
+/// Before RL: each probe template (the epoch-0 probe; a probe of a trained model is listed the
+/// same way) and each run's first steps; after RL: each run's
 /// last steps and its last eval with SSR counts.
 fn ssr_rows(probes: &[&ProbeRun], runs: &[&TrainRun]) -> Vec<SsrRow> {
     let mut rows = Vec::new();
     for (label, _, overall) in probe_lines(probes) {
         if !overall.ssr.is_empty() {
             rows.push(SsrRow {
-                label: format!("{label} (probe, epoch 0)"),
+                label: format!("{label} (probe)"),
                 counts: overall
                     .ssr
                     .iter()
@@ -796,14 +797,20 @@ fn sample_block(out: &mut String, heading: &str, meta: &str, body_html: &str) {
 
 fn probe_samples(out: &mut String, p: &ProbeRun) {
     let mut by_cat: BTreeMap<String, Vec<&crate::load::ProbeSample>> = BTreeMap::new();
-    for s in &p.samples {
-        let cat = match s.ssr.as_deref() {
-            Some(c) if c != "none" => format!("SSR {c}"),
-            _ => format!("{} without reflection", s.verdict),
-        };
-        let v = by_cat.entry(cat).or_default();
-        if v.len() < SAMPLES_PER_CATEGORY {
-            v.push(s);
+    let category = |s: &crate::load::ProbeSample| match s.ssr.as_deref() {
+        Some(c) if c != "none" => format!("SSR {c}"),
+        _ => format!("{} without reflection", s.verdict),
+    };
+    // First one sample per question (the n samples of one question at one temperature are
+    // often near-identical), then fill up with the rest.
+    for distinct in [true, false] {
+        for s in &p.samples {
+            let v = by_cat.entry(category(s)).or_default();
+            let taken = v.iter().any(|t| std::ptr::eq(*t, s));
+            let same_q = v.iter().any(|t| t.question_id == s.question_id);
+            if v.len() < SAMPLES_PER_CATEGORY && !taken && !(distinct && same_q) {
+                v.push(s);
+            }
         }
     }
     let _ = write!(out, "<h3>{}</h3>", escape_html(&p.name));
@@ -963,7 +970,9 @@ pub fn build(runs: &[Run]) -> Result<Report> {
         h.push_str("</div>");
     };
     if !probes.is_empty() {
-        h.push_str("<section id=\"probe\"><h2>Probe (epoch 0)</h2>");
+        h.push_str(
+            "<section id=\"probe\"><h2>Probes (epoch 0, and any probe of a trained model)</h2>",
+        );
         figs_html(&mut h, &probe_figs, "figs");
         h.push_str("<h3>Summary</h3>");
         probe_table(&mut h, &probes);
@@ -980,7 +989,8 @@ pub fn build(runs: &[Run]) -> Result<Report> {
         h.push_str(
             "<section id=\"before-after\"><h2>Self-reflection before vs after RL</h2>\
              <p class=\"meta\">SSR categories (docs/pipeline.md): the answer before the reflection \
-             → the final answer (C = correct, W = wrong). Epoch-0 probe rows, then each run's first \
+             → the final answer (C = correct, W = wrong). Probe rows (the epoch-0 probe, and any probe of a \
+             trained model), then each run's first \
              and last steps (the first and last 20% of steps pooled) and its last eval.</p>",
         );
         figs_html(&mut h, &ssr_figs, "figs wide");

@@ -100,8 +100,8 @@ fn every_expected_figure_is_present_with_its_series() {
         (
             "fig-ssr-before-after",
             strs(&[
-                "qwen-math (probe, epoch 0)",
-                "none (probe, epoch 0)",
+                "qwen-math (probe)",
+                "none (probe)",
                 "grpo: first steps 1–2",
                 "grpo: last steps 9–10",
                 "dr-grpo: first steps 1–2",
@@ -191,7 +191,7 @@ fn the_ssr_table_compares_probe_first_and_last_steps_and_eval() {
     assert!(html.contains("<tr><td>grpo: eval at step 10</td><td>32</td><td>4 <span class=\"meta\">(12.5%)</span></td><td>6 <span class=\"meta\">(18.8%)</span></td>"));
     assert!(html.contains("<td>75.0%</td></tr>"));
     // the probe's epoch-0 counts come from summary.json (qwen-math overall)
-    assert!(html.contains("<tr><td>qwen-math (probe, epoch 0)</td>"));
+    assert!(html.contains("<tr><td>qwen-math (probe)</td>"));
 }
 
 #[test]

@@ -349,3 +349,45 @@ fn output_directory_rules_are_enforced() -> R {
     assert!(err.contains("problem one"), "{err}");
     Ok(())
 }
+
+#[test]
+fn a_kl_term_needs_a_reference_and_is_logged() -> R {
+    let dir = tempfile::tempdir()?;
+    let tok = tokenizer();
+    let model = tiny(&tok);
+    let reference = tiny(&tok);
+    let train = problems(&["one", "two"]);
+    let mut cfg = config(dir.path(), 3);
+    cfg.loss.beta = 0.1;
+    cfg.mini_batches = 1;
+    let without = RunInputs {
+        policy: &model,
+        reference: None,
+        tokenizer: &tok,
+        train: &train,
+        eval: &[],
+    };
+    let err = run(without, &cfg, &dir.path().join("a"), false, &mut |_| {})
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("reference"), "{err}");
+    let with = RunInputs {
+        reference: Some(&reference),
+        ..without
+    };
+    run(with, &cfg, &dir.path().join("b"), false, &mut |_| {})?;
+    let m: Vec<MetricsLine> = lines(&dir.path().join("b/metrics.jsonl"));
+    // Step 0 (one mini-batch) scores with the reference's own weights: the k3 KL is 0 up to the
+    // train/infer kernels' rounding, and positive once the policy has moved.
+    assert!(
+        m[0].trainer.kl_ref.unwrap().abs() < 1e-6,
+        "{:?}",
+        m[0].trainer.kl_ref
+    );
+    assert!(
+        m[2].trainer.kl_ref.unwrap() > 0.0,
+        "{:?}",
+        m[2].trainer.kl_ref
+    );
+    Ok(())
+}
