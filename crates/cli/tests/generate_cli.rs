@@ -75,13 +75,15 @@ fn invalid_sampling_flags_are_rejected() {
 fn smollm2_chat_answers_three_plus_five() {
     let Some(model) = smollm2() else { return };
     let m = model.to_string_lossy().into_owned();
+    // The bare "What is 3 + 5?" is answered wrongly by SmolLM2 itself (llama.cpp at --temp 0 on
+    // the same file too; see crates/model/tests/real_models.rs); this word problem it solves.
     let out = aha(&[
         "generate",
         "--model",
         &m,
         "--chat",
         "--prompt",
-        "What is 3 + 5?",
+        "Tom has 3 apples and buys 5 more. How many apples does he have now?",
         "--max-tokens",
         "40",
     ]);
@@ -91,7 +93,7 @@ fn smollm2_chat_answers_three_plus_five() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains('8'), "answer: {text}");
+    assert!(text.contains("3 + 5 = 8"), "answer: {text}");
 }
 
 #[test]

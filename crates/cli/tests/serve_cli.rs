@@ -252,7 +252,7 @@ fn smollm2_served_and_embedded_probes_agree() {
             "-n",
             "2",
             "--max-tokens",
-            "32",
+            "64",
             "--concurrency",
             "1",
             "--out",
