@@ -107,7 +107,9 @@ impl DemoConfig {
                 max_tokens: 64,
             },
             rl: RlSpec {
-                steps: 60,
+                // 60 steps reach 67-73 % held-out greedy; 200 steps ~79 % and still take about a
+                // minute per algorithm on 2 idle cores (the whole demo stays near 4 minutes).
+                steps: 200,
                 prompts_per_step: 8,
                 group_size: 8,
                 temperature: 1.0,
@@ -117,7 +119,7 @@ impl DemoConfig {
                 lr: 1e-4,
                 mini_batches: 1,
                 clip_eps: 0.2,
-                eval_every: 10,
+                eval_every: 20,
             },
         }
     }
