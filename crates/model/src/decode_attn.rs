@@ -6,7 +6,9 @@
 //! loops over the cached keys and values, straight from the cache buffers.
 
 use candle_core::{CpuStorage, Storage, Tensor};
-use rayon::prelude::*;
+use std::cell::RefCell;
+
+use crate::fastmath::{exp, sum, with_avx2};
 
 use crate::error::Result;
 
@@ -38,6 +40,82 @@ fn view<'a>(st: &'a Storage, l: &candle_core::Layout) -> Option<View<'a>> {
     }
 }
 
+thread_local! {
+    /// Attention scores of the (sequence, KV head) a worker is on, reused across calls.
+    static SCORES: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `a·b` with 16 independent partial sums, a shape the compiler turns into SIMD (a plain
+/// `zip().sum()` must keep the sequential float order and stays scalar).
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 16];
+    let (ca, cb) = (a.chunks_exact(16), b.chunks_exact(16));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for l in 0..16 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// One sequence's query heads that share a KV head, over that head's cached keys/values.
+struct Group<'a> {
+    /// `group` query rows of `hd` values, contiguous.
+    q: &'a [f32],
+    /// Key `j` is `k[j·stride..j·stride + hd]` (likewise values).
+    k: &'a [f32],
+    v: &'a [f32],
+    stride: usize,
+    /// Additive mask of the `s` keys, if any.
+    mask: Option<&'a [f32]>,
+    s: usize,
+    hd: usize,
+}
+
+/// Writes the group's `group·hd` outputs into `out`, reading each key and value row once for
+/// all of the group's query heads (GQA): the cache is the bulk of the memory traffic.
+#[inline(always)]
+fn attend_group(g: &Group<'_>, out: &mut [f32], scores: &mut Vec<f32>) {
+    let (s, hd) = (g.s, g.hd);
+    let heads = g.q.len() / hd;
+    scores.clear();
+    scores.resize(heads * s, 0.0);
+    for j in 0..s {
+        let krow = &g.k[j * g.stride..j * g.stride + hd];
+        let m = g.mask.map_or(0.0, |m| m[j]);
+        for (h, qrow) in g.q.chunks_exact(hd).enumerate() {
+            scores[h * s + j] = dot(qrow, krow) + m;
+        }
+    }
+    for row in scores.chunks_exact_mut(s) {
+        let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        for sc in row.iter_mut() {
+            *sc = exp(*sc - max);
+        }
+        let inv = 1.0 / sum(row);
+        for sc in row.iter_mut() {
+            *sc *= inv;
+        }
+    }
+    out.fill(0.0);
+    for j in 0..s {
+        let vrow = &g.v[j * g.stride..j * g.stride + hd];
+        for (h, o) in out.chunks_exact_mut(hd).enumerate() {
+            let p = scores[h * s + j];
+            for (oc, &x) in o.iter_mut().zip(vrow) {
+                *oc += p * x;
+            }
+        }
+    }
+}
+
 /// `softmax(q·kᵀ + mask)·v` for `q: (B, H, 1, hd)` (already scaled), `k`, `v: (B, Hkv, S, hd)`
 /// and `mask: (B, 1, 1, S)`; returns `(B, 1, H·hd)`, or `None` when the tensors are not f32 on
 /// the CPU with a unit last stride (the caller then takes the general path).
@@ -49,7 +127,7 @@ pub(crate) fn attend_one(
 ) -> Result<Option<Tensor>> {
     let (b, h, t, hd) = q.dims4()?;
     let (_, hkv, s, _) = k.dims4()?;
-    if t != 1 || hkv == 0 || h % hkv != 0 {
+    if t != 1 || hkv == 0 || h % hkv != 0 || s == 0 {
         return Ok(None);
     }
     let q = q.contiguous()?;
@@ -63,39 +141,30 @@ pub(crate) fn attend_one(
     let (Some(qv), Some(kv), Some(vv)) = (view(&qs, ql), view(&ks, kl), view(&vs, vl)) else {
         return Ok(None);
     };
+    if kv.stride[2] != vv.stride[2] {
+        return Ok(None);
+    }
     let group = h / hkv;
     let mut out = vec![0f32; b * h * hd];
-    // One (sequence, head) per work item; each writes its own hd outputs.
-    out.par_chunks_mut(hd).enumerate().for_each_init(
-        || vec![0f32; s],
-        |scores, (i, o)| {
-            let (bi, hi) = (i / h, i % h);
-            let g = hi / group;
-            let qrow = &qv.data[qv.at(bi, hi, 0)..qv.at(bi, hi, 0) + hd];
-            let mut max = f32::NEG_INFINITY;
-            for (j, sc) in scores.iter_mut().enumerate() {
-                let kb = kv.at(bi, g, j);
-                let krow = &kv.data[kb..kb + hd];
-                let dot: f32 = qrow.iter().zip(krow).map(|(a, b)| a * b).sum();
-                let m = mask.as_ref().map_or(0.0, |m| m[bi * s + j]);
-                *sc = dot + m;
-                max = max.max(*sc);
-            }
-            let mut sum = 0f32;
-            for sc in scores.iter_mut() {
-                *sc = (*sc - max).exp();
-                sum += *sc;
-            }
-            let inv = 1.0 / sum;
-            for (j, &p) in scores.iter().enumerate() {
-                let vb = vv.at(bi, g, j);
-                let p = p * inv;
-                for (oc, &x) in o.iter_mut().zip(&vv.data[vb..vb + hd]) {
-                    *oc += p * x;
-                }
-            }
-        },
-    );
+    // Query heads of a KV head are adjacent, so each (sequence, KV head) owns group·hd outputs.
+    let mut rows: Vec<&mut [f32]> = out.chunks_mut(group * hd).collect();
+    crate::par::for_each_mut(&mut rows, |i, o| {
+        let (bi, g) = (i / hkv, i % hkv);
+        let (q0, k0, v0) = (qv.at(bi, g * group, 0), kv.at(bi, g, 0), vv.at(bi, g, 0));
+        // The cache is contiguous per (sequence, head) up to its capacity: rows j < s are valid.
+        let span = (s - 1) * kv.stride[2] + hd;
+        let grp = Group {
+            q: &qv.data[q0..q0 + group * hd],
+            k: &kv.data[k0..k0 + span],
+            v: &vv.data[v0..v0 + (s - 1) * vv.stride[2] + hd],
+            stride: kv.stride[2],
+            mask: mask.as_ref().map(|m| &m[bi * s..(bi + 1) * s]),
+            s,
+            hd,
+        };
+        SCORES.with_borrow_mut(|scores| with_avx2!(attend_group(&grp, o, scores)));
+    });
+    drop(rows);
     drop((qs, ks, vs));
     Ok(Some(Tensor::from_vec(out, (b, 1, h * hd), k.device())?))
 }

@@ -585,16 +585,9 @@ impl Model {
             }
             x = (x + a)?;
             let h = rms_norm(&x, &block.ffn_norm, c.rms_norm_eps, mode)?;
-            let [gate, up]: [Tensor; 2] = block
-                .gate_up
-                .forward(&h)?
-                .try_into()
-                .map_err(|_| Error::invalid("model", "internal: gate/up projection count"))?;
-            let gate = match c.activation {
-                crate::config::Activation::Silu => candle_nn::ops::silu(&gate)?,
-                crate::config::Activation::GeluTanh => gate.gelu()?,
-            };
-            let mut m = block.down.forward(&(gate * up)?)?;
+            let mut m = block
+                .down
+                .forward(&self.gated_mlp(&block.gate_up, &h, mode)?)?;
             if let Some(w) = &block.post_ffn_norm {
                 m = rms_norm(&m, w, c.rms_norm_eps, mode)?;
             }
@@ -604,6 +597,39 @@ impl Model {
             cache.advance(seq);
         }
         rms_norm(&x, &self.final_norm, c.rms_norm_eps, mode)
+    }
+
+    /// `act(gate(h)) · up(h)`, the input of the down projection.
+    fn gated_mlp(&self, gate_up: &Proj, h: &Tensor, mode: Mode) -> Result<Tensor> {
+        let act = match self.config.activation {
+            crate::config::Activation::Silu => crate::fastmath::Gate::Silu,
+            crate::config::Activation::GeluTanh => crate::fastmath::Gate::GeluTanh,
+        };
+        // Quantized inference: one pass over the fused [gate | up] output, in parallel, with a
+        // vectorised exp (candle's unary ops run a libm call per element on one thread).
+        if let (Mode::Infer, Proj::Fused(l, sizes)) = (mode, gate_up)
+            && let [g, u] = sizes[..]
+            && g == u
+            && h.device().is_cpu()
+        {
+            let y = l.forward(h)?;
+            let mut dims = y.dims().to_vec();
+            let vals = y.flatten_all()?.to_vec1::<f32>()?;
+            if let Some(last) = dims.last_mut() {
+                *last = g;
+            }
+            let out = crate::fastmath::gated_rows(act, &vals, g);
+            return Ok(Tensor::from_vec(out, dims, h.device())?);
+        }
+        let [gate, up]: [Tensor; 2] = gate_up
+            .forward(h)?
+            .try_into()
+            .map_err(|_| Error::invalid("model", "internal: gate/up projection count"))?;
+        let gate = match act {
+            crate::fastmath::Gate::Silu => candle_nn::ops::silu(&gate)?,
+            crate::fastmath::Gate::GeluTanh => gate.gelu()?,
+        };
+        Ok((gate * up)?)
     }
 
     /// Self-attention of one block; `cache` is the batch's KV cache and this block's index.

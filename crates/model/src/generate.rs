@@ -3,7 +3,6 @@
 use candle_core::Tensor;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::decoder::Model;
@@ -191,11 +190,15 @@ impl Model {
             let mut next_tokens = Vec::with_capacity(live.len());
             // One vocabulary-wide softmax per row: rows are independent (each has its own
             // generator), so they are sampled in parallel with identical results.
-            let picks: Vec<(u32, f32)> = live
-                .par_iter_mut()
-                .zip(logits.par_iter())
-                .map(|(seq, row)| sample_token(row, params, &mut seq.rng))
+            let mut work: Vec<(&mut Live, &[f32], (u32, f32))> = live
+                .iter_mut()
+                .zip(&logits)
+                .map(|(seq, row)| (seq, row.as_slice(), (0, 0.0)))
                 .collect();
+            crate::par::for_each_mut(&mut work, |_, (seq, row, pick)| {
+                *pick = sample_token(row, params, &mut seq.rng);
+            });
+            let picks: Vec<(u32, f32)> = work.into_iter().map(|w| w.2).collect();
             for (row, (seq, (tok, lp))) in live.iter().zip(picks).enumerate() {
                 let c = &mut out[seq.index];
                 c.tokens.push(tok);

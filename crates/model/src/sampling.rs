@@ -75,61 +75,104 @@ impl SamplingParams {
 /// truncation), i.e. exactly what [`crate::Model::score`] computes at the same temperature;
 /// greedy decoding (temperature 0) reports it at temperature 1.
 pub fn sample_token<R: Rng>(logits: &[f32], params: &SamplingParams, rng: &mut R) -> (u32, f32) {
+    crate::fastmath::with_avx2!(sample_inner(logits, params, rng))
+}
+
+/// Tokens per block of the running sums that locate a draw without a vocabulary-long scan.
+const BLOCK: usize = 256;
+
+#[inline(always)]
+fn sample_inner<R: Rng>(logits: &[f32], params: &SamplingParams, rng: &mut R) -> (u32, f32) {
+    use crate::fastmath::{exp, sum};
     let greedy = params.temperature == 0.0;
     let inv_t = if greedy {
         1.0
     } else {
-        1.0 / params.temperature
+        (1.0 / params.temperature) as f32
     };
     // NaN logits would poison every comparison; treat them as impossible.
-    let scaled: Vec<f64> = logits
+    let scaled: Vec<f32> = logits
         .iter()
         .map(|&l| {
             if l.is_nan() {
-                f64::NEG_INFINITY
+                f32::NEG_INFINITY
             } else {
-                f64::from(l) * inv_t
+                l * inv_t
             }
         })
         .collect();
-    let max = scaled.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    // One exp per token, reused for the normaliser, truncation and the draw.
-    let mut weights: Vec<f64> = scaled.iter().map(|&s| (s - max).exp()).collect();
-    let sum: f64 = weights.iter().sum();
-    let lse = max + sum.ln();
-    let logprob = |t: usize| (scaled[t] - lse) as f32;
-    if greedy || !max.is_finite() {
+    let max = scaled.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    if !max.is_finite() {
+        // Every logit −∞ (or +∞ present): no distribution to speak of; take the first maximum.
+        let best = argmax(&scaled);
+        return (
+            best as u32,
+            if max == f32::INFINITY {
+                0.0
+            } else {
+                f32::NEG_INFINITY
+            },
+        );
+    }
+    // One exp per token, reused for the normaliser, truncation and the draw; block sums in f64
+    // keep the normaliser accurate over a 250k vocabulary.
+    let weights: Vec<f32> = scaled.iter().map(|&s| exp(s - max)).collect();
+    let blocks: Vec<f64> = weights.chunks(BLOCK).map(|c| f64::from(sum(c))).collect();
+    let total: f64 = blocks.iter().sum();
+    let lse = f64::from(max) + total.ln();
+    let logprob = |t: usize| (f64::from(scaled[t]) - lse) as f32;
+    if greedy {
         let best = argmax(&scaled);
         return (best as u32, logprob(best));
     }
-    for w in &mut weights {
-        *w /= sum;
-    }
-    let draw = |cands: &mut dyn Iterator<Item = usize>, total: f64, rng: &mut R| {
-        let u = rng.random::<f64>() * total;
-        let mut acc = 0.0;
-        let mut last = None;
-        for t in cands {
-            acc += weights[t];
-            last = Some(t);
-            if acc > u {
-                return t;
-            }
-        }
-        // Rounding left u just above the accumulated mass: take the last candidate.
-        last.unwrap_or_else(|| argmax(&scaled))
-    };
     let chosen = match truncate(&scaled, &weights, params.top_k, params.top_p) {
-        None => draw(&mut (0..weights.len()), 1.0, rng),
+        None => {
+            // Find the block holding the draw from the block sums, then the token inside it.
+            let u = rng.random::<f64>() * total;
+            let mut acc = 0.0;
+            let mut pick = None;
+            for (bi, &bs) in blocks.iter().enumerate() {
+                if acc + bs > u {
+                    let start = bi * BLOCK;
+                    for (t, &w) in weights[start..(start + BLOCK).min(weights.len())]
+                        .iter()
+                        .enumerate()
+                    {
+                        acc += f64::from(w);
+                        if acc > u {
+                            pick = Some(start + t);
+                            break;
+                        }
+                    }
+                    if pick.is_some() {
+                        break;
+                    }
+                } else {
+                    acc += bs;
+                }
+            }
+            // Rounding left u just above the accumulated mass: take the last possible token.
+            pick.unwrap_or_else(|| weights.iter().rposition(|&w| w > 0.0).unwrap_or(0))
+        }
         Some(cands) => {
-            let total: f64 = cands.iter().map(|&t| weights[t]).sum();
-            draw(&mut cands.into_iter(), total, rng)
+            let mass: f64 = cands.iter().map(|&t| f64::from(weights[t])).sum();
+            let u = rng.random::<f64>() * mass;
+            let mut acc = 0.0;
+            let mut pick = None;
+            for &t in &cands {
+                acc += f64::from(weights[t]);
+                if acc > u {
+                    pick = Some(t);
+                    break;
+                }
+            }
+            pick.unwrap_or_else(|| cands.last().copied().unwrap_or_else(|| argmax(&scaled)))
         }
     };
     (chosen as u32, logprob(chosen))
 }
 
-fn argmax(xs: &[f64]) -> usize {
+fn argmax(xs: &[f32]) -> usize {
     // First maximum wins, as in llama.cpp and torch.argmax.
     let mut best = 0;
     for (i, &x) in xs.iter().enumerate() {
@@ -141,7 +184,8 @@ fn argmax(xs: &[f64]) -> usize {
 }
 
 /// The tokens that survive top-k then top-p, most likely first; `None` when nothing is cut.
-fn truncate(scaled: &[f64], probs: &[f64], top_k: usize, top_p: f64) -> Option<Vec<usize>> {
+/// `weights` are the unnormalised probabilities `exp(scaled − max)`.
+fn truncate(scaled: &[f32], weights: &[f32], top_k: usize, top_p: f64) -> Option<Vec<usize>> {
     let v = scaled.len();
     let k_active = top_k > 0 && top_k < v;
     if !k_active && top_p >= 1.0 {
@@ -157,13 +201,14 @@ fn truncate(scaled: &[f64], probs: &[f64], top_k: usize, top_p: f64) -> Option<V
         idx.sort_unstable_by(desc);
         idx
     };
+    let all: f64 = weights.iter().map(|&w| f64::from(w)).sum();
     let mut cands = if k_active {
         prefix_sorted(top_k)
     } else {
         // Usually the nucleus is small: try the top 256 before sorting the whole vocabulary.
         let head = prefix_sorted(256.min(v));
-        let mass: f64 = head.iter().map(|&t| probs[t]).sum();
-        if mass >= top_p {
+        let mass: f64 = head.iter().map(|&t| f64::from(weights[t])).sum();
+        if mass >= top_p * all {
             head
         } else {
             prefix_sorted(v)
@@ -171,11 +216,11 @@ fn truncate(scaled: &[f64], probs: &[f64], top_k: usize, top_p: f64) -> Option<V
     };
     if top_p < 1.0 {
         // Renormalise over the candidates (top-k first, as transformers does).
-        let total: f64 = cands.iter().map(|&t| probs[t]).sum();
+        let total: f64 = cands.iter().map(|&t| f64::from(weights[t])).sum();
         let mut acc = 0.0;
         let mut keep = cands.len();
         for (n, &t) in cands.iter().enumerate() {
-            acc += probs[t] / total;
+            acc += f64::from(weights[t]) / total;
             if acc >= top_p {
                 keep = n + 1;
                 break;
@@ -230,15 +275,16 @@ mod tests {
 
     #[test]
     fn top_p_keeps_smallest_nucleus() {
-        // probabilities 0.5, 0.3, 0.2 (logits are their logs)
-        let probs = [0.5f64, 0.3, 0.2];
-        let scaled: Vec<f64> = probs.iter().map(|p| p.ln()).collect();
+        // probabilities 0.5, 0.375, 0.125 (exact in binary; logits are their logs)
+        let probs = [0.5f32, 0.375, 0.125];
+        let scaled: Vec<f32> = probs.iter().map(|p| p.ln()).collect();
         assert_eq!(truncate(&scaled, &probs, 0, 0.5), Some(vec![0]));
-        assert_eq!(truncate(&scaled, &probs, 0, 0.8), Some(vec![0, 1]));
-        assert_eq!(truncate(&scaled, &probs, 0, 0.81), Some(vec![0, 1, 2]));
+        assert_eq!(truncate(&scaled, &probs, 0, 0.875), Some(vec![0, 1]));
+        assert_eq!(truncate(&scaled, &probs, 0, 0.876), Some(vec![0, 1, 2]));
         assert_eq!(truncate(&scaled, &probs, 2, 1.0), Some(vec![0, 1]));
-        // top-k 2 renormalises to 0.625 / 0.375, so top-p 0.6 keeps one token.
-        assert_eq!(truncate(&scaled, &probs, 2, 0.6), Some(vec![0]));
+        // top-k 2 renormalises to 4/7 and 3/7, so top-p 0.55 keeps one token and 0.6 two.
+        assert_eq!(truncate(&scaled, &probs, 2, 0.55), Some(vec![0]));
+        assert_eq!(truncate(&scaled, &probs, 2, 0.6), Some(vec![0, 1]));
         assert_eq!(truncate(&scaled, &probs, 0, 1.0), None);
     }
 
