@@ -8,7 +8,7 @@
 use candle_core::{CpuStorage, Storage, Tensor};
 use std::cell::RefCell;
 
-use crate::fastmath::{exp, sum, with_avx2};
+use crate::fastmath::{exp, sum};
 
 use crate::error::Result;
 
@@ -116,6 +116,26 @@ fn attend_group(g: &Group<'_>, out: &mut [f32], scores: &mut Vec<f32>) {
     }
 }
 
+/// [`attend_group`] compiled for AVX2 + FMA.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn attend_group_avx2(g: &Group<'_>, out: &mut [f32], scores: &mut Vec<f32>) {
+    attend_group(g, out, scores)
+}
+
+/// Runs [`attend_group`] with the widest SIMD this CPU has.
+fn attend_group_best(g: &Group<'_>, out: &mut [f32], scores: &mut Vec<f32>) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::fastmath::avx2_fma() {
+        // SAFETY: AVX2 and FMA were detected at run time.
+        return unsafe { attend_group_avx2(g, out, scores) };
+    }
+    attend_group(g, out, scores)
+}
+
 /// `softmax(q·kᵀ + mask)·v` for `q: (B, H, 1, hd)` (already scaled), `k`, `v: (B, Hkv, S, hd)`
 /// and `mask: (B, 1, 1, S)`; returns `(B, 1, H·hd)`, or `None` when the tensors are not f32 on
 /// the CPU with a unit last stride (the caller then takes the general path).
@@ -162,7 +182,7 @@ pub(crate) fn attend_one(
             s,
             hd,
         };
-        SCORES.with_borrow_mut(|scores| with_avx2!(attend_group(&grp, o, scores)));
+        SCORES.with_borrow_mut(|scores| attend_group_best(&grp, o, scores));
     });
     drop(rows);
     drop((qs, ks, vs));

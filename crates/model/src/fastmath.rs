@@ -5,7 +5,7 @@
 //! the attention softmax, the sampler's vocabulary-wide softmax). No maintained crate offers a
 //! SIMD `exp` on stable Rust without a C toolchain, so this is the classic Cephes `expf`
 //! scheme (range reduction by ln 2, degree-6 polynomial, exponent by bit assembly) written
-//! branch-free, so that loops over it compile to AVX2 when built with [`with_avx2`].
+//! branch-free, so that loops over it compile to AVX2 inside the kernels' AVX2 wrappers.
 //! Peak relative error against f64 `exp` is below 3e-7 (tested).
 
 /// `e^x` for f32, branch-free: finite inputs below −87.3 give 0, inputs above 88.3 saturate at
@@ -50,36 +50,16 @@ pub(crate) fn sum(xs: &[f32]) -> f32 {
     acc.iter().sum::<f32>() + tail
 }
 
-/// Runs `$body` (an expression using only `#[inline(always)]` helpers) compiled for AVX2+FMA
-/// when the CPU has them, and for the baseline target otherwise.
-macro_rules! with_avx2 {
-    ($body:expr) => {{
-        #[cfg(target_arch = "x86_64")]
-        {
-            #[target_feature(enable = "avx2,fma")]
-            unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
-                f()
-            }
-            if *$crate::fastmath::AVX2_FMA {
-                // SAFETY: both features were detected at run time.
-                unsafe { avx2(|| $body) }
-            } else {
-                $body
-            }
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        {
-            $body
-        }
-    }};
-}
-pub(crate) use with_avx2;
-
-/// Whether this CPU has AVX2 and FMA (checked once).
+/// Whether this CPU has AVX2 and FMA (checked once). Kernels built on [`exp`] come in two
+/// compilations: an `#[inline(always)]` body, and a `#[target_feature(enable = "avx2,fma")]`
+/// wrapper of it that callers take when this is true.
 #[cfg(target_arch = "x86_64")]
-pub(crate) static AVX2_FMA: std::sync::LazyLock<bool> = std::sync::LazyLock::new(|| {
-    std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-});
+pub(crate) fn avx2_fma() -> bool {
+    static HAS: std::sync::LazyLock<bool> = std::sync::LazyLock::new(|| {
+        std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+    });
+    *HAS
+}
 
 /// The gate of a gated MLP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -110,6 +90,16 @@ fn gated(act: Gate, gate: &[f32], up: &[f32], out: &mut [f32]) {
     }
 }
 
+/// [`gated`] compiled for AVX2 + FMA.
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn gated_avx2(act: Gate, gate: &[f32], up: &[f32], out: &mut [f32]) {
+    gated(act, gate, up, out)
+}
+
 /// `act(gate) · up` over rows of `width` values stored as `[gate | up]` pairs (`2·width` per row,
 /// as the fused gate/up projection lays them out); returns `rows·width` values.
 pub(crate) fn gated_rows(act: Gate, gate_up: &[f32], width: usize) -> Vec<f32> {
@@ -121,7 +111,12 @@ pub(crate) fn gated_rows(act: Gate, gate_up: &[f32], width: usize) -> Vec<f32> {
         .collect();
     crate::par::for_each_mut(&mut chunks, |_, (gu, o)| {
         let (g, u) = gu.split_at(width);
-        with_avx2!(gated(act, g, u, o))
+        #[cfg(target_arch = "x86_64")]
+        if avx2_fma() {
+            // SAFETY: AVX2 and FMA were detected at run time.
+            return unsafe { gated_avx2(act, g, u, o) };
+        }
+        gated(act, g, u, o)
     });
     drop(chunks);
     out
@@ -149,13 +144,25 @@ mod tests {
         assert!(exp(100.0).is_finite() && exp(100.0) > 1e38);
     }
 
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn exp_all_avx2(xs: &mut [f32]) {
+        for x in xs {
+            *x = exp(*x);
+        }
+    }
+
     #[test]
     fn vectorised_exp_matches_scalar_exp() {
-        let xs: Vec<f32> = (0..1000).map(|i| (i as f32 - 500.0) * 0.173).collect();
-        let mut v = xs.clone();
-        with_avx2!(v.iter_mut().for_each(|x| *x = exp(*x)));
-        for (a, b) in v.iter().zip(&xs) {
-            assert!((a - exp(*b)).abs() <= 1e-6 * a.abs(), "{a} vs {}", exp(*b));
+        #[cfg(target_arch = "x86_64")]
+        if avx2_fma() {
+            let xs: Vec<f32> = (0..1000).map(|i| (i as f32 - 500.0) * 0.173).collect();
+            let mut v = xs.clone();
+            // SAFETY: AVX2 and FMA were detected.
+            unsafe { exp_all_avx2(&mut v) };
+            for (a, b) in v.iter().zip(&xs) {
+                assert!((a - exp(*b)).abs() <= 1e-6 * a.abs(), "{a} vs {}", exp(*b));
+            }
         }
     }
 

@@ -75,7 +75,22 @@ impl SamplingParams {
 /// truncation), i.e. exactly what [`crate::Model::score`] computes at the same temperature;
 /// greedy decoding (temperature 0) reports it at temperature 1.
 pub fn sample_token<R: Rng>(logits: &[f32], params: &SamplingParams, rng: &mut R) -> (u32, f32) {
-    crate::fastmath::with_avx2!(sample_inner(logits, params, rng))
+    #[cfg(target_arch = "x86_64")]
+    if crate::fastmath::avx2_fma() {
+        // SAFETY: AVX2 and FMA were detected at run time.
+        return unsafe { sample_avx2(logits, params, rng) };
+    }
+    sample_inner(logits, params, rng)
+}
+
+/// [`sample_inner`] compiled for AVX2 + FMA (the vocabulary-wide exp and sums vectorise).
+///
+/// # Safety
+/// The CPU must support AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn sample_avx2<R: Rng>(logits: &[f32], params: &SamplingParams, rng: &mut R) -> (u32, f32) {
+    sample_inner(logits, params, rng)
 }
 
 /// Tokens per block of the running sums that locate a draw without a vocabulary-long scan.
@@ -91,17 +106,16 @@ fn sample_inner<R: Rng>(logits: &[f32], params: &SamplingParams, rng: &mut R) ->
         (1.0 / params.temperature) as f32
     };
     // NaN logits would poison every comparison; treat them as impossible.
-    let scaled: Vec<f32> = logits
-        .iter()
-        .map(|&l| {
-            if l.is_nan() {
-                f32::NEG_INFINITY
-            } else {
-                l * inv_t
-            }
-        })
-        .collect();
-    let max = scaled.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    // Plain loops over preallocated buffers (not `collect`) so that they are inlined, and
+    // vectorised, in the AVX2 compilation.
+    let mut scaled = vec![0f32; logits.len()];
+    for (s, &l) in scaled.iter_mut().zip(logits) {
+        *s = if l.is_nan() { f32::NEG_INFINITY } else { l * inv_t };
+    }
+    let mut max = f32::NEG_INFINITY;
+    for &s in &scaled {
+        max = max.max(s);
+    }
     if !max.is_finite() {
         // Every logit −∞ (or +∞ present): no distribution to speak of; take the first maximum.
         let best = argmax(&scaled);
@@ -116,7 +130,10 @@ fn sample_inner<R: Rng>(logits: &[f32], params: &SamplingParams, rng: &mut R) ->
     }
     // One exp per token, reused for the normaliser, truncation and the draw; block sums in f64
     // keep the normaliser accurate over a 250k vocabulary.
-    let weights: Vec<f32> = scaled.iter().map(|&s| exp(s - max)).collect();
+    let mut weights = vec![0f32; scaled.len()];
+    for (w, &s) in weights.iter_mut().zip(&scaled) {
+        *w = exp(s - max);
+    }
     let blocks: Vec<f64> = weights.chunks(BLOCK).map(|c| f64::from(sum(c))).collect();
     let total: f64 = blocks.iter().sum();
     let lse = f64::from(max) + total.ln();
