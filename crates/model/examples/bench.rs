@@ -78,7 +78,8 @@ fn time_generate(model: &Model, prompts: &[Vec<u32>], new: usize) -> Res<(f64, f
 fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().collect();
     let path = PathBuf::from(args.get(1).ok_or("usage: bench MODEL.gguf [--train]")?);
-    let train = args.iter().any(|a| a == "--train");
+    let train_only = args.iter().any(|a| a == "--train-only");
+    let train = train_only || args.iter().any(|a| a == "--train");
     aha_model::set_packed_kernel(!args.iter().any(|a| a == "--candle-kernels"));
     let kernels = if aha_model::packed_kernel_active() {
         "aha"
@@ -89,9 +90,25 @@ fn main() -> Res<()> {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(3);
-    let dev = Device::Cpu;
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(0);
-    let model = Model::load(&path, WeightKind::Quantized, &dev)?;
+    if !train_only {
+        decode_bench(&path, kernels, reps, &mut rng)?;
+    }
+    if train {
+        train_bench(&path, reps, &mut rng)?;
+    }
+    Ok(())
+}
+
+/// Prompt and decode throughput, single stream and batched.
+fn decode_bench(
+    path: &std::path::Path,
+    kernels: &str,
+    reps: usize,
+    rng: &mut rand_chacha::ChaCha20Rng,
+) -> Res<()> {
+    let dev = Device::Cpu;
+    let model = Model::load(path, WeightKind::Quantized, &dev)?;
     let vocab = model.config().vocab_size;
     let name = path
         .file_name()
@@ -99,7 +116,7 @@ fn main() -> Res<()> {
         .unwrap_or_default();
 
     // Prompt processing: 128 tokens in one forward (as llama-bench -p 128).
-    let prompt = tokens(&mut rng, 128, vocab);
+    let prompt = tokens(rng, 128, vocab);
     let mut pp = Vec::new();
     for _ in 0..reps + 1 {
         let ids = Tensor::from_vec(prompt.clone(), (1, 128), &dev)?;
@@ -117,7 +134,7 @@ fn main() -> Res<()> {
     );
 
     // Decode: (64 + 1 new tokens) − (1 new token) isolates 64 decode steps from the prefill.
-    let short = tokens(&mut rng, 16, vocab);
+    let short = tokens(rng, 16, vocab);
     for batch in [1usize, 8, 32] {
         let prompts: Vec<Vec<u32>> = (0..batch).map(|_| short.clone()).collect();
         let (mut tg, mut cpu) = (Vec::new(), Vec::new());
@@ -138,10 +155,19 @@ fn main() -> Res<()> {
             median(cpu)
         );
     }
-    drop(model);
+    Ok(())
+}
 
-    if train {
-        let model = Model::load(&path, WeightKind::F32, &dev)?;
+/// Seconds per GRPO-style step on f32 weights.
+fn train_bench(path: &std::path::Path, reps: usize, rng: &mut rand_chacha::ChaCha20Rng) -> Res<()> {
+    let dev = Device::Cpu;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    {
+        let model = Model::load(path, WeightKind::F32, &dev)?;
+        let vocab = model.config().vocab_size;
         let mut opt = AdamW::new(
             model.vars(),
             ParamsAdamW {
@@ -151,12 +177,9 @@ fn main() -> Res<()> {
         )?;
         let (batch, prompt_len, resp_len) = (8usize, 64usize, 192usize);
         for step in 0..reps {
-            let prompts: Vec<Vec<u32>> = (0..batch)
-                .map(|_| tokens(&mut rng, prompt_len, vocab))
-                .collect();
-            let resps: Vec<Vec<u32>> = (0..batch)
-                .map(|_| tokens(&mut rng, resp_len, vocab))
-                .collect();
+            let prompts: Vec<Vec<u32>> =
+                (0..batch).map(|_| tokens(rng, prompt_len, vocab)).collect();
+            let resps: Vec<Vec<u32>> = (0..batch).map(|_| tokens(rng, resp_len, vocab)).collect();
             let adv: Vec<f32> = (0..batch)
                 .map(|i| if i % 2 == 0 { 1.0 } else { -1.0 })
                 .collect();

@@ -110,7 +110,11 @@ fn sample_inner<R: Rng>(logits: &[f32], params: &SamplingParams, rng: &mut R) ->
     // vectorised, in the AVX2 compilation.
     let mut scaled = vec![0f32; logits.len()];
     for (s, &l) in scaled.iter_mut().zip(logits) {
-        *s = if l.is_nan() { f32::NEG_INFINITY } else { l * inv_t };
+        *s = if l.is_nan() {
+            f32::NEG_INFINITY
+        } else {
+            l * inv_t
+        };
     }
     let mut max = f32::NEG_INFINITY;
     for &s in &scaled {
