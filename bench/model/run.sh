@@ -5,8 +5,9 @@
 #
 # Measures, per model: prompt tok/s (128-token prompt) and decode tok/s (64 tokens), single
 # stream, for aha (quantized path) and llama.cpp (llama-bench); aha's aggregate decode tok/s with
-# 8 and 32 sequences sampled together; and (SmolLM2) seconds per GRPO-style training step,
-# batch 8 x 256 tokens, f32 weights: forward + backward + AdamW, with peak RSS.
+# 8 and 32 sequences sampled together; and (SmolLM2) seconds per GRPO update through
+# `aha_train::Trainer::learn`, batch 8 x 256 tokens, f32 weights (score with gradients, loss,
+# backward, grad clip, AdamW), whole batch and with micro-batches of 2 (MICRO), with peak RSS.
 # aha runs twice: with its packed AVX-512-VNNI kernel (engine "aha") and with candle's own
 # quantized kernels (engine "aha-candle", the state before the packed kernel); CANDLE=0 skips
 # the second run. On a busy machine use THREADS=1: spinning thread pools (llama.cpp's and
@@ -23,6 +24,7 @@ THREADS="${THREADS:-2}"
 REPS="${AHA_BENCH_REPS:-3}"
 TRAIN="${TRAIN:-1}"
 CANDLE="${CANDLE:-1}"
+MICRO="${MICRO:-2}"
 OUT="${OUT:-$ROOT/target/bench-model.jsonl}"
 
 log() { echo "bench-model: $*" >&2; }
@@ -36,6 +38,11 @@ command -v python3 >/dev/null || die "python3 is needed to summarise the JSON"
 log "building the aha bench (aha-model is optimised in every profile)"
 (cd "$ROOT" && cargo build -q -p aha-model --example bench)
 AHA_BENCH="$ROOT/target/debug/examples/bench"
+if [ "$TRAIN" = 1 ]; then
+    log "building the update bench (release: the trainer's own loops run there too)"
+    (cd "$ROOT" && cargo build -q --release -p aha-train --example update_bench)
+fi
+UPDATE_BENCH="$ROOT/target/release/examples/update_bench"
 
 mkdir -p "$(dirname "$OUT")"
 : > "$OUT"
@@ -56,9 +63,7 @@ for line in sys.stdin:
                       "metric": metric, "batch": 1, "value": round(r["avg_ts"], 2),
                       "stddev": round(r["stddev_ts"], 2), "threads": r["n_threads"]}))
 ' "$file" >> "$OUT"
-    flags=()
-    if [ "$TRAIN" = 1 ] && [[ "$file" == SmolLM2* ]]; then flags=(--train); fi
-    runs=("${flags[*]}")
+    runs=("")
     if [ "$CANDLE" = 1 ]; then runs+=("--candle-kernels"); fi
     for extra in "${runs[@]}"; do
         # shellcheck disable=SC2086 # word splitting of the flag list is intended
@@ -73,6 +78,19 @@ for line in sys.stdin:
     print(json.dumps(r))
 ' "$THREADS" >> "$OUT"
     done
+    if [ "$TRAIN" = 1 ] && [[ "$file" == SmolLM2* ]]; then
+        for micro in 0 "$MICRO"; do
+            log "$file: GRPO update, micro-batch $micro (0 = whole batch), $REPS steps + 1 warm-up"
+            "$UPDATE_BENCH" "$model" --micro "$micro" --steps $((REPS + 1)) |
+                python3 -c '
+import json, sys
+for line in sys.stdin:
+    r = json.loads(line)
+    r.update({"schema_version": 1, "engine": "aha", "threads": int(sys.argv[1])})
+    print(json.dumps(r))
+' "$THREADS" >> "$OUT"
+        done
+    fi
 done
 
 python3 - "$OUT" <<'PY'
@@ -97,10 +115,14 @@ for model in sorted({r["model"] for r in rows}):
                 if v and one:
                     print(f"{metric:20s} batch {b:2d}: {engine:10s} {v:8.1f}  = {v / one:5.2f}x "
                           "its single stream")
-    for r in rows:
-        if r["model"] == model and r["metric"] == "train_step_s":
-            print(f"train step {r['batch']}x{r['tokens']} (step {r['step']}): {r['value']:.2f} s "
-                  f"(fwd {r['forward_s']:.2f}, bwd {r['backward_s']:.2f}, AdamW {r['adamw_s']:.2f}), "
-                  f"peak RSS {r['peak_rss_mib']:.0f} MiB")
+    for micro in sorted({r.get("micro_batch") for r in rows
+                         if r["model"] == model and r["metric"] == "train_step_s"}):
+        steps = [r for r in rows if r["model"] == model and r["metric"] == "train_step_s"
+                 and r.get("micro_batch") == micro and r["step"] > 0]  # step 0 warms up
+        if steps:
+            secs = sorted(r["value"] for r in steps)
+            print(f"GRPO update {steps[0]['batch']}x{steps[0]['tokens']}, micro-batch "
+                  f"{micro or 'off'}: median {secs[len(secs) // 2]:.2f} s/step over "
+                  f"{len(secs)} steps, peak RSS {max(r['peak_rss_mib'] for r in steps):.0f} MiB")
 PY
 log "figures in $OUT"

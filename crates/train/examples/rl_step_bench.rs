@@ -125,6 +125,7 @@ fn main() -> AnyResult<()> {
         },
         max_grad_norm: 1.0,
         mini_batches: 1,
+        micro_batch_size: 0,
     };
     let mut trainer = Trainer::new(&model, None, trainer_cfg)?;
     // Token ids 3.. avoid the tiny config's BOS (1) and EOS (2).

@@ -34,6 +34,6 @@ pub use task::{
     EvalMetrics, Graded, Grader, RewardConfig, RewardKind, TaskMetrics, eval_metrics, task_metrics,
 };
 pub use trainer::{
-    METRICS_SCHEMA_VERSION, Rollout, StepMetrics, StepOutput, Trainer, TrainerConfig, TrainerState,
-    append_jsonl,
+    Learned, METRICS_SCHEMA_VERSION, Rollout, StepMetrics, StepOutput, Trainer, TrainerConfig,
+    TrainerState, append_jsonl,
 };

@@ -182,6 +182,9 @@ pub struct RunConfig {
     pub max_grad_norm: f64,
     /// Optimizer steps per policy step (the rollout batch is cut into this many chunks).
     pub mini_batches: usize,
+    /// Responses per forward/backward pass within a mini-batch (0 = all at once); the same
+    /// gradient in less memory.
+    pub micro_batch_size: usize,
     /// Greedy evaluation.
     pub eval: EvalConfig,
     /// Saved samples.
@@ -220,6 +223,7 @@ impl Default for RunConfig {
             },
             max_grad_norm: 1.0,
             mini_batches: 1,
+            micro_batch_size: 0,
             eval: EvalConfig::default(),
             samples: SamplesConfig::default(),
             save_every: 10,
@@ -346,6 +350,7 @@ impl RunConfig {
             schedule: self.lr,
             max_grad_norm: self.max_grad_norm,
             mini_batches: self.mini_batches,
+            micro_batch_size: self.micro_batch_size,
         }
     }
 }

@@ -50,6 +50,11 @@ pub struct TrainerConfig {
     /// Optimizer steps per rollout batch (upstream: 8): the batch is cut into this many
     /// contiguous chunks of `ceil(n / mini_batches)` responses (fewer when `n` is smaller).
     pub mini_batches: usize,
+    /// Responses per forward/backward pass (0 = the whole mini-batch at once). Smaller
+    /// micro-batches accumulate the same gradient (the loss is a mean over responses, so each
+    /// micro-batch's loss is weighted by its share) in less memory: activations scale with it.
+    #[serde(default)]
+    pub micro_batch_size: usize,
 }
 
 /// One `metrics.jsonl` line (the trainer-level subset of docs/pipeline.md; `None` is omitted).
@@ -260,6 +265,141 @@ impl<'m> Trainer<'m> {
         Ok(())
     }
 
+    /// The update half of a policy step: old log-probs, then for each mini-batch (micro-batched
+    /// forward/backward, gradients accumulated) loss → grad-norm clip → AdamW. `pairs` are
+    /// (prompt, response) token ids, `advantages` one per response, `temperature` the sampling
+    /// temperature (log-probs are scored at it). [`Trainer::step`] calls this after the rollout;
+    /// it is public for callers that bring their own rollouts (and for benchmarks).
+    pub fn learn(
+        &mut self,
+        pairs: &[(&[u32], &[u32])],
+        advantages: &[f64],
+        temperature: f64,
+    ) -> Result<Learned> {
+        let n = pairs.len();
+        if advantages.len() != n {
+            return Err(Error::invalid(
+                "advantages",
+                format!("{} advantages for {n} responses", advantages.len()),
+            ));
+        }
+        if n == 0 {
+            return Err(Error::invalid(
+                "pairs",
+                "an update needs at least one response",
+            ));
+        }
+        let chunk = n.div_ceil(self.cfg.mini_batches).max(1);
+        let micro = match self.cfg.micro_batch_size {
+            0 => chunk,
+            m => m.min(chunk),
+        };
+        let (mut loss_sum, mut gn_sum, mut batches) = (0.0, 0.0, 0usize);
+        let mut clip = Mean::default();
+        let mut akl = Mean::default();
+        let mut ent = Mean::default();
+        let mut kl_ref = Mean::default();
+        let mut lr = 0.0;
+        // All old log-probs first: after the first optimizer step the model is no longer the
+        // rollout policy. The first mini-batch needs no extra pass: before any update its
+        // train-mode scores *are* the old policy's, detached (TRL's GRPOTrainer does the same
+        // with one iteration), which saves a quarter of a one-mini-batch step's compute.
+        // Indexed [mini-batch][micro-batch].
+        let olds = pairs
+            .chunks(chunk)
+            .enumerate()
+            .map(|(k, mb)| {
+                mb.chunks(micro)
+                    .map(|m| {
+                        if k == 0 {
+                            Ok(None)
+                        } else {
+                            self.model.score(m, temperature, Mode::Infer).map(Some)
+                        }
+                    })
+                    .collect::<std::result::Result<Vec<_>, _>>()
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(model_err)?;
+        let refs = pairs
+            .chunks(chunk)
+            .map(|mb| {
+                mb.chunks(micro)
+                    .map(|m| match self.reference {
+                        Some(r) => r.score(m, temperature, Mode::Infer).map(Some),
+                        None => Ok(None),
+                    })
+                    .collect::<std::result::Result<Vec<_>, _>>()
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(model_err)?;
+        let vars = self.model.vars();
+        for (k, mb) in pairs.chunks(chunk).enumerate() {
+            let adv_mb = &advantages[k * chunk..k * chunk + mb.len()];
+            let mut acc: Option<aha_model::candle_core::backprop::GradStore> = None;
+            let mut parts = MicroStats::default();
+            for (j, m) in mb.chunks(micro).enumerate() {
+                let adv = &adv_mb[j * micro..j * micro + m.len()];
+                let new = self
+                    .model
+                    .score(m, temperature, Mode::Train)
+                    .map_err(model_err)?;
+                let old = match &olds[k][j] {
+                    Some(o) => o.logprobs.clone(),
+                    None => new.logprobs.detach(),
+                };
+                let out = policy_loss(
+                    &self.cfg.loss,
+                    &new.logprobs,
+                    &old,
+                    refs[k][j].as_ref().map(|r| &r.logprobs),
+                    &new.mask,
+                    adv,
+                )?;
+                // The loss is a mean over responses: weight each micro-batch by its share.
+                let share = m.len() as f64 / mb.len() as f64;
+                let loss = if m.len() == mb.len() {
+                    out.loss
+                } else {
+                    out.loss.affine(share, 0.0)?
+                };
+                let grads = loss.backward()?;
+                drop((loss, new));
+                acc = Some(match acc {
+                    None => grads,
+                    Some(mut sum) => {
+                        accumulate(&mut sum, grads, &vars)?;
+                        sum
+                    }
+                });
+                parts.add(&out.stats, share);
+            }
+            let Some(mut grads) = acc else { continue };
+            let gn = clip_grad_norm(&vars, &mut grads, self.cfg.max_grad_norm)?;
+            lr = self.cfg.schedule.lr_at(self.opt_step);
+            self.opt.step(&grads, lr)?;
+            self.opt_step += 1;
+            loss_sum += parts.loss;
+            gn_sum += gn;
+            batches += 1;
+            clip.add(parts.per_token(parts.clip));
+            akl.add(parts.per_token(parts.approx_kl));
+            ent.add(parts.per_token(parts.entropy));
+            kl_ref.add(parts.kl_ref);
+        }
+
+        Ok(Learned {
+            loss: loss_sum / batches.max(1) as f64,
+            clip_frac: clip.get(),
+            approx_kl: akl.get(),
+            entropy: ent.get(),
+            kl_ref: kl_ref.get(),
+            grad_norm: gn_sum / batches.max(1) as f64,
+            lr,
+            optimizer_steps: batches,
+        })
+    }
+
     /// Policy steps taken so far.
     pub fn policy_step(&self) -> usize {
         self.policy_step
@@ -314,72 +454,8 @@ impl<'m> Trainer<'m> {
             .zip(&completions)
             .map(|(p, c)| (p.as_slice(), c.tokens.as_slice()))
             .collect();
-        let temperature = sampling.temperature;
-
+        let learned = self.learn(&pairs, &advantages, sampling.temperature)?;
         let n = pairs.len();
-        let chunk = n.div_ceil(self.cfg.mini_batches).max(1);
-        let (mut loss_sum, mut gn_sum, mut batches) = (0.0, 0.0, 0usize);
-        let mut clip = Mean::default();
-        let mut akl = Mean::default();
-        let mut ent = Mean::default();
-        let mut kl_ref = Mean::default();
-        let mut lr = 0.0;
-        // All old log-probs first: after the first optimizer step the model is no longer the
-        // rollout policy. The first mini-batch needs no extra pass: before any update its
-        // train-mode scores *are* the old policy's, detached (TRL's GRPOTrainer does the same
-        // with one iteration), which saves a quarter of a one-mini-batch step's compute.
-        let olds = pairs
-            .chunks(chunk)
-            .enumerate()
-            .map(|(k, mb)| {
-                if k == 0 {
-                    Ok(None)
-                } else {
-                    self.model.score(mb, temperature, Mode::Infer).map(Some)
-                }
-            })
-            .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(model_err)?;
-        let refs = match self.reference {
-            Some(r) => pairs
-                .chunks(chunk)
-                .map(|mb| r.score(mb, temperature, Mode::Infer).map(Some))
-                .collect::<std::result::Result<Vec<_>, _>>()
-                .map_err(model_err)?,
-            None => vec![None; olds.len()],
-        };
-        for (k, ((mb, old), reference)) in pairs.chunks(chunk).zip(&olds).zip(&refs).enumerate() {
-            let adv = &advantages[k * chunk..k * chunk + mb.len()];
-            let new = self
-                .model
-                .score(mb, temperature, Mode::Train)
-                .map_err(model_err)?;
-            let old = match old {
-                Some(o) => o.logprobs.clone(),
-                None => new.logprobs.detach(),
-            };
-            let out = policy_loss(
-                &self.cfg.loss,
-                &new.logprobs,
-                &old,
-                reference.as_ref().map(|r| &r.logprobs),
-                &new.mask,
-                adv,
-            )?;
-            let mut grads = out.loss.backward()?;
-            let vars = self.model.vars();
-            let gn = clip_grad_norm(&vars, &mut grads, self.cfg.max_grad_norm)?;
-            lr = self.cfg.schedule.lr_at(self.opt_step);
-            self.opt.step(&grads, lr)?;
-            self.opt_step += 1;
-            loss_sum += out.stats.loss;
-            gn_sum += gn;
-            batches += 1;
-            clip.add(out.stats.clip_frac);
-            akl.add(out.stats.approx_kl);
-            ent.add(out.stats.entropy);
-            kl_ref.add(out.stats.kl_ref);
-        }
 
         let lens: Vec<f64> = completions.iter().map(|c| c.tokens.len() as f64).collect();
         let truncated: Vec<f64> = completions
@@ -406,13 +482,13 @@ impl<'m> Trainer<'m> {
             len_mean: mean(&lens).unwrap_or(0.0),
             len_truncated: mean(&truncated),
             truncated_rate: truncated.len() as f64 / n.max(1) as f64,
-            loss: loss_sum / batches.max(1) as f64,
-            clip_frac: clip.get(),
-            approx_kl: akl.get(),
-            entropy: ent.get(),
-            kl_ref: kl_ref.get(),
-            grad_norm: gn_sum / batches.max(1) as f64,
-            lr,
+            loss: learned.loss,
+            clip_frac: learned.clip_frac,
+            approx_kl: learned.approx_kl,
+            entropy: learned.entropy,
+            kl_ref: learned.kl_ref,
+            grad_norm: learned.grad_norm,
+            lr: learned.lr,
             tokens_per_s: if elapsed > 0.0 {
                 total_tokens / elapsed
             } else {
@@ -435,6 +511,27 @@ impl<'m> Trainer<'m> {
             .collect();
         Ok(StepOutput { metrics, rollouts })
     }
+}
+
+/// What [`Trainer::learn`] did: loss statistics averaged over its mini-batches.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Learned {
+    /// Loss, averaged over the mini-batches.
+    pub loss: f64,
+    /// Clip fraction (per token), averaged over mini-batches with tokens.
+    pub clip_frac: Option<f64>,
+    /// Approximate KL(old ‖ new), averaged likewise.
+    pub approx_kl: Option<f64>,
+    /// Sampling-policy entropy estimate, averaged likewise.
+    pub entropy: Option<f64>,
+    /// KL to the reference (beta > 0 only).
+    pub kl_ref: Option<f64>,
+    /// Pre-clip gradient norm, averaged over the mini-batches.
+    pub grad_norm: f64,
+    /// Learning rate of the last optimizer step.
+    pub lr: f64,
+    /// Optimizer steps taken.
+    pub optimizer_steps: usize,
 }
 
 /// Appends `value` as one JSON line to `path` (created if missing). `metrics.jsonl` is
@@ -468,6 +565,56 @@ fn mean(xs: &[f64]) -> Option<f64> {
 struct Mean {
     sum: f64,
     n: usize,
+}
+
+/// A mini-batch's loss statistics, combined over its micro-batches: response-mean quantities
+/// weighted by each micro-batch's share of responses, per-token ones by its tokens.
+#[derive(Default)]
+struct MicroStats {
+    loss: f64,
+    kl_ref: Option<f64>,
+    tokens: f64,
+    clip: f64,
+    approx_kl: f64,
+    entropy: f64,
+}
+
+impl MicroStats {
+    fn add(&mut self, s: &crate::loss::LossStats, share: f64) {
+        self.loss += share * s.loss;
+        if let Some(kl) = s.kl_ref {
+            *self.kl_ref.get_or_insert(0.0) += share * kl;
+        }
+        let t = s.tokens as f64;
+        self.tokens += t;
+        self.clip += t * s.clip_frac.unwrap_or(0.0);
+        self.approx_kl += t * s.approx_kl.unwrap_or(0.0);
+        self.entropy += t * s.entropy.unwrap_or(0.0);
+    }
+
+    /// A token-weighted sum as a per-token mean (`None` without tokens, as the loss reports).
+    fn per_token(&self, weighted: f64) -> Option<f64> {
+        (self.tokens > 0.0).then(|| weighted / self.tokens)
+    }
+}
+
+/// Adds the gradients of `vars` in `more` into `sum`.
+fn accumulate(
+    sum: &mut aha_model::candle_core::backprop::GradStore,
+    mut more: aha_model::candle_core::backprop::GradStore,
+    vars: &[aha_model::candle_core::Var],
+) -> Result<()> {
+    for v in vars {
+        let Some(g) = more.remove(v.as_tensor()) else {
+            continue;
+        };
+        let total = match sum.remove(v.as_tensor()) {
+            Some(prev) => (prev + g)?,
+            None => g,
+        };
+        sum.insert(v.as_tensor(), total);
+    }
+    Ok(())
 }
 
 impl Mean {

@@ -28,6 +28,7 @@ fn config(kind: AdvantageKind) -> TrainerConfig {
         },
         max_grad_norm: 1.0,
         mini_batches: 2,
+        micro_batch_size: 0,
     }
 }
 
@@ -110,6 +111,89 @@ fn first_minibatch_is_on_policy() {
     let m = run_with(&model, None, cfg, 1);
     assert_eq!(m[0].clip_frac, Some(0.0));
     assert!(m[0].approx_kl.unwrap() < 1e-9, "{:?}", m[0]);
+}
+
+#[test]
+fn micro_batches_accumulate_the_same_update() {
+    // 16 rollouts, 2 mini-batches of 8, micro-batches of 3 (3 + 3 + 2): the same weights and
+    // statistics as whole mini-batches, up to float summation order. A reference model makes the
+    // KL term (a response-mean, weighted like the loss) part of the check.
+    let prompts: Vec<Vec<u32>> = vec![vec![1, 2], vec![1, 3]];
+    let mut reward = |_: usize, c: &Completion| f64::from(u8::from(c.tokens[0] < 8));
+    let mut cfg = config(AdvantageKind::Grpo);
+    cfg.loss.beta = 0.05;
+    // Adam's g/√v turns float noise in a near-zero gradient into a full ±lr step; with a large
+    // eps the update is lr/eps · g (plain SGD), so weights compare gradients faithfully.
+    cfg.adamw.eps = 10.0;
+    cfg.schedule = LrSchedule::Constant { lr: 0.3, warmup: 0 };
+    let reference = tiny();
+    let mut results = Vec::new();
+    for micro in [0usize, 3] {
+        let model = tiny();
+        let mut t = Trainer::new(
+            &model,
+            Some(&reference),
+            TrainerConfig {
+                micro_batch_size: micro,
+                ..cfg.clone()
+            },
+        )
+        .unwrap();
+        let m: Vec<StepMetrics> = (0..2)
+            .map(|_| t.step(&prompts, &mut reward).unwrap().metrics)
+            .collect();
+        drop(t);
+        let w: Vec<f32> = model
+            .vars()
+            .iter()
+            .flat_map(|v| {
+                v.as_tensor()
+                    .flatten_all()
+                    .unwrap()
+                    .to_vec1::<f32>()
+                    .unwrap()
+            })
+            .collect();
+        results.push((m, w));
+    }
+    let ((m0, w0), (m1, w1)) = (&results[0], &results[1]);
+    let worst = w0
+        .iter()
+        .zip(w1)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max);
+    assert!(worst < 1e-5, "weights differ by {worst}");
+    // The update moved the weights (so the comparison is not vacuous).
+    let init: Vec<f32> = tiny()
+        .vars()
+        .iter()
+        .flat_map(|v| {
+            v.as_tensor()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+        })
+        .collect();
+    assert!(init.iter().zip(w0).any(|(a, b)| (a - b).abs() > 1e-3));
+    for (a, b) in m0.iter().zip(m1) {
+        let close = |x: f64, y: f64| (x - y).abs() <= 1e-5 * (1.0 + x.abs());
+        assert!(close(a.loss, b.loss), "loss {} vs {}", a.loss, b.loss);
+        assert!(
+            close(a.grad_norm, b.grad_norm),
+            "{} vs {}",
+            a.grad_norm,
+            b.grad_norm
+        );
+        for (x, y) in [
+            (a.clip_frac, b.clip_frac),
+            (a.approx_kl, b.approx_kl),
+            (a.entropy, b.entropy),
+            (a.kl_ref, b.kl_ref),
+        ] {
+            assert!(close(x.unwrap(), y.unwrap()), "{a:?} vs {b:?}");
+        }
+    }
 }
 
 #[test]

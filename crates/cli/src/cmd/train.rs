@@ -167,6 +167,10 @@ pub struct Args {
     /// Optimizer steps per policy step [default: 1].
     #[arg(long)]
     pub mini_batches: Option<usize>,
+    /// Responses per forward/backward pass (gradient accumulation; 0 = the whole mini-batch)
+    /// [default: 0]. Peak memory scales with it; the update is the same.
+    #[arg(long)]
+    pub micro_batch_size: Option<usize>,
     /// Global grad-norm clip [default: 1].
     #[arg(long)]
     pub max_grad_norm: Option<f64>,
@@ -338,6 +342,7 @@ fn resolve_config(args: &Args) -> anyhow::Result<RunConfig> {
     }
     set!(args.beta, c.loss.beta);
     set!(args.mini_batches, c.mini_batches);
+    set!(args.micro_batch_size, c.micro_batch_size);
     set!(args.max_grad_norm, c.max_grad_norm);
     set!(args.weight_decay, c.adamw.weight_decay);
     c.lr = if cosine {
