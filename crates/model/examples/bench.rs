@@ -115,7 +115,12 @@ fn decode_bench(
 
     // Decode: (64 + 1 new tokens) − (1 new token) isolates 64 decode steps from the prefill.
     let short = tokens(rng, 16, vocab);
-    for batch in [1usize, 8, 32] {
+    // AHA_BENCH_BATCHES=8 (comma-separated) limits the decode figures, e.g. for profiling.
+    let batches: Vec<usize> = std::env::var("AHA_BENCH_BATCHES")
+        .ok()
+        .map(|s| s.split(',').filter_map(|b| b.trim().parse().ok()).collect())
+        .unwrap_or_else(|| vec![1, 8, 32]);
+    for batch in batches {
         let prompts: Vec<Vec<u32>> = (0..batch).map(|_| short.clone()).collect();
         let (mut tg, mut cpu) = (Vec::new(), Vec::new());
         for _ in 0..reps {

@@ -88,8 +88,16 @@ fn attend_group(g: &Group<'_>, out: &mut [f32], scores: &mut Vec<f32>) {
     scores.clear();
     scores.resize(heads * s, 0.0);
     for j in 0..s {
-        let krow = &g.k[j * g.stride..j * g.stride + hd];
         let m = g.mask.map_or(0.0, |m| m[j]);
+        if m == f32::NEG_INFINITY {
+            // Padding, or outside a sliding window (Gemma's local layers): skip the dot
+            // products and, below, the value row (its weight is exactly 0).
+            for h in 0..heads {
+                scores[h * s + j] = f32::NEG_INFINITY;
+            }
+            continue;
+        }
+        let krow = &g.k[j * g.stride..j * g.stride + hd];
         for (h, qrow) in g.q.chunks_exact(hd).enumerate() {
             scores[h * s + j] = dot(qrow, krow) + m;
         }
@@ -106,6 +114,9 @@ fn attend_group(g: &Group<'_>, out: &mut [f32], scores: &mut Vec<f32>) {
     }
     out.fill(0.0);
     for j in 0..s {
+        if g.mask.is_some_and(|m| m[j] == f32::NEG_INFINITY) {
+            continue;
+        }
         let vrow = &g.v[j * g.stride..j * g.stride + hd];
         for (h, o) in out.chunks_exact_mut(hd).enumerate() {
             let p = scores[h * s + j];
