@@ -113,6 +113,21 @@ fn first_minibatch_is_on_policy() {
     assert!(m[0].approx_kl.unwrap() < 1e-9, "{:?}", m[0]);
 }
 
+/// Every weight of `model`, flattened in parameter order.
+fn all_weights(model: &Model) -> Vec<f32> {
+    model
+        .vars()
+        .iter()
+        .flat_map(|v| {
+            v.as_tensor()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap()
+        })
+        .collect()
+}
+
 #[test]
 fn micro_batches_accumulate_the_same_update() {
     // 16 rollouts, 2 mini-batches of 8, micro-batches of 3 (3 + 3 + 2): the same weights and
@@ -143,17 +158,7 @@ fn micro_batches_accumulate_the_same_update() {
             .map(|_| t.step(&prompts, &mut reward).unwrap().metrics)
             .collect();
         drop(t);
-        let w: Vec<f32> = model
-            .vars()
-            .iter()
-            .flat_map(|v| {
-                v.as_tensor()
-                    .flatten_all()
-                    .unwrap()
-                    .to_vec1::<f32>()
-                    .unwrap()
-            })
-            .collect();
+        let w = all_weights(&model);
         results.push((m, w));
     }
     let ((m0, w0), (m1, w1)) = (&results[0], &results[1]);
@@ -164,17 +169,7 @@ fn micro_batches_accumulate_the_same_update() {
         .fold(0f32, f32::max);
     assert!(worst < 1e-5, "weights differ by {worst}");
     // The update moved the weights (so the comparison is not vacuous).
-    let init: Vec<f32> = tiny()
-        .vars()
-        .iter()
-        .flat_map(|v| {
-            v.as_tensor()
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap()
-        })
-        .collect();
+    let init = all_weights(&tiny());
     assert!(init.iter().zip(w0).any(|(a, b)| (a - b).abs() > 1e-3));
     for (a, b) in m0.iter().zip(m1) {
         let close = |x: f64, y: f64| (x - y).abs() <= 1e-5 * (1.0 + x.abs());
