@@ -86,6 +86,9 @@ fn train_args(dir: &Path, out: &Path, steps: usize) -> Vec<String> {
         "0.03",
         "--mini-batches",
         "2",
+        // 4 rollouts per mini-batch, back-propagated 3 + 1 at a time
+        "--micro-batch-size",
+        "3",
         "--eval-every",
         "5",
         "--samples-every",
@@ -130,6 +133,9 @@ fn train_killed_after_a_checkpoint_and_resumed_equals_an_uninterrupted_run() {
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("resolved config"), "{err}");
     assert_eq!(untimed(&full.join("metrics.jsonl")).len(), steps);
+    let config: Value =
+        serde_json::from_str(&std::fs::read_to_string(full.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["micro_batch_size"], 3);
 
     // The same run, killed (SIGKILL) as soon as its first checkpoint is on disk.
     let cut = dir.path().join("cut");
