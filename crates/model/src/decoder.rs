@@ -289,9 +289,7 @@ fn to_fast_quant(raw: RawWeight, device: &Device) -> Result<Either> {
         // re-quantizing to its Q8_0 is faster for every batch size (Gemma-3-270M Q4_K_M, 2
         // threads: prompt 1.5x, decode 1.3x single stream and batched) and loses next to nothing
         // (Q8_0's rounding error is a small fraction of Q4_K's).
-        RawWeight::Quant(q)
-            if has_fast_kernel(q.dtype()) && !crate::qgemm::packed_kernel_active() =>
-        {
+        RawWeight::Quant(q) if has_fast_kernel(q.dtype()) && !crate::qgemm::packed_for(device) => {
             Ok(Either::Quant(q))
         }
         RawWeight::Quant(q) if q.dtype() == GgmlDType::Q8_0 => Ok(Either::Quant(q)),
@@ -299,7 +297,7 @@ fn to_fast_quant(raw: RawWeight, device: &Device) -> Result<Either> {
         // memory traffic than Q8_0).
         RawWeight::Quant(q)
             if matches!(q.dtype(), GgmlDType::Q4_1 | GgmlDType::Q5_0)
-                && crate::qgemm::packed_kernel_active() =>
+                && crate::qgemm::packed_for(device) =>
         {
             Ok(Either::Quant(q))
         }

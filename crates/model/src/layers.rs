@@ -35,10 +35,10 @@ pub(crate) enum Weight {
 }
 
 impl Weight {
-    /// A quantized matrix in the fastest form this CPU runs: Q8_0 repacked when the packed
-    /// kernel is available, candle's `QMatMul` otherwise.
+    /// A quantized matrix in the fastest form for its device: Q8_0 repacked when the packed
+    /// kernel is available (CPU), candle's `QMatMul` otherwise.
     pub(crate) fn quantized(q: QTensor) -> Result<Weight> {
-        if PackedQ8::supports(q.dtype()) && crate::qgemm::packed_kernel_active() {
+        if PackedQ8::supports(q.dtype()) && crate::qgemm::packed_for(&q.device()) {
             return Ok(Weight::Packed(Arc::new(PackedQ8::from_qtensor(&q)?)));
         }
         Ok(Weight::Quant(Arc::new(QMatMul::from_qtensor(q)?)))
@@ -46,7 +46,7 @@ impl Weight {
 
     /// Like [`Weight::quantized`] for a tensor that stays shared (tied embeddings).
     pub(crate) fn quantized_shared(q: &Arc<QTensor>) -> Result<Weight> {
-        if PackedQ8::supports(q.dtype()) && crate::qgemm::packed_kernel_active() {
+        if PackedQ8::supports(q.dtype()) && crate::qgemm::packed_for(&q.device()) {
             return Ok(Weight::Packed(Arc::new(PackedQ8::from_qtensor(q)?)));
         }
         Ok(Weight::Quant(Arc::new(QMatMul::from_arc(q.clone())?)))

@@ -96,6 +96,12 @@ pub fn packed_kernel_active() -> bool {
     ENABLED.load(Ordering::Relaxed) && available()
 }
 
+/// Whether weights on `device` get the packed kernel: it is a CPU kernel, so CUDA weights keep
+/// candle's quantized kernels (which run on the GPU).
+pub(crate) fn packed_for(device: &candle_core::Device) -> bool {
+    device.is_cpu() && packed_kernel_active()
+}
+
 /// Whether this CPU runs the packed kernel (AVX-512F, BW and VNNI); elsewhere candle's kernels stay.
 fn available() -> bool {
     #[cfg(target_arch = "x86_64")]
