@@ -46,6 +46,7 @@ pub mod error;
 mod fastmath;
 pub mod generate;
 mod gguf;
+mod hugebuf;
 pub mod kv_cache;
 mod layers;
 mod par;

@@ -67,8 +67,8 @@ pub(crate) struct PackedQ8 {
     format: Format,
     /// Run the AVX-512-VNNI kernel (detected at packing); otherwise the portable one.
     simd: bool,
-    /// `ceil(n / 16) · (k / 32)` tiles, column group major.
-    tiles: Vec<u8>,
+    /// `ceil(n / 16) · (k / 32)` tiles, column group major (in huge pages where possible).
+    tiles: crate::hugebuf::TileBuf,
 }
 
 /// One activation matrix quantized for [`PackedQ8::matmul`]: `rows × k` values `q` in
@@ -148,7 +148,7 @@ impl PackedQ8 {
             ));
         }
         let groups = n.div_ceil(TILE_N);
-        let mut tiles = vec![0u8; groups * kb * TILE_BYTES_Q4_1];
+        let mut tiles = crate::hugebuf::TileBuf::zeroed(groups * kb * TILE_BYTES_Q4_1);
         for (t, tile) in tiles.chunks_exact_mut(TILE_BYTES_Q4_1).enumerate() {
             let (g, b) = (t / kb, t % kb);
             let (head, qs) = tile.split_at_mut(TILE_N * 4);
@@ -197,7 +197,7 @@ impl PackedQ8 {
             ));
         }
         let groups = n.div_ceil(TILE_N);
-        let mut tiles = vec![0u8; groups * kb * TILE_BYTES_Q5_0];
+        let mut tiles = crate::hugebuf::TileBuf::zeroed(groups * kb * TILE_BYTES_Q5_0);
         for (t, tile) in tiles.chunks_exact_mut(TILE_BYTES_Q5_0).enumerate() {
             let (g, b) = (t / kb, t % kb);
             let (head, qs) = tile.split_at_mut(TILE_N * 4);
@@ -254,7 +254,7 @@ impl PackedQ8 {
             ));
         }
         let groups = n.div_ceil(TILE_N);
-        let mut tiles = vec![0u8; groups * kb * TILE_BYTES];
+        let mut tiles = crate::hugebuf::TileBuf::zeroed(groups * kb * TILE_BYTES);
         for (t, tile) in tiles.chunks_exact_mut(TILE_BYTES).enumerate() {
             let (g, b) = (t / kb, t % kb);
             let (scales, qs) = tile.split_at_mut(TILE_N * 2);
