@@ -2,7 +2,7 @@
 //!
 //! `cargo run -p aha-model --example bench -- MODEL.gguf [--candle-kernels]`
 //! - prompt tok/s: one forward over a 128-token prompt, single stream (quantized weights);
-//! - decode tok/s: 64 new tokens, single stream;
+//! - decode tok/s: 64 new tokens (`AHA_BENCH_NEW` to change), single stream;
 //! - batched decode tok/s: 8 and 32 sequences sampled together (aggregate); each decode
 //!   figure also per second of main-thread CPU time (`decode_tok_per_cpu_s`, which with one
 //!   thread does not depend on how busy the machine is);
@@ -113,8 +113,14 @@ fn decode_bench(
         median(pp)
     );
 
-    // Decode: (64 + 1 new tokens) − (1 new token) isolates 64 decode steps from the prefill.
+    // Decode: (new + 1 tokens) − (1 new token) isolates `new` decode steps from the prefill.
     let short = tokens(rng, 16, vocab);
+    // AHA_BENCH_NEW=512 decodes that many tokens instead of 64 (attention over a longer cache).
+    let new: usize = std::env::var("AHA_BENCH_NEW")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(64);
     // AHA_BENCH_BATCHES=8 (comma-separated) limits the decode figures, e.g. for profiling.
     let batches: Vec<usize> = std::env::var("AHA_BENCH_BATCHES")
         .ok()
@@ -125,9 +131,9 @@ fn decode_bench(
         let (mut tg, mut cpu) = (Vec::new(), Vec::new());
         for _ in 0..reps {
             let t1 = time_generate(&model, &prompts, 1)?;
-            let t65 = time_generate(&model, &prompts, 65)?;
-            tg.push((batch * 64) as f64 / (t65.0 - t1.0));
-            cpu.push((batch * 64) as f64 / (t65.1 - t1.1));
+            let tn = time_generate(&model, &prompts, new + 1)?;
+            tg.push((batch * new) as f64 / (tn.0 - t1.0));
+            cpu.push((batch * new) as f64 / (tn.1 - t1.1));
         }
         println!(
             r#"{{"model":"{name}","kernels":"{kernels}","metric":"decode_tok_s","batch":{batch},"value":{:.2}}}"#,
