@@ -89,7 +89,7 @@ impl Group<'_> {
             (self.s - 1) * self.stride + self.hd
         };
         self.hd > 0
-            && self.q.len() % self.hd == 0
+            && self.q.len().is_multiple_of(self.hd)
             && self.stride >= self.hd
             && self.k.len() >= need
             && self.v.len() >= need
@@ -175,7 +175,7 @@ fn attend_group(g: &Group<'_>, out: &mut [f32], scores: &mut Vec<f32>) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn attend_group_avx2(g: &Group<'_>, out: &mut [f32], scores: &mut Vec<f32>) {
-    if g.hd % 8 != 0 {
+    if !g.hd.is_multiple_of(8) {
         return attend_group(g, out, scores);
     }
     let heads = g.q.len() / g.hd;
