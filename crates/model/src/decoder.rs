@@ -462,6 +462,19 @@ impl Model {
         self.kind
     }
 
+    /// The KV-cache storage [`Model::generate`] uses: f16 for quantized models on CPUs that run
+    /// the f16 attention kernels (half the memory traffic over long caches; the int8 activations
+    /// of the quantized path already round more than f16 does), f32 otherwise, so the f32
+    /// (trainable) path stays exact against a full forward.
+    pub fn kv_cache_dtype(&self) -> DType {
+        let f16 = self.kind == WeightKind::Quantized
+            && self.device.is_cpu()
+            && self.config.head_dim.is_multiple_of(8)
+            && crate::decode_attn::f16_cache_supported()
+            && std::env::var_os("AHA_KV_F32").is_none();
+        if f16 { DType::F16 } else { DType::F32 }
+    }
+
     /// The trainable parameters with their (GGUF-style) names; empty for quantized models.
     pub fn named_vars(&self) -> &[(String, Var)] {
         &self.vars
@@ -680,7 +693,14 @@ impl Model {
         };
         let out = match fast {
             Some(out) => out,
-            None => attend(&q, &k, &v, mask, mode)?,
+            // A half-precision cache is widened for the general path (prefill, other devices).
+            None => attend(
+                &q,
+                &k.to_dtype(candle_core::DType::F32)?,
+                &v.to_dtype(candle_core::DType::F32)?,
+                mask,
+                mode,
+            )?,
         };
         a.o.forward(&out)
     }

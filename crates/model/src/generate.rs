@@ -180,7 +180,11 @@ impl Model {
                 }
             })
             .collect();
-        let mut cache = KvCache::new(self.config().num_layers, width + params.max_new_tokens);
+        let mut cache = KvCache::with_dtype(
+            self.config().num_layers,
+            width + params.max_new_tokens,
+            self.kv_cache_dtype(),
+        );
         let input = Tensor::from_vec(ids, (batch, width), self.device())?;
         let hidden = self.forward_hidden(&input, &pos, Some(&mut cache), Mode::Infer)?;
         let mut logits = self.last_logits(&hidden)?;

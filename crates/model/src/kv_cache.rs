@@ -15,18 +15,32 @@ pub struct KvCache {
     len: usize,
     capacity: usize,
     key_pos: Vec<Vec<i64>>,
+    dtype: DType,
 }
 
 impl KvCache {
     /// An empty cache for `num_layers` layers that reserves room for `capacity` positions
     /// (it grows if needed).
     pub fn new(num_layers: usize, capacity: usize) -> KvCache {
+        KvCache::with_dtype(num_layers, capacity, DType::F32)
+    }
+
+    /// Like [`KvCache::new`], storing keys and values as `dtype`: F32, or F16 (half the bytes
+    /// for attention to read; keys and values are rounded to f16 on the way in, as llama.cpp's
+    /// default cache does).
+    pub fn with_dtype(num_layers: usize, capacity: usize, dtype: DType) -> KvCache {
         KvCache {
             layers: vec![None; num_layers],
             len: 0,
             capacity: capacity.max(1),
             key_pos: Vec::new(),
+            dtype,
         }
+    }
+
+    /// How keys and values are stored.
+    pub fn dtype(&self) -> DType {
+        self.dtype
     }
 
     /// Number of cached positions (padding included).
@@ -86,8 +100,8 @@ impl KvCache {
                 let cap = self.capacity.max(need);
                 let shape = (b, hkv, cap, hd);
                 (
-                    Tensor::zeros(shape, DType::F32, k.device())?,
-                    Tensor::zeros(shape, DType::F32, k.device())?,
+                    Tensor::zeros(shape, self.dtype, k.device())?,
+                    Tensor::zeros(shape, self.dtype, k.device())?,
                 )
             }
             Some((kb, vb)) if kb.dim(2)? < need => {
@@ -95,8 +109,8 @@ impl KvCache {
             }
             Some(bufs) => bufs,
         };
-        kb.slice_set(&k.contiguous()?, 2, self.len)?;
-        vb.slice_set(&v.contiguous()?, 2, self.len)?;
+        kb.slice_set(&k.to_dtype(self.dtype)?.contiguous()?, 2, self.len)?;
+        vb.slice_set(&v.to_dtype(self.dtype)?.contiguous()?, 2, self.len)?;
         let out = (kb.narrow(2, 0, need)?, vb.narrow(2, 0, need)?);
         *slot = Some((kb, vb));
         Ok(out)
