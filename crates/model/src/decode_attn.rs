@@ -107,6 +107,13 @@ impl<T> Group<'_, T> {
     }
 }
 
+/// Makes `scores` hold `heads·s` zeros for the group's scores.
+#[inline(always)]
+fn zeroed<T>(scores: &mut Vec<f32>, g: &Group<'_, T>) {
+    scores.clear();
+    scores.resize(g.q.len() / g.hd * g.s, 0.0);
+}
+
 /// `scores[h·s + j] = q_h·k_j + mask_j` for every query head of the group and every key.
 #[inline(always)]
 fn qk(g: &Group<'_>, scores: &mut [f32]) {
@@ -167,9 +174,7 @@ fn pv(g: &Group<'_>, p: &[f32], out: &mut [f32]) {
 /// for all of the group's query heads (GQA).
 #[inline(always)]
 fn attend_group(g: &Group<'_>, out: &mut [f32], scores: &mut Vec<f32>) {
-    let heads = g.q.len() / g.hd;
-    scores.clear();
-    scores.resize(heads * g.s, 0.0);
+    zeroed(scores, g);
     qk(g, scores);
     softmax_rows(scores, g.s);
     pv(g, scores, out);
@@ -188,9 +193,7 @@ unsafe fn attend_group_avx2(g: &Group<'_>, out: &mut [f32], scores: &mut Vec<f32
     if !g.hd.is_multiple_of(8) {
         return attend_group(g, out, scores);
     }
-    let heads = g.q.len() / g.hd;
-    scores.clear();
-    scores.resize(heads * g.s, 0.0);
+    zeroed(scores, g);
     // SAFETY: AVX2/FMA per this function's contract; hd is a multiple of 8; the slices of `g`
     // hold every row they index (checked by `Group::check`).
     unsafe {
@@ -209,9 +212,7 @@ unsafe fn attend_group_avx2(g: &Group<'_>, out: &mut [f32], scores: &mut Vec<f32
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn attend_group_f16(g: &Group<'_, half::f16>, out: &mut [f32], scores: &mut Vec<f32>) {
-    let heads = g.q.len() / g.hd;
-    scores.clear();
-    scores.resize(heads * g.s, 0.0);
+    zeroed(scores, g);
     // SAFETY: forwarded contract.
     unsafe {
         x86::qk_f16(g, scores);
@@ -445,30 +446,28 @@ pub(crate) fn attend_one(
         let (q0, k0, v0) = (qv.at(bi, g * group, 0), kv.at(bi, g, 0), vv.at(bi, g, 0));
         let q = &qd[q0..q0 + group * hd];
         let mask = mask.as_ref().map(|m| &m[bi * s..(bi + 1) * s]);
-        match (kv.data, vv.data) {
-            (Data::F32(kd), Data::F32(vd)) => {
-                let grp = Group {
+        // The group over this (sequence, KV head)'s rows of the cache, of either storage type.
+        macro_rules! group {
+            ($kd:expr, $vd:expr) => {
+                Group {
                     q,
-                    k: &kd[k0..k0 + span],
-                    v: &vd[v0..v0 + span],
+                    k: &$kd[k0..k0 + span],
+                    v: &$vd[v0..v0 + span],
                     stride,
                     mask,
                     s,
                     hd,
-                };
+                }
+            };
+        }
+        match (kv.data, vv.data) {
+            (Data::F32(kd), Data::F32(vd)) => {
+                let grp = group!(kd, vd);
                 SCORES.with_borrow_mut(|scores| attend_group_best(&grp, o, scores));
             }
             #[cfg(target_arch = "x86_64")]
             (Data::F16(kd), Data::F16(vd)) if f16 => {
-                let grp = Group {
-                    q,
-                    k: &kd[k0..k0 + span],
-                    v: &vd[v0..v0 + span],
-                    stride,
-                    mask,
-                    s,
-                    hd,
-                };
+                let grp = group!(kd, vd);
                 if grp.check() && o.len() == q.len() {
                     // SAFETY: AVX2/FMA/F16C detected (`f16`), hd % 8 == 0, bounds checked.
                     SCORES.with_borrow_mut(|scores| unsafe { attend_group_f16(&grp, o, scores) });
