@@ -353,13 +353,17 @@ impl PackedQ8 {
                 (true, Format::Q8_0) => unsafe { avx512::tile(tiles, x, r, nr, kb, &mut out) },
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: as above.
-                (true, Format::Q4_1) => unsafe { avx512::tile_q4_1(tiles, x, r, nr, kb, &mut out) },
+                (true, Format::Q4_1) => unsafe {
+                    avx512::tile_affine::<true>(tiles, x, r, nr, kb, &mut out)
+                },
                 (_, Format::Q8_0) => scalar_tile(tiles, x, r, nr, kb, &mut out),
                 #[cfg(target_arch = "x86_64")]
                 // SAFETY: as above.
-                (true, Format::Q5_0) => unsafe { avx512::tile_q5_0(tiles, x, r, nr, kb, &mut out) },
-                (_, Format::Q4_1) => scalar_tile_q4_1(tiles, x, r, nr, kb, &mut out),
-                (_, Format::Q5_0) => scalar_tile_q5_0(tiles, x, r, nr, kb, &mut out),
+                (true, Format::Q5_0) => unsafe {
+                    avx512::tile_affine::<false>(tiles, x, r, nr, kb, &mut out)
+                },
+                (_, Format::Q4_1) => scalar_tile_affine::<true>(tiles, x, r, nr, kb, &mut out),
+                (_, Format::Q5_0) => scalar_tile_affine::<false>(tiles, x, r, nr, kb, &mut out),
             }
             let cols = TILE_N.min(self.n - g * TILE_N);
             for (i, o) in out.iter().enumerate().take(nr) {
@@ -467,8 +471,9 @@ fn scalar_tile(
     }
 }
 
-/// [`scalar_tile`] for Q4_1 tiles.
-fn scalar_tile_q4_1(
+/// [`scalar_tile`] for the formats with a scale and an offset per block (Q4_1 with its
+/// minimum, Q5_0 with `−16·d`): `NIBBLES` selects Q4_1's packed nibbles over Q5_0's bytes.
+fn scalar_tile_affine<const NIBBLES: bool>(
     tiles: &[u8],
     x: &QuantRows,
     r0: usize,
@@ -477,11 +482,16 @@ fn scalar_tile_q4_1(
     out: &mut [[f32; TILE_N]; ROWS],
 ) {
     let k = kb * QK;
+    let tb = if NIBBLES {
+        TILE_BYTES_Q4_1
+    } else {
+        TILE_BYTES_Q5_0
+    };
     for (i, o) in out.iter_mut().enumerate().take(nr) {
         let row = r0 + i;
         *o = [0.0; TILE_N];
         for b in 0..kb {
-            let tile = &tiles[b * TILE_BYTES_Q4_1..(b + 1) * TILE_BYTES_Q4_1];
+            let tile = &tiles[b * tb..(b + 1) * tb];
             let xq = &x.qs[row * k + b * QK..row * k + (b + 1) * QK];
             let (xd, xs) = (x.d[row * x.blocks + b], x.dsum[row * x.blocks + b]);
             for (c, oc) in o.iter_mut().enumerate() {
@@ -490,40 +500,12 @@ fn scalar_tile_q4_1(
                 let wm = f16::from_le_bytes([tile[off], tile[off + 1]]).to_f32();
                 let mut acc = 0i32;
                 for (j, &xq) in xq.iter().enumerate() {
-                    let byte = tile[TILE_N * 4 + ((j % 16) / 4) * TILE_N * 4 + c * 4 + j % 4];
-                    let w = if j < 16 { byte & 0x0F } else { byte >> 4 };
-                    acc += i32::from(xq) * i32::from(w);
-                }
-                *oc += acc as f32 * (wd * xd) + wm * xs;
-            }
-        }
-    }
-}
-
-/// [`scalar_tile`] for Q5_0 tiles.
-fn scalar_tile_q5_0(
-    tiles: &[u8],
-    x: &QuantRows,
-    r0: usize,
-    nr: usize,
-    kb: usize,
-    out: &mut [[f32; TILE_N]; ROWS],
-) {
-    let k = kb * QK;
-    for (i, o) in out.iter_mut().enumerate().take(nr) {
-        let row = r0 + i;
-        *o = [0.0; TILE_N];
-        for b in 0..kb {
-            let tile = &tiles[b * TILE_BYTES_Q5_0..(b + 1) * TILE_BYTES_Q5_0];
-            let xq = &x.qs[row * k + b * QK..row * k + (b + 1) * QK];
-            let (xd, xs) = (x.d[row * x.blocks + b], x.dsum[row * x.blocks + b]);
-            for (c, oc) in o.iter_mut().enumerate() {
-                let wd = f16::from_le_bytes([tile[c * 2], tile[c * 2 + 1]]).to_f32();
-                let off = TILE_N * 2 + c * 2;
-                let wm = f16::from_le_bytes([tile[off], tile[off + 1]]).to_f32();
-                let mut acc = 0i32;
-                for (j, &xq) in xq.iter().enumerate() {
-                    let w = tile[TILE_N * 4 + (j / 4) * TILE_N * 4 + c * 4 + j % 4];
+                    let w = if NIBBLES {
+                        let byte = tile[TILE_N * 4 + ((j % 16) / 4) * TILE_N * 4 + c * 4 + j % 4];
+                        if j < 16 { byte & 0x0F } else { byte >> 4 }
+                    } else {
+                        tile[TILE_N * 4 + (j / 4) * TILE_N * 4 + c * 4 + j % 4]
+                    };
                     acc += i32::from(xq) * i32::from(w);
                 }
                 *oc += acc as f32 * (wd * xd) + wm * xs;
@@ -537,6 +519,23 @@ mod avx512 {
     use std::arch::x86_64::*;
 
     use super::{QK, QuantRows, ROWS, TILE_BYTES, TILE_BYTES_Q4_1, TILE_BYTES_Q5_0, TILE_N};
+
+    /// `$f::<nr, …>(args)` for a run-time row count `nr` in 1..=8 (`_` in the turbofish marks
+    /// the row-count parameter): one instance per count keeps every accumulator in a register.
+    macro_rules! by_rows {
+        ($nr:expr, $f:ident :: <_ $(, $g:ident)*> ($($arg:expr),*)) => {
+            match $nr {
+                8 => $f::<8 $(, $g)*>($($arg),*),
+                7 => $f::<7 $(, $g)*>($($arg),*),
+                6 => $f::<6 $(, $g)*>($($arg),*),
+                5 => $f::<5 $(, $g)*>($($arg),*),
+                4 => $f::<4 $(, $g)*>($($arg),*),
+                3 => $f::<3 $(, $g)*>($($arg),*),
+                2 => $f::<2 $(, $g)*>($($arg),*),
+                _ => $f::<1 $(, $g)*>($($arg),*),
+            }
+        };
+    }
 
     /// `out[i] = Σ_b (Σ_j w·x) · d_w · d_x` for rows `r0..r0+nr` and one column group.
     ///
@@ -554,26 +553,16 @@ mod avx512 {
     ) {
         // SAFETY: forwarded contract; one instance per row count keeps every accumulator in a
         // register.
-        unsafe {
-            match nr {
-                8 => rows::<8>(tiles, x, r0, kb, out),
-                7 => rows::<7>(tiles, x, r0, kb, out),
-                6 => rows::<6>(tiles, x, r0, kb, out),
-                5 => rows::<5>(tiles, x, r0, kb, out),
-                4 => rows::<4>(tiles, x, r0, kb, out),
-                3 => rows::<3>(tiles, x, r0, kb, out),
-                2 => rows::<2>(tiles, x, r0, kb, out),
-                _ => rows::<1>(tiles, x, r0, kb, out),
-            }
-        }
+        unsafe { by_rows!(nr, rows::<_>(tiles, x, r0, kb, out)) }
     }
 
-    /// [`tile`] for Q4_1 tiles.
+    /// [`tile`] for the formats with a scale and an offset per block: Q4_1 (`NIBBLES`, its
+    /// minimum) and Q5_0 (the offset `−16·d`).
     ///
     /// # Safety
     /// As for [`tile`].
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    pub(super) unsafe fn tile_q4_1(
+    pub(super) unsafe fn tile_affine<const NIBBLES: bool>(
         tiles: &[u8],
         x: &QuantRows,
         r0: usize,
@@ -582,31 +571,25 @@ mod avx512 {
         out: &mut [[f32; TILE_N]; ROWS],
     ) {
         // SAFETY: forwarded contract.
-        unsafe {
-            match nr {
-                8 => rows_q4_1::<8>(tiles, x, r0, kb, out),
-                7 => rows_q4_1::<7>(tiles, x, r0, kb, out),
-                6 => rows_q4_1::<6>(tiles, x, r0, kb, out),
-                5 => rows_q4_1::<5>(tiles, x, r0, kb, out),
-                4 => rows_q4_1::<4>(tiles, x, r0, kb, out),
-                3 => rows_q4_1::<3>(tiles, x, r0, kb, out),
-                2 => rows_q4_1::<2>(tiles, x, r0, kb, out),
-                _ => rows_q4_1::<1>(tiles, x, r0, kb, out),
-            }
-        }
+        unsafe { by_rows!(nr, rows_affine::<_, NIBBLES>(tiles, x, r0, kb, out)) }
     }
 
     #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn rows_q4_1<const N: usize>(
+    unsafe fn rows_affine<const N: usize, const NIBBLES: bool>(
         tiles: &[u8],
         x: &QuantRows,
         r0: usize,
         kb: usize,
         out: &mut [[f32; TILE_N]; ROWS],
     ) {
-        debug_assert!(tiles.len() >= kb * TILE_BYTES_Q4_1 && N <= ROWS);
+        let tb = if NIBBLES {
+            TILE_BYTES_Q4_1
+        } else {
+            TILE_BYTES_Q5_0
+        };
+        debug_assert!(tiles.len() >= kb * tb && N <= ROWS);
         let k = kb * QK;
-        // SAFETY: as in `rows`, with Q4_1 tiles of TILE_BYTES_Q4_1 bytes.
+        // SAFETY: as in `rows`, with tiles of `tb` bytes.
         unsafe {
             let mut t = tiles.as_ptr();
             let mut xq: [*const i8; N] = [std::ptr::null(); N];
@@ -624,15 +607,27 @@ mod avx512 {
                 let wm = _mm512_cvtph_ps(_mm256_loadu_si256(t.add(TILE_N * 2) as *const __m256i));
                 let w = t.add(TILE_N * 4);
                 let mut acci = [_mm512_setzero_si512(); N];
-                for gq in 0..4 {
-                    let v = _mm512_loadu_si512(w.add(gq * TILE_N * 4) as *const __m512i);
-                    let lo = _mm512_and_si512(v, nib);
-                    let hi = _mm512_and_si512(_mm512_srli_epi16::<4>(v), nib);
-                    for i in 0..N {
-                        let a = (xq[i].add(gq * 4) as *const i32).read_unaligned();
-                        let b = (xq[i].add(16 + gq * 4) as *const i32).read_unaligned();
-                        acci[i] = _mm512_dpbusd_epi32(acci[i], lo, _mm512_set1_epi32(a));
-                        acci[i] = _mm512_dpbusd_epi32(acci[i], hi, _mm512_set1_epi32(b));
+                if NIBBLES {
+                    // Each 64-byte vector holds inputs 4g..4g+4 (low nibbles) and 16+4g..
+                    // (high nibbles) of the 16 columns.
+                    for gq in 0..4 {
+                        let v = _mm512_loadu_si512(w.add(gq * TILE_N * 4) as *const __m512i);
+                        let lo = _mm512_and_si512(v, nib);
+                        let hi = _mm512_and_si512(_mm512_srli_epi16::<4>(v), nib);
+                        for i in 0..N {
+                            let a = (xq[i].add(gq * 4) as *const i32).read_unaligned();
+                            let b = (xq[i].add(16 + gq * 4) as *const i32).read_unaligned();
+                            acci[i] = _mm512_dpbusd_epi32(acci[i], lo, _mm512_set1_epi32(a));
+                            acci[i] = _mm512_dpbusd_epi32(acci[i], hi, _mm512_set1_epi32(b));
+                        }
+                    }
+                } else {
+                    for gq in 0..QK / 4 {
+                        let wv = _mm512_loadu_si512(w.add(gq * TILE_N * 4) as *const __m512i);
+                        for i in 0..N {
+                            let xv = (xq[i].add(gq * 4) as *const i32).read_unaligned();
+                            acci[i] = _mm512_dpbusd_epi32(acci[i], wv, _mm512_set1_epi32(xv));
+                        }
                     }
                 }
                 for i in 0..N {
@@ -643,85 +638,7 @@ mod avx512 {
                     xd[i] = xd[i].add(1);
                     xs[i] = xs[i].add(1);
                 }
-                t = t.add(TILE_BYTES_Q4_1);
-            }
-            for i in 0..N {
-                _mm512_storeu_ps(out[i].as_mut_ptr(), accf[i]);
-            }
-        }
-    }
-
-    /// [`tile`] for Q5_0 tiles.
-    ///
-    /// # Safety
-    /// As for [`tile`].
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    pub(super) unsafe fn tile_q5_0(
-        tiles: &[u8],
-        x: &QuantRows,
-        r0: usize,
-        nr: usize,
-        kb: usize,
-        out: &mut [[f32; TILE_N]; ROWS],
-    ) {
-        // SAFETY: forwarded contract.
-        unsafe {
-            match nr {
-                8 => rows_q5_0::<8>(tiles, x, r0, kb, out),
-                7 => rows_q5_0::<7>(tiles, x, r0, kb, out),
-                6 => rows_q5_0::<6>(tiles, x, r0, kb, out),
-                5 => rows_q5_0::<5>(tiles, x, r0, kb, out),
-                4 => rows_q5_0::<4>(tiles, x, r0, kb, out),
-                3 => rows_q5_0::<3>(tiles, x, r0, kb, out),
-                2 => rows_q5_0::<2>(tiles, x, r0, kb, out),
-                _ => rows_q5_0::<1>(tiles, x, r0, kb, out),
-            }
-        }
-    }
-
-    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-    unsafe fn rows_q5_0<const N: usize>(
-        tiles: &[u8],
-        x: &QuantRows,
-        r0: usize,
-        kb: usize,
-        out: &mut [[f32; TILE_N]; ROWS],
-    ) {
-        debug_assert!(tiles.len() >= kb * TILE_BYTES_Q5_0 && N <= ROWS);
-        let k = kb * QK;
-        // SAFETY: as in `rows`, with Q5_0 tiles of TILE_BYTES_Q5_0 bytes.
-        unsafe {
-            let mut t = tiles.as_ptr();
-            let mut xq: [*const i8; N] = [std::ptr::null(); N];
-            let mut xd: [*const f32; N] = [std::ptr::null(); N];
-            let mut xs: [*const f32; N] = [std::ptr::null(); N];
-            for i in 0..N {
-                xq[i] = x.qs.as_ptr().add((r0 + i) * k);
-                xd[i] = x.d.as_ptr().add((r0 + i) * kb);
-                xs[i] = x.dsum.as_ptr().add((r0 + i) * kb);
-            }
-            let mut accf = [_mm512_setzero_ps(); N];
-            for _ in 0..kb {
-                let wd = _mm512_cvtph_ps(_mm256_loadu_si256(t as *const __m256i));
-                let wm = _mm512_cvtph_ps(_mm256_loadu_si256(t.add(TILE_N * 2) as *const __m256i));
-                let w = t.add(TILE_N * 4);
-                let mut acci = [_mm512_setzero_si512(); N];
-                for gq in 0..QK / 4 {
-                    let wv = _mm512_loadu_si512(w.add(gq * TILE_N * 4) as *const __m512i);
-                    for i in 0..N {
-                        let xv = (xq[i].add(gq * 4) as *const i32).read_unaligned();
-                        acci[i] = _mm512_dpbusd_epi32(acci[i], wv, _mm512_set1_epi32(xv));
-                    }
-                }
-                for i in 0..N {
-                    let s = _mm512_mul_ps(wd, _mm512_set1_ps(xd[i].read()));
-                    accf[i] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(acci[i]), s, accf[i]);
-                    accf[i] = _mm512_fmadd_ps(wm, _mm512_set1_ps(xs[i].read()), accf[i]);
-                    xq[i] = xq[i].add(QK);
-                    xd[i] = xd[i].add(1);
-                    xs[i] = xs[i].add(1);
-                }
-                t = t.add(TILE_BYTES_Q5_0);
+                t = t.add(tb);
             }
             for i in 0..N {
                 _mm512_storeu_ps(out[i].as_mut_ptr(), accf[i]);
