@@ -1,34 +1,16 @@
 //! `aha generate` end to end: errors for bad inputs, and real answers from SmolLM2 when the
 //! model is fetched (skipped with a notice otherwise, failing under `AHA_REQUIRE_MODELS=1`).
 
-use std::path::PathBuf;
 use std::process::{Command, Output};
+
+mod common;
+use common::smollm2;
 
 fn aha(args: &[&str]) -> Output {
     match Command::new(env!("CARGO_BIN_EXE_aha")).args(args).output() {
         Ok(o) => o,
         Err(e) => panic!("cannot run aha: {e}"),
     }
-}
-
-fn smollm2() -> Option<PathBuf> {
-    let dir = std::env::var_os("AHA_MODELS_DIR")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/aha/models")))?;
-    let p = dir.join("SmolLM2-135M-Instruct.Q4_1.gguf");
-    if p.is_file() {
-        return Some(p);
-    }
-    assert!(
-        std::env::var("AHA_REQUIRE_MODELS").as_deref() != Ok("1"),
-        "{} missing and AHA_REQUIRE_MODELS=1 (run scripts/fetch-models.sh)",
-        p.display()
-    );
-    eprintln!(
-        "notice: {} not found; skipping (run scripts/fetch-models.sh)",
-        p.display()
-    );
-    None
 }
 
 #[test]

@@ -13,17 +13,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-fn aha(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_aha"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+mod common;
+use common::{aha, lines as responses};
 
 fn probe_args(url: &str, data: &Path, out: &Path, n: &str) -> Vec<String> {
     [
@@ -58,14 +49,6 @@ fn probe_args(url: &str, data: &Path, out: &Path, n: &str) -> Vec<String> {
 
 fn refs(v: &[String]) -> Vec<&str> {
     v.iter().map(String::as_str).collect()
-}
-
-fn responses(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
 }
 
 fn setup() -> (tempfile::TempDir, std::path::PathBuf) {

@@ -2,61 +2,15 @@
 //! file with the tiny `tokenizer.json` fixture of `aha-tokenizer` beside it: responses and
 //! summary, a rerun that resumes, and `--model` with `--server` refused.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-use aha_model::candle_core::Device;
-use aha_model::{Arch, Model, ModelConfig};
-use aha_tokenizer::Tokenizer;
 use serde_json::Value;
 
-fn aha(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_aha"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn tiny_model(dir: &Path) -> PathBuf {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tokenizer/tests/fixtures/tiny-hf");
-    for f in [
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "generation_config.json",
-    ] {
-        std::fs::copy(fixture.join(f), dir.join(f)).unwrap();
-    }
-    let tok = Tokenizer::from_tokenizer_json(&dir.join("tokenizer.json")).unwrap();
-    let cfg = ModelConfig {
-        vocab_size: tok.vocab_size(),
-        eos_token_ids: tok.eos_ids().to_vec(),
-        ..ModelConfig::tiny(Arch::Qwen2)
-    };
-    let path = dir.join("model.safetensors");
-    Model::tiny(&cfg, 5, &Device::Cpu)
-        .unwrap()
-        .save(&path)
-        .unwrap();
-    path
-}
-
-fn lines(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
+mod common;
+use common::*;
 
 #[test]
 fn probe_with_an_embedded_model_writes_summary_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
-    let model = tiny_model(dir.path());
+    let model = tiny_model(dir.path(), TINY_HF, 5);
     let data = dir.path().join("data.jsonl");
     std::fs::write(
         &data,

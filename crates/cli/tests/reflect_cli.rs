@@ -3,7 +3,6 @@
 //! stub on 127.0.0.1:0 (cross detection, reply cache reused by a rerun, retries).
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -14,32 +13,15 @@ use axum::routing::post;
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+mod common;
+use common::*;
+
 const INPUT: &str = r#"{"id": "q1", "question": "What is 2+3?", "gold": "5", "temperature": 0.6, "response": "2 + 3 = \\boxed{6}. Wait, let me recheck: 2 + 3 = 5. So \\boxed{5}."}
 {"id": "q1", "question": "What is 2+3?", "gold": "5", "temperature": 0.6, "response": "2 + 3 = \\boxed{5}."}
 {"id": "q2", "question": "What is 3^2?", "gold": "9", "temperature": 0.6, "response": "3^2 = \\boxed{9}. Let me double-check and rethink again: 3*3 = 6, so \\boxed{6}."}
 {"id": "q2", "question": "What is 3^2?", "response": 42}
 {"id": "q2", "question": "What is 3^2?", "gold": "9", "temperature": 0.6, "response": "Rethinking: 3 times 3 is \\boxed{9}."}
 "#;
-
-fn aha(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_aha"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn lines(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
 
 #[test]
 fn records_in_order_with_ssr_and_error_lines() {

@@ -4,36 +4,13 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use aha_model::candle_core::Device;
-use aha_model::{Arch, Model, ModelConfig};
-use aha_tokenizer::Tokenizer;
 use serde_json::Value;
 
-fn tiny_model(dir: &Path) -> PathBuf {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tokenizer/tests/fixtures/tiny-hf");
-    for f in [
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "generation_config.json",
-    ] {
-        std::fs::copy(fixture.join(f), dir.join(f)).unwrap();
-    }
-    let tok = Tokenizer::from_tokenizer_json(&dir.join("tokenizer.json")).unwrap();
-    let cfg = ModelConfig {
-        vocab_size: tok.vocab_size(),
-        eos_token_ids: tok.eos_ids().to_vec(),
-        ..ModelConfig::tiny(Arch::Qwen2)
-    };
-    let path = dir.join("model.safetensors");
-    Model::tiny(&cfg, 5, &Device::Cpu)
-        .unwrap()
-        .save(&path)
-        .unwrap();
-    path
-}
+mod common;
+use common::*;
 
 /// Kills the server when the test ends, pass or fail.
 struct Server(Child);
@@ -78,7 +55,7 @@ fn texts(path: &Path) -> Vec<(String, String, u32, String)> {
 #[test]
 fn served_samples_equal_embedded_samples() {
     let dir = tempfile::tempdir().unwrap();
-    let model = tiny_model(dir.path());
+    let model = tiny_model(dir.path(), TINY_HF, 5);
     let mut child = Command::new(env!("CARGO_BIN_EXE_aha"))
         .args([
             "serve",
@@ -185,25 +162,6 @@ fn served_samples_equal_embedded_samples() {
     // Not all alike: the seeds matter.
     let distinct: std::collections::HashSet<&str> = a.iter().map(|t| t.3.as_str()).collect();
     assert!(distinct.len() > 6, "{a:?}");
-}
-
-/// SmolLM2 from the model cache (`AHA_MODELS_DIR`, default `~/.cache/aha/models`); `None` with a
-/// notice when absent, an error when `AHA_REQUIRE_MODELS=1`.
-fn smollm2() -> Option<PathBuf> {
-    let file = "SmolLM2-135M-Instruct.Q4_1.gguf";
-    let dir = std::env::var_os("AHA_MODELS_DIR")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/aha/models")));
-    match dir.map(|d| d.join(file)) {
-        Some(p) if p.is_file() => Some(p),
-        _ if std::env::var("AHA_REQUIRE_MODELS").as_deref() == Ok("1") => {
-            panic!("{file} not found and AHA_REQUIRE_MODELS=1 (run scripts/fetch-models.sh)")
-        }
-        _ => {
-            eprintln!("notice: {file} not found; skipping (run scripts/fetch-models.sh)");
-            None
-        }
-    }
 }
 
 fn start_server(model: &Path) -> (Server, String) {

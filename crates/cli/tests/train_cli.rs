@@ -12,41 +12,11 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use aha_model::candle_core::Device;
-use aha_model::{Arch, Model, ModelConfig, WeightKind};
-use aha_tokenizer::Tokenizer;
+use aha_model::{Model, WeightKind};
 use serde_json::Value;
 
-fn aha(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_aha"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-/// `model.safetensors` (random Qwen2 over the fixture vocabulary) with the tokenizer beside it.
-fn tiny_model(dir: &Path) -> PathBuf {
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("../train/tests/fixtures/boxed-words");
-    for f in ["tokenizer.json", "tokenizer_config.json"] {
-        std::fs::copy(fixture.join(f), dir.join(f)).unwrap();
-    }
-    let tok = Tokenizer::from_tokenizer_json(&dir.join("tokenizer.json")).unwrap();
-    let cfg = ModelConfig {
-        vocab_size: tok.vocab_size(),
-        eos_token_ids: tok.eos_ids().to_vec(),
-        ..ModelConfig::tiny(Arch::Qwen2)
-    };
-    let path = dir.join("model.safetensors");
-    Model::tiny(&cfg, 7, &Device::Cpu)
-        .unwrap()
-        .save(&path)
-        .unwrap();
-    path
-}
+mod common;
+use common::*;
 
 fn data(dir: &Path) -> PathBuf {
     let path = dir.join("data.jsonl");
@@ -122,7 +92,7 @@ fn untimed(path: &Path) -> Vec<Value> {
 #[test]
 fn train_killed_after_a_checkpoint_and_resumed_equals_an_uninterrupted_run() {
     let dir = tempfile::tempdir().unwrap();
-    tiny_model(dir.path());
+    tiny_model(dir.path(), BOXED_WORDS, 7);
     data(dir.path());
     let steps = 40;
 
@@ -245,7 +215,7 @@ fn train_killed_after_a_checkpoint_and_resumed_equals_an_uninterrupted_run() {
 #[test]
 fn train_reports_bad_data_and_bad_settings_clearly() {
     let dir = tempfile::tempdir().unwrap();
-    tiny_model(dir.path());
+    tiny_model(dir.path(), BOXED_WORDS, 7);
     data(dir.path());
     let bad = dir.path().join("data.jsonl");
     std::fs::write(
@@ -299,7 +269,7 @@ fn train_reports_bad_data_and_bad_settings_clearly() {
 #[test]
 fn sft_lowers_the_loss_and_writes_loadable_weights() {
     let dir = tempfile::tempdir().unwrap();
-    let model = tiny_model(dir.path());
+    let model = tiny_model(dir.path(), BOXED_WORDS, 7);
     let data = dir.path().join("traces.jsonl");
     let rows: Vec<String> = ["one", "two", "three"]
         .iter()
