@@ -10,3 +10,43 @@ pub mod serve_reward;
 pub mod sft;
 pub mod train;
 pub mod verify;
+
+use std::path::PathBuf;
+
+/// Keyword matching mode (`--match`) of `aha reflect` and `aha train`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Match {
+    /// The study's rule: lower-cased substrings, Python `str.count` semantics.
+    Substring,
+    /// Word boundaries (fewer false positives; not comparable with published numbers).
+    Word,
+}
+
+impl From<Match> for aha_reflect::MatchMode {
+    fn from(m: Match) -> Self {
+        match m {
+            Match::Substring => aha_reflect::MatchMode::Substring,
+            Match::Word => aha_reflect::MatchMode::Word,
+        }
+    }
+}
+
+/// The dataset flags `aha probe` and `aha train` share.
+#[derive(Debug, clap::Args)]
+pub struct DataArgs {
+    /// Problems: JSON, JSONL, Parquet, Arrow IPC file or `save_to_disk` directory.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Split of a `save_to_disk` DatasetDict.
+    #[arg(long)]
+    pub split: Option<String>,
+    /// Question field (default: auto-detected).
+    #[arg(long)]
+    pub question_field: Option<String>,
+    /// Answer field (default: auto-detected).
+    #[arg(long)]
+    pub answer_field: Option<String>,
+    /// Id field (default: auto-detected, else the row index).
+    #[arg(long)]
+    pub id_field: Option<String>,
+}

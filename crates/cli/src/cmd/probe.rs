@@ -45,21 +45,9 @@ pub struct Args {
     /// Environment variable holding the server's API key (unset: no key is sent).
     #[arg(long, default_value = "OPENAI_API_KEY")]
     pub api_key_env: String,
-    /// Dataset: JSON, JSONL, Parquet, Arrow IPC file or `save_to_disk` directory.
-    #[arg(long)]
-    pub data: PathBuf,
-    /// Split of a `save_to_disk` DatasetDict.
-    #[arg(long)]
-    pub split: Option<String>,
-    /// Question field (default: auto-detected).
-    #[arg(long)]
-    pub question_field: Option<String>,
-    /// Answer field (default: auto-detected).
-    #[arg(long)]
-    pub answer_field: Option<String>,
-    /// Id field (default: auto-detected, else the row index).
-    #[arg(long)]
-    pub id_field: Option<String>,
+    /// The problems (--data, --split, --question-field, --answer-field, --id-field).
+    #[command(flatten)]
+    pub dataset: super::DataArgs,
     /// Prompt template: r1, r1-blog, qwen-math, qwen-math-blog, none, countdown, chat, or a file
     /// with {question}. Repeat for several templates.
     #[arg(long = "template", required = true)]
@@ -128,16 +116,16 @@ pub struct Args {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let fields = FieldMap {
-        question: args.question_field.clone(),
-        answer: args.answer_field.clone(),
-        id: args.id_field.clone(),
+        question: args.dataset.question_field.clone(),
+        answer: args.dataset.answer_field.clone(),
+        id: args.dataset.id_field.clone(),
     };
     let opts = LoadOptions {
-        split: args.split.clone(),
+        split: args.dataset.split.clone(),
         fields,
         ..LoadOptions::default()
     };
-    let mut ds = load(&args.data, &opts)?;
+    let mut ds = load(&args.dataset.data, &opts)?;
     if let Some(q) = args.limit {
         ds = ds.limited(q);
     }
@@ -145,7 +133,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(
         !ds.problems.is_empty(),
         "{}: no problems to probe",
-        args.data.display()
+        args.dataset.data.display()
     );
     let templates = args
         .templates
@@ -177,14 +165,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         (None, None) => anyhow::bail!("give --server URL or --model PATH"),
     };
 
-    let data = std::fs::canonicalize(&args.data).unwrap_or_else(|_| args.data.clone());
+    let data =
+        std::fs::canonicalize(&args.dataset.data).unwrap_or_else(|_| args.dataset.data.clone());
     let config = ProbeConfig {
         schema_version: aha_probe::CONFIG_SCHEMA_VERSION,
         sampler: sampler.describe(),
         data: data.display().to_string(),
-        split: args.split.clone(),
-        question_field: args.question_field.clone(),
-        answer_field: args.answer_field.clone(),
+        split: args.dataset.split.clone(),
+        question_field: args.dataset.question_field.clone(),
+        answer_field: args.dataset.answer_field.clone(),
         questions: ds.problems.len(),
         limit: args.limit,
         templates: templates.iter().map(|t| t.name().to_string()).collect(),

@@ -32,14 +32,7 @@ const SCHEMA_VERSION: u32 = 1;
 /// Files with more lines than this get a progress bar.
 const PROGRESS_MIN_LINES: usize = 1_000;
 
-/// Keyword matching mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Match {
-    /// The study's rule: lower-cased substrings, Python `str.count` semantics.
-    Substring,
-    /// Word boundaries (fewer false positives; not comparable with published numbers).
-    Word,
-}
+pub use super::Match;
 
 /// Arguments of `aha reflect`.
 #[derive(Debug, clap::Args)]
@@ -123,10 +116,7 @@ struct Analysed {
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let keywords = load_keywords(&args.keywords)?;
-    let mode = match args.match_mode {
-        Match::Substring => MatchMode::Substring,
-        Match::Word => MatchMode::Word,
-    };
+    let mode = MatchMode::from(args.match_mode);
     let detector = KeywordDetector::new(&keywords, mode)?;
     let keyword_set = keywords.label();
     let opts = MathOptions::default();

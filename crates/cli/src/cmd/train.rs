@@ -49,14 +49,7 @@ pub enum Schedule {
     Cosine,
 }
 
-/// Keyword matching mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Match {
-    /// The study's rule: lower-cased substrings.
-    Substring,
-    /// Word boundaries.
-    Word,
-}
+pub use super::Match;
 
 /// Arguments of `aha train`. Flags left out take the value of `--config` (or the resumed run's
 /// `config.json`), else the default shown.
@@ -69,21 +62,9 @@ pub struct Args {
     /// Tokenizer: a GGUF file or a tokenizer.json (default: the model's own).
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
-    /// Training problems: JSON, JSONL, Parquet, Arrow IPC or a `save_to_disk` directory.
-    #[arg(long)]
-    pub data: PathBuf,
-    /// Split of a `save_to_disk` DatasetDict.
-    #[arg(long)]
-    pub split: Option<String>,
-    /// Question field (default: auto-detected).
-    #[arg(long)]
-    pub question_field: Option<String>,
-    /// Answer field (default: auto-detected).
-    #[arg(long)]
-    pub answer_field: Option<String>,
-    /// Id field (default: auto-detected, else the row index).
-    #[arg(long)]
-    pub id_field: Option<String>,
+    /// The problems (--data, --split, --question-field, --answer-field, --id-field).
+    #[command(flatten)]
+    pub dataset: super::DataArgs,
     /// Use only the first N training problems (after the eval split).
     #[arg(long)]
     pub limit: Option<usize>,
@@ -366,10 +347,7 @@ fn resolve_config(args: &Args) -> anyhow::Result<RunConfig> {
     set!(args.keep_checkpoints, c.keep_checkpoints);
     set!(args.keywords, c.reflection.keywords);
     if let Some(m) = args.match_mode {
-        c.reflection.mode = match m {
-            Match::Substring => MatchMode::Substring,
-            Match::Word => MatchMode::Word,
-        };
+        c.reflection.mode = MatchMode::from(m);
     }
     set!(args.seed, c.seed);
     Ok(c)
@@ -377,11 +355,11 @@ fn resolve_config(args: &Args) -> anyhow::Result<RunConfig> {
 
 fn load_problems(args: &Args, path: &Path) -> anyhow::Result<Dataset> {
     let opts = LoadOptions {
-        split: args.split.clone(),
+        split: args.dataset.split.clone(),
         fields: FieldMap {
-            question: args.question_field.clone(),
-            answer: args.answer_field.clone(),
-            id: args.id_field.clone(),
+            question: args.dataset.question_field.clone(),
+            answer: args.dataset.answer_field.clone(),
+            id: args.dataset.id_field.clone(),
         },
         ..LoadOptions::default()
     };
@@ -394,7 +372,7 @@ fn load_problems(args: &Args, path: &Path) -> anyhow::Result<Dataset> {
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut cfg = resolve_config(&args)?;
-    let ds = load_problems(&args, &args.data)?;
+    let ds = load_problems(&args, &args.dataset.data)?;
     let countdown = ds
         .problems
         .iter()
@@ -416,12 +394,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(
         !train.is_empty(),
         "{}: no training problems",
-        args.data.display()
+        args.dataset.data.display()
     );
     let (tok, tok_source) = load_tokenizer(&args.model, args.tokenizer.as_deref())?;
     cfg.sources.insert("model".into(), abs(&args.model));
     cfg.sources.insert("tokenizer".into(), abs(&tok_source));
-    cfg.sources.insert("data".into(), abs(&args.data));
+    cfg.sources.insert("data".into(), abs(&args.dataset.data));
     if let Some(e) = &args.eval_data {
         cfg.sources.insert("eval_data".into(), abs(e));
     }
