@@ -47,6 +47,17 @@ enum Format {
     Q5_0,
 }
 
+impl Format {
+    /// Bytes of one packed tile.
+    fn tile_bytes(self) -> usize {
+        match self {
+            Format::Q8_0 => TILE_BYTES,
+            Format::Q4_1 => TILE_BYTES_Q4_1,
+            Format::Q5_0 => TILE_BYTES_Q5_0,
+        }
+    }
+}
+
 /// A Q8_0 matrix `(n, k)` (`n` outputs, `k` inputs) in tiles of 16 columns × 32 inputs.
 ///
 /// Tile `(c, b)` (column group `c`, inner block `b`) holds the 16 weight scales (f16), then the
@@ -140,96 +151,100 @@ impl PackedQ8 {
     /// Repacks GGML Q4_1 bytes (row major, 20 bytes per block: f16 scale, f16 minimum, 16
     /// bytes holding values `j` (low nibble) and `j + 16` (high nibble)).
     fn from_q4_1_bytes(data: &[u8], n: usize, k: usize) -> Result<PackedQ8> {
-        let kb = k / QK;
-        if !k.is_multiple_of(QK) || data.len() != n * kb * 20 {
-            return Err(Error::invalid(
-                "weight",
-                format!("internal: {} Q4_1 bytes for a {n}x{k} matrix", data.len()),
-            ));
-        }
-        let groups = n.div_ceil(TILE_N);
-        let mut tiles = crate::hugebuf::TileBuf::zeroed(groups * kb * TILE_BYTES_Q4_1);
-        for (t, tile) in tiles.chunks_exact_mut(TILE_BYTES_Q4_1).enumerate() {
-            let (g, b) = (t / kb, t % kb);
-            let (head, qs) = tile.split_at_mut(TILE_N * 4);
-            let (scales, mins) = head.split_at_mut(TILE_N * 2);
-            for c in 0..TILE_N {
-                let col = g * TILE_N + c;
-                if col >= n {
-                    break; // zero padding: scale and minimum 0
+        Self::pack(data, n, k, Format::Q4_1, 20, |block, c, tile| {
+            tile[c * 2..c * 2 + 2].copy_from_slice(&block[..2]);
+            tile[TILE_N * 2 + c * 2..TILE_N * 2 + c * 2 + 2].copy_from_slice(&block[2..4]);
+            let raw = &block[4..];
+            let q = |j: usize| {
+                if j < 16 {
+                    raw[j] & 0x0F
+                } else {
+                    raw[j - 16] >> 4
                 }
-                let block = &data[(col * kb + b) * 20..(col * kb + b + 1) * 20];
-                scales[c * 2..c * 2 + 2].copy_from_slice(&block[..2]);
-                mins[c * 2..c * 2 + 2].copy_from_slice(&block[2..4]);
-                let raw = &block[4..];
-                let q = |j: usize| {
-                    if j < 16 {
-                        raw[j] & 0x0F
-                    } else {
-                        raw[j - 16] >> 4
-                    }
-                };
-                for gq in 0..4 {
-                    for b4 in 0..4 {
-                        let (lo, hi) = (q(4 * gq + b4), q(16 + 4 * gq + b4));
-                        qs[gq * TILE_N * 4 + c * 4 + b4] = lo | (hi << 4);
-                    }
+            };
+            let qs = &mut tile[TILE_N * 4..];
+            for gq in 0..4 {
+                for b4 in 0..4 {
+                    let (lo, hi) = (q(4 * gq + b4), q(16 + 4 * gq + b4));
+                    qs[gq * TILE_N * 4 + c * 4 + b4] = lo | (hi << 4);
                 }
             }
-        }
-        Ok(PackedQ8 {
-            n,
-            k,
-            format: Format::Q4_1,
-            simd: available(),
-            tiles,
         })
     }
 
     /// Repacks GGML Q5_0 bytes (row major, 22 bytes per block: f16 scale, 4 bytes of fifth
     /// bits (bit `j` for value `j`), 16 bytes holding the low 4 bits of values `j` and `j + 16`).
     fn from_q5_0_bytes(data: &[u8], n: usize, k: usize) -> Result<PackedQ8> {
+        Self::pack(data, n, k, Format::Q5_0, 22, |block, c, tile| {
+            let d = f16::from_le_bytes([block[0], block[1]]);
+            tile[c * 2..c * 2 + 2].copy_from_slice(&block[..2]);
+            // −16·d is exact in f16 (a power-of-two multiple) unless it overflows.
+            let off = f16::from_f32(-16.0 * d.to_f32());
+            tile[TILE_N * 2 + c * 2..TILE_N * 2 + c * 2 + 2].copy_from_slice(&off.to_le_bytes());
+            let qh = u32::from_le_bytes([block[2], block[3], block[4], block[5]]);
+            let low = &block[6..];
+            let qs = &mut tile[TILE_N * 4..];
+            for j in 0..QK {
+                let nib = if j < 16 {
+                    low[j] & 0x0F
+                } else {
+                    low[j - 16] >> 4
+                };
+                let q = nib | ((((qh >> j) & 1) as u8) << 4);
+                qs[(j / 4) * TILE_N * 4 + c * 4 + j % 4] = q;
+            }
+        })
+    }
+
+    /// Repacks GGML Q8_0 bytes (row major, 34 bytes per block: f16 scale then 32 i8).
+    fn from_q8_0_bytes(data: &[u8], n: usize, k: usize) -> Result<PackedQ8> {
+        Self::pack(data, n, k, Format::Q8_0, 34, |block, c, tile| {
+            tile[c * 2..c * 2 + 2].copy_from_slice(&block[..2]);
+            let qs = &mut tile[TILE_N * 2..];
+            for (j, &w) in block[2..].iter().enumerate() {
+                qs[(j / 4) * TILE_N * 4 + c * 4 + j % 4] = (w as i8 as i16 + 128) as u8;
+            }
+        })
+    }
+
+    /// The repacking loop of every format: for each tile (16 columns × one block of 32 inputs)
+    /// `fill(block, c, tile)` writes column `c` from its GGML block of `block_bytes` bytes.
+    /// Columns past `n` stay zero (scale 0: they contribute nothing).
+    fn pack(
+        data: &[u8],
+        n: usize,
+        k: usize,
+        format: Format,
+        block_bytes: usize,
+        fill: impl Fn(&[u8], usize, &mut [u8]),
+    ) -> Result<PackedQ8> {
         let kb = k / QK;
-        if !k.is_multiple_of(QK) || data.len() != n * kb * 22 {
+        if !k.is_multiple_of(QK) || data.len() != n * kb * block_bytes {
             return Err(Error::invalid(
                 "weight",
-                format!("internal: {} Q5_0 bytes for a {n}x{k} matrix", data.len()),
+                format!(
+                    "internal: {} {format:?} bytes for a {n}x{k} matrix",
+                    data.len()
+                ),
             ));
         }
-        let groups = n.div_ceil(TILE_N);
-        let mut tiles = crate::hugebuf::TileBuf::zeroed(groups * kb * TILE_BYTES_Q5_0);
-        for (t, tile) in tiles.chunks_exact_mut(TILE_BYTES_Q5_0).enumerate() {
+        let tb = format.tile_bytes();
+        let mut tiles = crate::hugebuf::TileBuf::zeroed(n.div_ceil(TILE_N) * kb * tb);
+        for (t, tile) in tiles.chunks_exact_mut(tb).enumerate() {
             let (g, b) = (t / kb, t % kb);
-            let (head, qs) = tile.split_at_mut(TILE_N * 4);
-            let (scales, offs) = head.split_at_mut(TILE_N * 2);
-            for c in 0..TILE_N {
+            for c in 0..TILE_N.min(n.saturating_sub(g * TILE_N)) {
                 let col = g * TILE_N + c;
-                if col >= n {
-                    break; // zero padding: scale and offset 0
-                }
-                let block = &data[(col * kb + b) * 22..(col * kb + b + 1) * 22];
-                let d = f16::from_le_bytes([block[0], block[1]]);
-                scales[c * 2..c * 2 + 2].copy_from_slice(&block[..2]);
-                // −16·d is exact in f16 (a power-of-two multiple) unless it overflows.
-                let off = f16::from_f32(-16.0 * d.to_f32());
-                offs[c * 2..c * 2 + 2].copy_from_slice(&off.to_le_bytes());
-                let qh = u32::from_le_bytes([block[2], block[3], block[4], block[5]]);
-                let low = &block[6..];
-                for j in 0..QK {
-                    let nib = if j < 16 {
-                        low[j] & 0x0F
-                    } else {
-                        low[j - 16] >> 4
-                    };
-                    let q = nib | ((((qh >> j) & 1) as u8) << 4);
-                    qs[(j / 4) * TILE_N * 4 + c * 4 + j % 4] = q;
-                }
+                fill(
+                    &data[(col * kb + b) * block_bytes..(col * kb + b + 1) * block_bytes],
+                    c,
+                    tile,
+                );
             }
         }
         Ok(PackedQ8 {
             n,
             k,
-            format: Format::Q5_0,
+            format,
             simd: available(),
             tiles,
         })
@@ -237,46 +252,7 @@ impl PackedQ8 {
 
     /// Bytes per tile of this matrix's format.
     fn tile_bytes(&self) -> usize {
-        match self.format {
-            Format::Q8_0 => TILE_BYTES,
-            Format::Q4_1 => TILE_BYTES_Q4_1,
-            Format::Q5_0 => TILE_BYTES_Q5_0,
-        }
-    }
-
-    /// Repacks GGML Q8_0 bytes (row major, 34 bytes per block: f16 scale then 32 i8).
-    fn from_q8_0_bytes(data: &[u8], n: usize, k: usize) -> Result<PackedQ8> {
-        let kb = k / QK;
-        if !k.is_multiple_of(QK) || data.len() != n * kb * 34 {
-            return Err(Error::invalid(
-                "weight",
-                format!("internal: {} Q8_0 bytes for a {n}x{k} matrix", data.len()),
-            ));
-        }
-        let groups = n.div_ceil(TILE_N);
-        let mut tiles = crate::hugebuf::TileBuf::zeroed(groups * kb * TILE_BYTES);
-        for (t, tile) in tiles.chunks_exact_mut(TILE_BYTES).enumerate() {
-            let (g, b) = (t / kb, t % kb);
-            let (scales, qs) = tile.split_at_mut(TILE_N * 2);
-            for c in 0..TILE_N {
-                let col = g * TILE_N + c;
-                if col >= n {
-                    break; // zero padding: scale 0
-                }
-                let block = &data[(col * kb + b) * 34..(col * kb + b + 1) * 34];
-                scales[c * 2..c * 2 + 2].copy_from_slice(&block[..2]);
-                for (j, &w) in block[2..].iter().enumerate() {
-                    qs[(j / 4) * TILE_N * 4 + c * 4 + j % 4] = (w as i8 as i16 + 128) as u8;
-                }
-            }
-        }
-        Ok(PackedQ8 {
-            n,
-            k,
-            format: Format::Q8_0,
-            simd: available(),
-            tiles,
-        })
+        self.format.tile_bytes()
     }
 
     /// Output features.
