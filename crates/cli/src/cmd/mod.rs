@@ -50,3 +50,16 @@ pub struct DataArgs {
     #[arg(long)]
     pub id_field: Option<String>,
 }
+
+/// The model flags `aha train`, `aha sft` and `aha serve` share.
+#[derive(Debug, clap::Args)]
+pub struct ModelArgs {
+    /// The model: a GGUF file, a Hugging Face directory (config.json + safetensors +
+    /// tokenizer.json), or a .safetensors file written by aha (tokenizer.json beside it, or
+    /// --tokenizer). Training dequantizes GGUF weights to f32.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Tokenizer: a GGUF file or a tokenizer.json (default: the model's own).
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+}

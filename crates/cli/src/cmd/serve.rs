@@ -7,7 +7,6 @@
 //! shared forward batches, so concurrent clients are batched.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -28,12 +27,9 @@ use tokio::sync::oneshot;
 /// Arguments of `aha serve`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// The model: a GGUF file, a Hugging Face directory, or a `.safetensors` file written by aha.
-    #[arg(long)]
-    pub model: PathBuf,
-    /// Tokenizer (GGUF or tokenizer.json; default: the model's own).
-    #[arg(long)]
-    pub tokenizer: Option<PathBuf>,
+    /// The model (--model, --tokenizer).
+    #[command(flatten)]
+    pub model: super::ModelArgs,
     /// The name clients use in `model` (default: the model file's name); other names get 404.
     #[arg(long)]
     pub model_name: Option<String>,
@@ -74,13 +70,14 @@ struct AppState {
 
 /// Runs `aha serve`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let sampler = EmbeddedSampler::load(&args.model, args.tokenizer.as_deref())?
+    let sampler = EmbeddedSampler::load(&args.model.model, args.model.tokenizer.as_deref())?
         .with_max_batch(args.max_batch);
     let name = args.model_name.clone().unwrap_or_else(|| {
         args.model
+            .model
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| args.model.display().to_string())
+            .unwrap_or_else(|| args.model.model.display().to_string())
     });
     let (tx, rx) = mpsc::channel::<Work>();
     let state = Arc::new(AppState {

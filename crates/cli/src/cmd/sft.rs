@@ -19,13 +19,9 @@ use super::train::{load_tokenizer, ship_tokenizer};
 /// Arguments of `aha sft`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Model to train: a GGUF file (dequantized to f32), a Hugging Face directory, or a
-    /// .safetensors file written by aha.
-    #[arg(long)]
-    pub model: PathBuf,
-    /// Tokenizer: a GGUF file or a tokenizer.json (default: the model's own).
-    #[arg(long)]
-    pub tokenizer: Option<PathBuf>,
+    /// The model (--model, --tokenizer).
+    #[command(flatten)]
+    pub model: super::ModelArgs,
     /// JSONL traces, one object per line with the prompt and response fields.
     #[arg(long)]
     pub data: PathBuf,
@@ -159,7 +155,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     {
         bail!("{} is not empty; choose another --out", args.out.display());
     }
-    let (tok, tok_source) = load_tokenizer(&args.model, args.tokenizer.as_deref())?;
+    let (tok, tok_source) = load_tokenizer(&args.model.model, args.model.tokenizer.as_deref())?;
     let examples = read_examples(&args, &tok)?;
     let steps_per_epoch = examples.len().div_ceil(args.batch_size.max(1));
     let total = args
@@ -191,11 +187,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     cfg.validate()?;
     let device = Device::cuda_if_available(0).context("selecting the device")?;
-    let model = Model::load(&args.model, WeightKind::F32, &device)
-        .with_context(|| format!("loading {}", args.model.display()))?;
+    let model = Model::load(&args.model.model, WeightKind::F32, &device)
+        .with_context(|| format!("loading {}", args.model.model.display()))?;
     let config = Config {
         schema_version: 1,
-        model: args.model.display().to_string(),
+        model: args.model.model.display().to_string(),
         tokenizer: tok_source.display().to_string(),
         data: args.data.display().to_string(),
         pretrain: args.pretrain,

@@ -55,13 +55,9 @@ pub use super::Match;
 /// `config.json`), else the default shown.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Policy to train: a GGUF file (dequantized to f32), a Hugging Face directory, or a
-    /// .safetensors file written by aha (tokenizer.json beside it, or --tokenizer).
-    #[arg(long)]
-    pub model: PathBuf,
-    /// Tokenizer: a GGUF file or a tokenizer.json (default: the model's own).
-    #[arg(long)]
-    pub tokenizer: Option<PathBuf>,
+    /// The model (--model, --tokenizer).
+    #[command(flatten)]
+    pub model: super::ModelArgs,
     /// The problems (--data, --split, --question-field, --answer-field, --id-field).
     #[command(flatten)]
     pub dataset: super::DataArgs,
@@ -396,8 +392,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "{}: no training problems",
         args.dataset.data.display()
     );
-    let (tok, tok_source) = load_tokenizer(&args.model, args.tokenizer.as_deref())?;
-    cfg.sources.insert("model".into(), abs(&args.model));
+    let (tok, tok_source) = load_tokenizer(&args.model.model, args.model.tokenizer.as_deref())?;
+    cfg.sources.insert("model".into(), abs(&args.model.model));
     cfg.sources.insert("tokenizer".into(), abs(&tok_source));
     cfg.sources.insert("data".into(), abs(&args.dataset.data));
     if let Some(e) = &args.eval_data {
@@ -418,19 +414,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let device = Device::cuda_if_available(0).context("selecting the device")?;
     let loaded = Instant::now();
-    let policy = Model::load(&args.model, WeightKind::F32, &device)
-        .with_context(|| format!("loading {}", args.model.display()))?;
+    let policy = Model::load(&args.model.model, WeightKind::F32, &device)
+        .with_context(|| format!("loading {}", args.model.model.display()))?;
     let reference = if cfg.loss.beta > 0.0 {
         Some(
-            Model::load(&args.model, WeightKind::F32, &device)
-                .with_context(|| format!("loading the reference {}", args.model.display()))?,
+            Model::load(&args.model.model, WeightKind::F32, &device)
+                .with_context(|| format!("loading the reference {}", args.model.model.display()))?,
         )
     } else {
         None
     };
     eprintln!(
         "aha train: loaded {} ({} parameters, {:.1} s); {} train / {} eval problems",
-        args.model.display(),
+        args.model.model.display(),
         policy.num_params(),
         loaded.elapsed().as_secs_f64(),
         train.len(),
