@@ -9,6 +9,9 @@
 //! - with `--candle-kernels`: candle's own quantized matmuls instead of aha's packed kernel
 //!   (the "before" of the packed kernel, for same-run comparisons); rows say which kernels ran;
 //!
+//! For profiling one case: `AHA_BENCH_BATCHES=8 AHA_BENCH_NEW=512 AHA_BENCH_REPS=1` (under
+//! `perf record`, say) runs just that batch size and length after the prompt figure.
+//!
 //! The training-step figure comes from `aha-train`'s `update_bench` example (the trainer's own
 //! update path), which `bench/model/run.sh` runs too.
 
