@@ -8,9 +8,10 @@
 # 8 and 32 sequences sampled together; and (SmolLM2) seconds per GRPO update through
 # `aha_train::Trainer::learn`, batch 8 x 256 tokens, f32 weights (score with gradients, loss,
 # backward, grad clip, AdamW), whole batch and with micro-batches of 2 (MICRO), with peak RSS.
-# aha runs twice: with its packed AVX-512-VNNI kernel (engine "aha") and with candle's own
-# quantized kernels (engine "aha-candle", the state before the packed kernel); CANDLE=0 skips
-# the second run. On a busy machine use THREADS=1: spinning thread pools (llama.cpp's and
+# aha runs once per CPU path in KERNELS (comma-separated, default `auto`: the fastest this CPU
+# runs; e.g. KERNELS=avx512-vnni,avx2,portable forces each path on one machine), engine
+# "aha-<path>", and once with candle's own quantized kernels (engine "aha-candle", the state
+# before the packed kernel); CANDLE=0 skips that run. On a busy machine use THREADS=1: spinning thread pools (llama.cpp's and
 # candle's) collapse when cores are oversubscribed, and aha's decode_tok_per_cpu_s (tokens per
 # second of main-thread CPU time) is then the contention-proof figure for batched/single.
 # Prints ratios; writes every figure as JSON lines to $OUT (default target/bench-model.jsonl).
@@ -24,6 +25,7 @@ THREADS="${THREADS:-2}"
 REPS="${AHA_BENCH_REPS:-3}"
 TRAIN="${TRAIN:-1}"
 CANDLE="${CANDLE:-1}"
+KERNELS="${KERNELS:-auto}"
 MICRO="${MICRO:-2}"
 OUT="${OUT:-$ROOT/target/bench-model.jsonl}"
 
@@ -63,17 +65,16 @@ for line in sys.stdin:
                       "metric": metric, "batch": 1, "value": round(r["avg_ts"], 2),
                       "stddev": round(r["stddev_ts"], 2), "threads": r["n_threads"]}))
 ' "$file" >> "$OUT"
-    runs=("")
-    if [ "$CANDLE" = 1 ]; then runs+=("--candle-kernels"); fi
-    for extra in "${runs[@]}"; do
-        # shellcheck disable=SC2086 # word splitting of the flag list is intended
-        log "$file: aha $extra"
-        "$AHA_BENCH" "$model" $extra |
+    IFS=, read -r -a runs <<< "$KERNELS"
+    if [ "$CANDLE" = 1 ]; then runs+=("candle"); fi
+    for kernels in "${runs[@]}"; do
+        log "$file: aha --kernels $kernels"
+        "$AHA_BENCH" "$model" --kernels "$kernels" |
             python3 -c '
 import json, sys
 for line in sys.stdin:
     r = json.loads(line)
-    engine = "aha" if r.get("kernels", "aha") == "aha" else "aha-candle"
+    engine = "aha-" + r["kernels"]
     r.update({"schema_version": 1, "engine": engine, "threads": int(sys.argv[1])})
     print(json.dumps(r))
 ' "$THREADS" >> "$OUT"
@@ -102,18 +103,19 @@ def get(engine, model, metric, batch=1):
             return r["value"]
 for model in sorted({r["model"] for r in rows}):
     print(f"\n== {model}")
-    for engine in ("aha", "aha-candle"):
+    engines = sorted({r["engine"] for r in rows if r["engine"].startswith("aha-")})
+    for engine in engines:
         for metric in ("prompt_tok_s", "decode_tok_s"):
             a, l = get(engine, model, metric), get("llama.cpp", model, metric)
             if a and l:
-                print(f"{metric:14s} single stream: {engine:10s} {a:8.1f}  llama.cpp {l:8.1f}  "
+                print(f"{metric:14s} single stream: {engine:16s} {a:8.1f}  llama.cpp {l:8.1f}  "
                       f"ratio {a / l:5.2f}x")
         for metric in ("decode_tok_s", "decode_tok_per_cpu_s"):
             one = get(engine, model, metric)
             for b in (8, 32):
                 v = get(engine, model, metric, b)
                 if v and one:
-                    print(f"{metric:20s} batch {b:2d}: {engine:10s} {v:8.1f}  = {v / one:5.2f}x "
+                    print(f"{metric:20s} batch {b:2d}: {engine:16s} {v:8.1f}  = {v / one:5.2f}x "
                           "its single stream")
     for micro in sorted({r.get("micro_batch") for r in rows
                          if r["model"] == model and r["metric"] == "train_step_s"}):

@@ -1,13 +1,14 @@
 //! Throughput of aha's decoder, printed as JSON lines for `bench/model/run.sh`.
 //!
-//! `cargo run -p aha-model --example bench -- MODEL.gguf [--candle-kernels]`
+//! `cargo run -p aha-model --example bench -- MODEL.gguf [--kernels PATH]`
 //! - prompt tok/s: one forward over a 128-token prompt, single stream (quantized weights);
 //! - decode tok/s: 64 new tokens (`AHA_BENCH_NEW` to change), single stream;
 //! - batched decode tok/s: 8 and 32 sequences sampled together (aggregate); each decode
 //!   figure also per second of main-thread CPU time (`decode_tok_per_cpu_s`, which with one
 //!   thread does not depend on how busy the machine is);
-//! - with `--candle-kernels`: candle's own quantized matmuls instead of aha's packed kernel
-//!   (the "before" of the packed kernel, for same-run comparisons); rows say which kernels ran;
+//! - `--kernels PATH` picks the CPU path (`auto`, `avx512-vnni`, `avx-vnni`, `avx2`, `portable`,
+//!   or `candle` for candle's own quantized matmuls, the "before" of the packed kernel;
+//!   `--candle-kernels` is short for the last); rows say which path ran;
 //!
 //! For profiling one case: `AHA_BENCH_BATCHES=8 AHA_BENCH_NEW=512 AHA_BENCH_REPS=1` (under
 //! `perf record`, say) runs just that batch size and length after the prompt figure.
@@ -19,7 +20,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use aha_model::candle_core::{Device, Tensor};
-use aha_model::{KvCache, Mode, Model, SamplingParams, WeightKind};
+use aha_model::{CpuKernels, KvCache, LoadOptions, Mode, Model, SamplingParams, WeightKind};
 use rand::{Rng, SeedableRng};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -66,13 +67,15 @@ fn main() -> Res<()> {
     let args: Vec<String> = std::env::args().collect();
     let path = PathBuf::from(
         args.get(1)
-            .ok_or("usage: bench MODEL.gguf [--candle-kernels]")?,
+            .ok_or("usage: bench MODEL.gguf [--kernels PATH]")?,
     );
-    aha_model::set_packed_kernel(!args.iter().any(|a| a == "--candle-kernels"));
-    let kernels = if aha_model::packed_kernel_active() {
-        "aha"
+    let kernels: CpuKernels = if args.iter().any(|a| a == "--candle-kernels") {
+        CpuKernels::Candle
     } else {
-        "candle"
+        match args.iter().position(|a| a == "--kernels") {
+            Some(i) => args.get(i + 1).ok_or("--kernels needs a path")?.parse()?,
+            None => CpuKernels::Auto,
+        }
     };
     let reps: usize = std::env::var("AHA_BENCH_REPS")
         .ok()
@@ -86,12 +89,16 @@ fn main() -> Res<()> {
 /// Prompt and decode throughput, single stream and batched.
 fn decode_bench(
     path: &std::path::Path,
-    kernels: &str,
+    kernels: CpuKernels,
     reps: usize,
     rng: &mut rand_chacha::ChaCha20Rng,
 ) -> Res<()> {
     let dev = Device::Cpu;
-    let model = Model::load(path, WeightKind::Quantized, &dev)?;
+    let options = LoadOptions {
+        cpu_kernels: kernels,
+    };
+    let model = Model::load_with(path, WeightKind::Quantized, &dev, &options)?;
+    let kernels = model.cpu_kernels().name();
     let vocab = model.config().vocab_size;
     let name = path
         .file_name()

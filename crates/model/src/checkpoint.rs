@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{DType, Device, Tensor};
 
 use crate::config::{Arch, ModelConfig};
+use crate::cpu::LoadOptions;
 use crate::decoder::{Model, RawWeight, WeightKind, WeightSource};
 use crate::error::{Error, Result};
 use crate::gguf::GgufFile;
@@ -90,24 +91,54 @@ impl Model {
     /// Loads a model from a GGUF file, a Hugging Face directory (`config.json` +
     /// `*.safetensors`), or a `.safetensors` file written by [`Model::save`].
     pub fn load(path: &Path, kind: WeightKind, device: &Device) -> Result<Model> {
+        Self::load_with(path, kind, device, &LoadOptions::default())
+    }
+
+    /// [`Model::load`] with explicit options (the CPU kernels of quantized weights).
+    pub fn load_with(
+        path: &Path,
+        kind: WeightKind,
+        device: &Device,
+        options: &LoadOptions,
+    ) -> Result<Model> {
         if path.is_dir() {
-            return Self::load_hf_dir(path, kind, device);
+            return Self::load_hf_dir_with(path, kind, device, options);
         }
         match path.extension().and_then(|e| e.to_str()) {
-            Some("safetensors") => Self::load_aha(path, kind, device),
-            _ => Self::load_gguf(path, kind, device),
+            Some("safetensors") => Self::load_aha_with(path, kind, device, options),
+            _ => Self::load_gguf_with(path, kind, device, options),
         }
     }
 
     /// Loads a GGUF file. With [`WeightKind::F32`] every tensor is dequantized into a `Var`.
     pub fn load_gguf(path: &Path, kind: WeightKind, device: &Device) -> Result<Model> {
+        Self::load_gguf_with(path, kind, device, &LoadOptions::default())
+    }
+
+    /// [`Model::load_gguf`] with explicit options.
+    pub fn load_gguf_with(
+        path: &Path,
+        kind: WeightKind,
+        device: &Device,
+        options: &LoadOptions,
+    ) -> Result<Model> {
         let mut file = GgufFile::open(path, device)?;
         let config = file.config()?;
-        Model::build(config, &mut file, kind, device)
+        Model::build(config, &mut file, kind, device, options)
     }
 
     /// Loads a Hugging Face model directory.
     pub fn load_hf_dir(dir: &Path, kind: WeightKind, device: &Device) -> Result<Model> {
+        Self::load_hf_dir_with(dir, kind, device, &LoadOptions::default())
+    }
+
+    /// [`Model::load_hf_dir`] with explicit options.
+    pub fn load_hf_dir_with(
+        dir: &Path,
+        kind: WeightKind,
+        device: &Device,
+        options: &LoadOptions,
+    ) -> Result<Model> {
         let config = ModelConfig::from_hf_json(&dir.join("config.json"))?;
         let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
             .map_err(|e| Error::io(dir, e))?
@@ -141,11 +172,21 @@ impl Model {
             path: dir.to_path_buf(),
             tensors,
         };
-        Model::build(config, &mut source, kind, device)
+        Model::build(config, &mut source, kind, device, options)
     }
 
     /// Loads weights written by [`Model::save`] (configuration in the file's metadata).
     pub fn load_aha(path: &Path, kind: WeightKind, device: &Device) -> Result<Model> {
+        Self::load_aha_with(path, kind, device, &LoadOptions::default())
+    }
+
+    /// [`Model::load_aha`] with explicit options.
+    pub fn load_aha_with(
+        path: &Path,
+        kind: WeightKind,
+        device: &Device,
+        options: &LoadOptions,
+    ) -> Result<Model> {
         let (tensors, meta) = read_safetensors(path, device)?;
         let meta = meta.unwrap_or_default();
         if meta.get("format").map(String::as_str) != Some(AHA_FORMAT) {
@@ -175,7 +216,7 @@ impl Model {
             path: path.to_path_buf(),
             tensors,
         };
-        Model::build(config, &mut source, kind, device)
+        Model::build(config, &mut source, kind, device, options)
     }
 
     /// Writes the trainable weights and the configuration to one `.safetensors` file that

@@ -9,6 +9,7 @@ use candle_core::quantized::{GgmlDType, QStorage, QTensor};
 use candle_core::{DType, Device, Tensor, Var};
 
 use crate::config::ModelConfig;
+use crate::cpu::{CpuKernels, LoadOptions};
 use crate::error::{Error, Result};
 use crate::kv_cache::KvCache;
 use crate::layers::{
@@ -115,6 +116,7 @@ pub struct Model {
     config: ModelConfig,
     device: Device,
     kind: WeightKind,
+    kernels: CpuKernels,
     embed: Embedding,
     blocks: Vec<Block>,
     final_norm: Tensor,
@@ -129,6 +131,8 @@ struct Builder<'a> {
     source: &'a mut dyn WeightSource,
     kind: WeightKind,
     device: Device,
+    /// Resolved CPU kernels for quantized matrices.
+    kernels: CpuKernels,
     vars: Vec<(String, Var)>,
 }
 
@@ -176,9 +180,9 @@ impl Builder<'_> {
         match self.kind {
             WeightKind::F32 => Ok(Weight::Dense(self.dense(name, shape)?)),
             WeightKind::Quantized => {
-                let q = to_fast_quant(self.raw(name, shape)?, &self.device)?;
+                let q = to_fast_quant(self.raw(name, shape)?, &self.device, self.kernels)?;
                 Ok(match q {
-                    Either::Quant(q) => Weight::quantized(q)?,
+                    Either::Quant(q) => Weight::quantized(q, self.kernels)?,
                     Either::Dense(t) => Weight::Dense(t),
                 })
             }
@@ -214,6 +218,7 @@ impl Builder<'_> {
             parts.push(to_fast_quant(
                 self.raw(&format!("{n}.weight"), &[o, inp])?,
                 &self.device,
+                self.kernels,
             )?);
             if bias {
                 biases.push(self.dense(&format!("{n}.bias"), &[o])?);
@@ -243,7 +248,7 @@ impl Builder<'_> {
             } else {
                 None
             };
-            let weight = Weight::quantized(q)?;
+            let weight = Weight::quantized(q, self.kernels)?;
             return Ok(Proj::Fused(Linear { weight, bias }, outs.to_vec()));
         }
         let mut biases = biases.into_iter();
@@ -251,7 +256,7 @@ impl Builder<'_> {
             .into_iter()
             .map(|p| {
                 let weight = match p {
-                    Either::Quant(q) => Weight::quantized(q),
+                    Either::Quant(q) => Weight::quantized(q, self.kernels),
                     Either::Dense(t) => Ok::<_, Error>(Weight::Dense(t)),
                 }?;
                 Ok(Linear {
@@ -283,22 +288,18 @@ fn has_fast_kernel(t: GgmlDType) -> bool {
     )
 }
 
-fn to_fast_quant(raw: RawWeight, device: &Device) -> Result<Either> {
+fn to_fast_quant(raw: RawWeight, device: &Device, kernels: CpuKernels) -> Result<Either> {
+    let packed = crate::qgemm::packed_for(device, kernels);
     match raw {
-        // candle's own kernels for these types, unless aha's packed kernel runs on this CPU: then
+        // candle's own kernels for these types, unless aha's packed kernel runs: then
         // re-quantizing to its Q8_0 is faster for every batch size (Gemma-3-270M Q4_K_M, 2
         // threads: prompt 1.5x, decode 1.3x single stream and batched) and loses next to nothing
         // (Q8_0's rounding error is a small fraction of Q4_K's).
-        RawWeight::Quant(q) if has_fast_kernel(q.dtype()) && !crate::qgemm::packed_for(device) => {
-            Ok(Either::Quant(q))
-        }
+        RawWeight::Quant(q) if has_fast_kernel(q.dtype()) && !packed => Ok(Either::Quant(q)),
         RawWeight::Quant(q) if q.dtype() == GgmlDType::Q8_0 => Ok(Either::Quant(q)),
         // aha's packed kernel runs Q4_1 and Q5_0 as stored (exact weights; Q4_1 with 40% less
         // memory traffic than Q8_0).
-        RawWeight::Quant(q)
-            if matches!(q.dtype(), GgmlDType::Q4_1 | GgmlDType::Q5_0)
-                && crate::qgemm::packed_for(device) =>
-        {
+        RawWeight::Quant(q) if matches!(q.dtype(), GgmlDType::Q4_1 | GgmlDType::Q5_0) && packed => {
             Ok(Either::Quant(q))
         }
         other => {
@@ -320,8 +321,15 @@ impl Model {
         source: &mut dyn WeightSource,
         kind: WeightKind,
         device: &Device,
+        options: &LoadOptions,
     ) -> Result<Model> {
         config.validate(source.path())?;
+        // CUDA weights keep candle's kernels whatever was asked.
+        let kernels = if device.is_cpu() {
+            options.cpu_kernels.resolve()?
+        } else {
+            CpuKernels::Candle
+        };
         let c = &config;
         let (h, hd, nh, nkv, inter, vocab) = (
             c.hidden_size,
@@ -335,13 +343,14 @@ impl Model {
             source,
             kind,
             device: device.clone(),
+            kernels,
             vars: Vec::new(),
         };
         let embed_name = "token_embd.weight";
         let (embed, embed_raw_quant) = match kind {
             WeightKind::F32 => (Embedding::Dense(b.dense(embed_name, &[vocab, h])?), None),
             WeightKind::Quantized => {
-                match to_fast_quant(b.raw(embed_name, &[vocab, h])?, device)? {
+                match to_fast_quant(b.raw(embed_name, &[vocab, h])?, device, kernels)? {
                     // Quantized row lookup needs whole blocks per row; otherwise look rows up
                     // in a dequantized copy and keep the quantized matrix for the LM head.
                     Either::Quant(q) if !h.is_multiple_of(q.dtype().block_size()) => {
@@ -415,9 +424,9 @@ impl Model {
         let final_norm = b.dense("output_norm.weight", &[h])?;
         let lm_head = if c.tie_word_embeddings {
             let weight = match (&embed, embed_raw_quant) {
-                (_, Some(q)) => Weight::quantized_shared(&q)?,
+                (_, Some(q)) => Weight::quantized_shared(&q, kernels)?,
                 (Embedding::Dense(t), None) => Weight::Dense(t.clone()),
-                (Embedding::Quant(q), None) => Weight::quantized_shared(q)?,
+                (Embedding::Quant(q), None) => Weight::quantized_shared(q, kernels)?,
             };
             Linear { weight, bias: None }
         } else {
@@ -437,6 +446,7 @@ impl Model {
             config,
             device: device.clone(),
             kind,
+            kernels,
             embed,
             blocks,
             final_norm,
@@ -460,6 +470,12 @@ impl Model {
     /// How the weights are held.
     pub fn weight_kind(&self) -> WeightKind {
         self.kind
+    }
+
+    /// The CPU kernels its quantized matrices run on (resolved: never [`CpuKernels::Auto`];
+    /// [`CpuKernels::Candle`] on CUDA).
+    pub fn cpu_kernels(&self) -> CpuKernels {
+        self.kernels
     }
 
     /// The KV-cache storage [`Model::generate`] uses: f16 for quantized models on CPUs that run

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use candle_core::quantized::{QMatMul, QTensor};
 use candle_core::{D, Module, Tensor};
 
+use crate::cpu::CpuKernels;
 use crate::error::Result;
 use crate::qgemm::PackedQ8;
 
@@ -30,24 +31,28 @@ pub(crate) enum Weight {
     Dense(Tensor),
     /// Quantized, inference only.
     Quant(Arc<QMatMul>),
-    /// Q8_0 repacked for the batched AVX-512-VNNI kernel ([`crate::qgemm`]), inference only.
+    /// Q8_0, Q4_1 or Q5_0 repacked for aha's batched kernel ([`crate::qgemm`]), inference only.
     Packed(Arc<PackedQ8>),
 }
 
 impl Weight {
-    /// A quantized matrix in the fastest form for its device: Q8_0 repacked when the packed
-    /// kernel is available (CPU), candle's `QMatMul` otherwise.
-    pub(crate) fn quantized(q: QTensor) -> Result<Weight> {
-        if PackedQ8::supports(q.dtype()) && crate::qgemm::packed_for(&q.device()) {
-            return Ok(Weight::Packed(Arc::new(PackedQ8::from_qtensor(&q)?)));
+    /// A quantized matrix in the form `kernels` (resolved) asks for: repacked for aha's kernel
+    /// on the CPU when its type is packable, candle's `QMatMul` otherwise.
+    pub(crate) fn quantized(q: QTensor, kernels: CpuKernels) -> Result<Weight> {
+        if PackedQ8::supports(q.dtype()) && crate::qgemm::packed_for(&q.device(), kernels) {
+            return Ok(Weight::Packed(Arc::new(PackedQ8::from_qtensor(
+                &q, kernels,
+            )?)));
         }
         Ok(Weight::Quant(Arc::new(QMatMul::from_qtensor(q)?)))
     }
 
     /// Like [`Weight::quantized`] for a tensor that stays shared (tied embeddings).
-    pub(crate) fn quantized_shared(q: &Arc<QTensor>) -> Result<Weight> {
-        if PackedQ8::supports(q.dtype()) && crate::qgemm::packed_for(&q.device()) {
-            return Ok(Weight::Packed(Arc::new(PackedQ8::from_qtensor(q)?)));
+    pub(crate) fn quantized_shared(q: &Arc<QTensor>, kernels: CpuKernels) -> Result<Weight> {
+        if PackedQ8::supports(q.dtype()) && crate::qgemm::packed_for(&q.device(), kernels) {
+            return Ok(Weight::Packed(Arc::new(PackedQ8::from_qtensor(
+                q, kernels,
+            )?)));
         }
         Ok(Weight::Quant(Arc::new(QMatMul::from_arc(q.clone())?)))
     }

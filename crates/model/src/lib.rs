@@ -8,10 +8,12 @@
 //! This crate's [`Model`] runs one code path for training ([`Mode::Train`], only differentiable
 //! ops) and a fused one for sampling ([`Mode::Infer`]).
 //!
-//! Quantized models run Q8_0, Q4_1 and Q5_0 matrices through aha's own batched kernel on CPUs with
-//! AVX-512-VNNI (weights repacked at load so each loaded weight vector serves up to 8 sequences;
-//! Q4_1 and Q5_0 files run as stored), and candle's kernels elsewhere; [`set_packed_kernel`] turns it
-//! off for comparisons.
+//! Quantized models run Q8_0, Q4_1 and Q5_0 matrices through aha's own batched kernel (weights
+//! repacked at load so each loaded weight vector serves several sequences; Q4_1 and Q5_0 files
+//! run as stored, other types are requantized to Q8_0), on AVX-512 VNNI, AVX-VNNI, AVX2 or
+//! portable code. The path is a load option ([`LoadOptions::cpu_kernels`], default: the fastest
+//! this CPU runs); every packed path gives the same bits, so a seeded run gives the same tokens
+//! on any CPU. [`CpuKernels::Candle`] keeps candle's own kernels for comparisons.
 //!
 //! ```no_run
 //! use aha_model::candle_core::Device;
@@ -40,6 +42,7 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod cpu;
 mod decode_attn;
 mod decoder;
 pub mod error;
@@ -57,12 +60,12 @@ mod tiny;
 
 pub use checkpoint::AHA_FORMAT;
 pub use config::{Activation, Arch, ModelConfig, RopeScaling};
+pub use cpu::{CpuKernels, LoadOptions};
 pub use decoder::{Model, WeightKind};
 pub use error::{Error, Result};
 pub use generate::{Completion, Detokenize, FinishReason};
 pub use kv_cache::KvCache;
 pub use layers::Mode;
-pub use qgemm::{packed_kernel_active, set_packed_kernel};
 pub use sampling::SamplingParams;
 
 /// Tunes the C allocator for tensor workloads; call once at start-up, before heavy work.

@@ -15,11 +15,10 @@
 //! Q8_0 results equal candle's up to f32 summation order; Q4_1 and Q5_0 files run as stored,
 //! where aha used to requantize them to Q8_0 (greedy SmolLM2 text now follows llama.cpp's).
 
+use crate::cpu::CpuKernels;
+use crate::error::{Error, Result};
 use candle_core::quantized::{GgmlDType, QTensor};
 use half::f16;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-use crate::error::{Error, Result};
 
 /// Values per quantization block.
 const QK: usize = 32;
@@ -76,8 +75,8 @@ pub(crate) struct PackedQ8 {
     n: usize,
     k: usize,
     format: Format,
-    /// Run the AVX-512-VNNI kernel (detected at packing); otherwise the portable one.
-    simd: bool,
+    /// The packed path that runs it (resolved and supported by this CPU: checked at packing).
+    kernels: CpuKernels,
     /// `ceil(n / 16) · (k / 32)` tiles, column group major (in huge pages where possible).
     tiles: crate::hugebuf::TileBuf,
 }
@@ -93,38 +92,10 @@ struct QuantRows {
     blocks: usize,
 }
 
-static ENABLED: AtomicBool = AtomicBool::new(true);
-
-/// Whether models loaded from now on repack Q8_0 matrices for aha's batched kernel (the
-/// default where the CPU has AVX-512-VNNI). `false` keeps candle's own quantized kernels: for
-/// benchmarks and cross-checks of the two paths in one process.
-pub fn set_packed_kernel(enabled: bool) {
-    ENABLED.store(enabled, Ordering::Relaxed);
-}
-
-/// Whether newly loaded models use the packed kernel: enabled and supported by this CPU.
-pub fn packed_kernel_active() -> bool {
-    ENABLED.load(Ordering::Relaxed) && available()
-}
-
-/// Whether weights on `device` get the packed kernel: it is a CPU kernel, so CUDA weights keep
-/// candle's quantized kernels (which run on the GPU).
-pub(crate) fn packed_for(device: &candle_core::Device) -> bool {
-    device.is_cpu() && packed_kernel_active()
-}
-
-/// Whether this CPU runs the packed kernel (AVX-512F, BW and VNNI); elsewhere candle's kernels stay.
-fn available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
-            && std::arch::is_x86_feature_detected!("avx512bw")
-            && std::arch::is_x86_feature_detected!("avx512vnni")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
+/// Whether a quantized type on `device` gets the packed kernel under `kernels` (resolved):
+/// it is a CPU kernel, so CUDA weights keep candle's quantized kernels (which run on the GPU).
+pub(crate) fn packed_for(device: &candle_core::Device, kernels: CpuKernels) -> bool {
+    device.is_cpu() && kernels.is_packed()
 }
 
 impl PackedQ8 {
@@ -133,11 +104,12 @@ impl PackedQ8 {
         matches!(dtype, GgmlDType::Q8_0 | GgmlDType::Q4_1 | GgmlDType::Q5_0)
     }
 
-    /// Repacks a Q8_0 or Q4_1 matrix `(n, k)` (`k` is a multiple of 32 for both types).
-    pub(crate) fn from_qtensor(q: &QTensor) -> Result<PackedQ8> {
+    /// Repacks a Q8_0, Q4_1 or Q5_0 matrix `(n, k)` (`k` a multiple of 32) for the packed path
+    /// `kernels` (a packed path this CPU supports, else an error).
+    pub(crate) fn from_qtensor(q: &QTensor, kernels: CpuKernels) -> Result<PackedQ8> {
         let (n, k) = q.shape().dims2()?;
         let data = q.data()?;
-        match q.dtype() {
+        let mut packed = match q.dtype() {
             GgmlDType::Q8_0 => Self::from_q8_0_bytes(&data, n, k),
             GgmlDType::Q4_1 => Self::from_q4_1_bytes(&data, n, k),
             GgmlDType::Q5_0 => Self::from_q5_0_bytes(&data, n, k),
@@ -145,7 +117,22 @@ impl PackedQ8 {
                 "weight",
                 format!("internal: packing {other:?} is not supported"),
             )),
+        }?;
+        packed.set_kernels(kernels)?;
+        Ok(packed)
+    }
+
+    /// Switches the packed path (same layout for all), refusing one the CPU cannot run.
+    pub(crate) fn set_kernels(&mut self, kernels: CpuKernels) -> Result<()> {
+        let kernels = kernels.resolve()?;
+        if !kernels.is_packed() {
+            return Err(Error::invalid(
+                "CPU kernels",
+                format!("internal: `{kernels}` is not a packed path"),
+            ));
         }
+        self.kernels = kernels;
+        Ok(())
     }
 
     /// Repacks GGML Q4_1 bytes (row major, 20 bytes per block: f16 scale, f16 minimum, 16
@@ -245,7 +232,7 @@ impl PackedQ8 {
             n,
             k,
             format,
-            simd: available(),
+            kernels: CpuKernels::Portable,
             tiles,
         })
     }
@@ -277,7 +264,7 @@ impl PackedQ8 {
         if m == 0 {
             return Ok(());
         }
-        let rows = quantize_rows(x, m, k, self.simd);
+        let rows = quantize_rows(x, m, k, self.kernels);
         let groups = n.div_ceil(TILE_N);
         // Work items: (column group, chunk of rows). Column groups dominate; rows are chunked
         // only for long inputs (prefill, scoring) so both threads get work when n is small.
@@ -322,22 +309,31 @@ impl PackedQ8 {
         let mut r = rows.start;
         while r < rows.end {
             let nr = ROWS.min(rows.end - r);
-            match (self.simd, self.format) {
+            match (self.kernels, self.format) {
                 #[cfg(target_arch = "x86_64")]
-                // SAFETY: `simd` is set only when `available()` saw AVX-512F, BW and VNNI; the tile
-                // and row ranges are in bounds by construction.
-                (true, Format::Q8_0) => unsafe { avx512::tile(tiles, x, r, nr, kb, &mut out) },
+                // SAFETY (every SIMD arm): `kernels` is set only through `set_kernels`, which
+                // refuses a path whose CPU features are missing; the tile and row ranges are in
+                // bounds by construction.
+                (CpuKernels::Avx512Vnni, Format::Q8_0) => unsafe {
+                    avx512::tile(tiles, x, r, nr, kb, &mut out)
+                },
                 #[cfg(target_arch = "x86_64")]
-                // SAFETY: as above.
-                (true, Format::Q4_1) => unsafe {
+                (CpuKernels::Avx512Vnni, Format::Q4_1) => unsafe {
                     avx512::tile_affine::<true>(tiles, x, r, nr, kb, &mut out)
                 },
-                (_, Format::Q8_0) => scalar_tile(tiles, x, r, nr, kb, &mut out),
                 #[cfg(target_arch = "x86_64")]
-                // SAFETY: as above.
-                (true, Format::Q5_0) => unsafe {
+                (CpuKernels::Avx512Vnni, Format::Q5_0) => unsafe {
                     avx512::tile_affine::<false>(tiles, x, r, nr, kb, &mut out)
                 },
+                #[cfg(target_arch = "x86_64")]
+                (CpuKernels::AvxVnni, format) => unsafe {
+                    avx2::vnni::tile(format, tiles, x, r, nr, kb, &mut out)
+                },
+                #[cfg(target_arch = "x86_64")]
+                (CpuKernels::Avx2, format) => unsafe {
+                    avx2::plain::tile(format, tiles, x, r, nr, kb, &mut out)
+                },
+                (_, Format::Q8_0) => scalar_tile(tiles, x, r, nr, kb, &mut out),
                 (_, Format::Q4_1) => scalar_tile_affine::<true>(tiles, x, r, nr, kb, &mut out),
                 (_, Format::Q5_0) => scalar_tile_affine::<false>(tiles, x, r, nr, kb, &mut out),
             }
@@ -359,7 +355,7 @@ impl PackedQ8 {
 
 /// Quantizes `m` rows of `k` values (a multiple of 32) exactly as candle's
 /// `BlockQ8_0::from_float` does (scale rounded through f16, round half away from zero).
-fn quantize_rows(x: &[f32], m: usize, k: usize, simd: bool) -> QuantRows {
+fn quantize_rows(x: &[f32], m: usize, k: usize, kernels: CpuKernels) -> QuantRows {
     let blocks = k / QK;
     let mut qs = vec![0i8; m * k];
     let mut d = vec![0f32; m * blocks];
@@ -377,17 +373,14 @@ fn quantize_rows(x: &[f32], m: usize, k: usize, simd: bool) -> QuantRows {
             Ok(q) => q,
             Err(_) => continue, // unreachable: chunks_exact yields QK values
         };
-        #[cfg(target_arch = "x86_64")]
-        let (scale, sum) = if simd {
-            // SAFETY: `simd` is only true when AVX-512F was detected.
-            unsafe { avx512::quantize_block(xb, qb) }
-        } else {
-            quantize_block(xb, qb)
-        };
-        #[cfg(not(target_arch = "x86_64"))]
-        let (scale, sum) = {
-            let _ = simd;
-            quantize_block(xb, qb)
+        let (scale, sum) = match kernels {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the packed matrix's `kernels` passed `set_kernels`, so the CPU has the
+            // path's features (AVX-512F; AVX2 for the 256-bit paths).
+            CpuKernels::Avx512Vnni => unsafe { avx512::quantize_block(xb, qb) },
+            #[cfg(target_arch = "x86_64")]
+            CpuKernels::AvxVnni | CpuKernels::Avx2 => unsafe { avx2::quantize_block(xb, qb) },
+            _ => quantize_block(xb, qb),
         };
         *db = f16::from_f32(scale).to_f32();
         *cb = -128 * sum;
@@ -416,8 +409,9 @@ fn quantize_block(xb: &[f32; QK], qb: &mut [i8; QK]) -> (f32, i32) {
     (scale, sum)
 }
 
-/// The tile product without SIMD: the portable kernel and the reference the AVX-512 one is
-/// tested against.
+/// The tile product without SIMD: the portable kernel and the reference the SIMD ones are
+/// tested against (bit for bit: integer sums are exact and the f32 steps are the same fused
+/// multiply-adds in the same order).
 fn scalar_tile(
     tiles: &[u8],
     x: &QuantRows,
@@ -441,7 +435,8 @@ fn scalar_tile(
                     let w = tile[TILE_N * 2 + (j / 4) * TILE_N * 4 + c * 4 + j % 4];
                     acc += i32::from(xq) * i32::from(w);
                 }
-                *oc += acc as f32 * (wd * xd);
+                // One fused multiply-add per block, as the SIMD paths do: same bits on every path.
+                *oc = (acc as f32).mul_add(wd * xd, *oc);
             }
         }
     }
@@ -484,7 +479,8 @@ fn scalar_tile_affine<const NIBBLES: bool>(
                     };
                     acc += i32::from(xq) * i32::from(w);
                 }
-                *oc += acc as f32 * (wd * xd) + wm * xs;
+                *oc = (acc as f32).mul_add(wd * xd, *oc);
+                *oc = wm.mul_add(xs, *oc);
             }
         }
     }
@@ -711,6 +707,351 @@ mod avx512 {
     }
 }
 
+/// The packed kernels on 256-bit registers: [`avx2::plain`] with `vpmaddubsw` (AVX2, FMA, F16C),
+/// [`avx2::vnni`] with VEX `vpdpbusd` (AVX-VNNI). Each 16-column tile is run as two halves of 8
+/// columns, up to 4 activation rows per pass (16 registers: an integer and a float accumulator per
+/// row and the weight vectors). Per column the f32 steps are those of the AVX-512 and portable
+/// kernels (one fused multiply-add per block, the minimum's second), so results are bit-identical.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::QK;
+
+    /// [`super::quantize_block`] on AVX2: identical results (round half away from zero as
+    /// truncate, then ±1 where the dropped fraction is at least one half).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2.
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn quantize_block(xb: &[f32; QK], qb: &mut [i8; QK]) -> (f32, i32) {
+        // SAFETY: 32 f32 read from an exact-size array with unaligned loads.
+        unsafe {
+            let p = xb.as_ptr();
+            let v = [
+                _mm256_loadu_ps(p),
+                _mm256_loadu_ps(p.add(8)),
+                _mm256_loadu_ps(p.add(16)),
+                _mm256_loadu_ps(p.add(24)),
+            ];
+            let abs = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFF_FFFF));
+            let m = _mm256_max_ps(
+                _mm256_max_ps(_mm256_and_ps(v[0], abs), _mm256_and_ps(v[1], abs)),
+                _mm256_max_ps(_mm256_and_ps(v[2], abs), _mm256_and_ps(v[3], abs)),
+            );
+            let mut lanes = [0f32; 8];
+            _mm256_storeu_ps(lanes.as_mut_ptr(), m);
+            // max is exact, so the order of the reduction does not matter.
+            let amax = lanes.iter().fold(0f32, |a, &b| a.max(b));
+            let scale = amax / 127.0;
+            let inv = _mm256_set1_ps(if scale != 0.0 { 1.0 / scale } else { 0.0 });
+            let (half, one) = (_mm256_set1_ps(0.5), _mm256_set1_ps(1.0));
+            let mut q = [0i32; QK];
+            for (j, vj) in v.iter().enumerate() {
+                let y = _mm256_mul_ps(*vj, inv);
+                let t = _mm256_round_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(y);
+                let f = _mm256_sub_ps(y, t);
+                let up = _mm256_and_ps(_mm256_cmp_ps::<_CMP_GE_OQ>(f, half), one);
+                let down = _mm256_and_ps(_mm256_cmp_ps::<_CMP_LE_OQ>(f, _mm256_set1_ps(-0.5)), one);
+                let r = _mm256_sub_ps(_mm256_add_ps(t, up), down);
+                _mm256_storeu_si256(
+                    q.as_mut_ptr().add(8 * j) as *mut __m256i,
+                    _mm256_cvttps_epi32(r),
+                );
+            }
+            let mut sum = 0i32;
+            for (o, &v) in qb.iter_mut().zip(&q) {
+                *o = v as i8;
+                sum += v;
+            }
+            (scale, sum)
+        }
+    }
+
+    /// One module of kernels per feature set: `$vnni` selects `vpdpbusd` over `vpmaddubsw`.
+    macro_rules! kernels {
+        ($name:ident, $features:literal, $vnni:literal) => {
+            pub(super) mod $name {
+                use std::arch::x86_64::*;
+
+                use super::super::{
+                    Format, QK, QuantRows, ROWS, TILE_BYTES, TILE_BYTES_Q4_1, TILE_BYTES_Q5_0,
+                    TILE_N,
+                };
+
+                /// Rows per pass.
+                const R: usize = 4;
+
+                /// Columns `16g..16g+16` of rows `r0..r0+nr` (`nr` ≤ 8) for one column group.
+                ///
+                /// # Safety
+                /// The CPU must have this module's features; `tiles` holds `kb` tiles of
+                /// `format` and rows `r0..r0+nr` exist in `x`.
+                #[target_feature(enable = $features)]
+                pub(in super::super) unsafe fn tile(
+                    format: Format,
+                    tiles: &[u8],
+                    x: &QuantRows,
+                    r0: usize,
+                    nr: usize,
+                    kb: usize,
+                    out: &mut [[f32; TILE_N]; ROWS],
+                ) {
+                    let mut r = 0;
+                    while r < nr {
+                        let n = R.min(nr - r);
+                        let o = &mut out[r..r + n];
+                        for h in 0..2 {
+                            // SAFETY: forwarded contract; one instance per row count keeps
+                            // every accumulator in a register.
+                            unsafe {
+                                match (format, n) {
+                                    (Format::Q8_0, 4) => q8::<4>(tiles, x, r0 + r, kb, h, o),
+                                    (Format::Q8_0, 3) => q8::<3>(tiles, x, r0 + r, kb, h, o),
+                                    (Format::Q8_0, 2) => q8::<2>(tiles, x, r0 + r, kb, h, o),
+                                    (Format::Q8_0, _) => q8::<1>(tiles, x, r0 + r, kb, h, o),
+                                    (Format::Q4_1, 4) => {
+                                        affine::<4, true>(tiles, x, r0 + r, kb, h, o)
+                                    }
+                                    (Format::Q4_1, 3) => {
+                                        affine::<3, true>(tiles, x, r0 + r, kb, h, o)
+                                    }
+                                    (Format::Q4_1, 2) => {
+                                        affine::<2, true>(tiles, x, r0 + r, kb, h, o)
+                                    }
+                                    (Format::Q4_1, _) => {
+                                        affine::<1, true>(tiles, x, r0 + r, kb, h, o)
+                                    }
+                                    (Format::Q5_0, 4) => {
+                                        affine::<4, false>(tiles, x, r0 + r, kb, h, o)
+                                    }
+                                    (Format::Q5_0, 3) => {
+                                        affine::<3, false>(tiles, x, r0 + r, kb, h, o)
+                                    }
+                                    (Format::Q5_0, 2) => {
+                                        affine::<2, false>(tiles, x, r0 + r, kb, h, o)
+                                    }
+                                    (Format::Q5_0, _) => {
+                                        affine::<1, false>(tiles, x, r0 + r, kb, h, o)
+                                    }
+                                }
+                            }
+                        }
+                        r += n;
+                    }
+                }
+
+                /// `acc + Σ w·x` over 4-byte groups for 8 columns: `w1` holds the stored bytes
+                /// (`w + 128`, unsigned; the accumulator then starts at `−128·Σx`), `ws` the
+                /// same as signed `w`, `wa` their absolute values (for `vpmaddubsw`, whose
+                /// pairs of u8·i8 products saturate in i16 unless the unsigned side stays
+                /// below 128: `|w|·(x·sgn w)` does; its accumulator starts at 0).
+                macro_rules! dot_q8 {
+                    ($acc:expr, $w1:expr, $ws:expr, $wa:expr, $xv:expr) => {
+                        if $vnni {
+                            _mm256_dpbusd_avx_epi32($acc, $w1, $xv)
+                        } else {
+                            let p = _mm256_maddubs_epi16($wa, _mm256_sign_epi8($xv, $ws));
+                            _mm256_add_epi32($acc, _mm256_madd_epi16(p, _mm256_set1_epi16(1)))
+                        }
+                    };
+                }
+
+                /// Four activation bytes at `p + off`, broadcast to every 32-bit lane.
+                macro_rules! bcast {
+                    ($p:expr, $off:expr) => {
+                        _mm256_set1_epi32(($p.add($off) as *const i32).read_unaligned())
+                    };
+                }
+
+                #[target_feature(enable = $features)]
+                unsafe fn q8<const N: usize>(
+                    tiles: &[u8],
+                    x: &QuantRows,
+                    r0: usize,
+                    kb: usize,
+                    h: usize,
+                    out: &mut [[f32; TILE_N]],
+                ) {
+                    debug_assert!(tiles.len() >= kb * TILE_BYTES && N <= out.len());
+                    let k = kb * QK;
+                    // SAFETY: tile b spans tiles[b·TILE_BYTES..], half h its columns 8h..8h+8;
+                    // activation row r spans qs[r·k..(r+1)·k], d and corr[r·kb..(r+1)·kb], in
+                    // bounds by the caller's contract. Unaligned loads throughout.
+                    unsafe {
+                        let mut t = tiles.as_ptr();
+                        let mut xq: [*const i8; N] = [std::ptr::null(); N];
+                        let mut xd: [*const f32; N] = [std::ptr::null(); N];
+                        let mut xc: [*const i32; N] = [std::ptr::null(); N];
+                        for i in 0..N {
+                            xq[i] = x.qs.as_ptr().add((r0 + i) * k);
+                            xd[i] = x.d.as_ptr().add((r0 + i) * kb);
+                            xc[i] = x.corr.as_ptr().add((r0 + i) * kb);
+                        }
+                        let flip = _mm256_set1_epi8(-128);
+                        let mut accf = [_mm256_setzero_ps(); N];
+                        for _ in 0..kb {
+                            let wd =
+                                _mm256_cvtph_ps(_mm_loadu_si128(t.add(h * 16) as *const __m128i));
+                            let w = t.add(TILE_N * 2 + h * 32);
+                            let mut acci = [_mm256_setzero_si256(); N];
+                            if $vnni {
+                                // vpdpbusd takes the stored w + 128; −128·Σx takes it off.
+                                for i in 0..N {
+                                    acci[i] = _mm256_set1_epi32(xc[i].read());
+                                }
+                            }
+                            for gq in 0..QK / 4 {
+                                let w1 =
+                                    _mm256_loadu_si256(w.add(gq * TILE_N * 4) as *const __m256i);
+                                let ws = _mm256_xor_si256(w1, flip);
+                                let wa = _mm256_abs_epi8(ws);
+                                for i in 0..N {
+                                    let xv = bcast!(xq[i], gq * 4);
+                                    acci[i] = dot_q8!(acci[i], w1, ws, wa, xv);
+                                }
+                            }
+                            for i in 0..N {
+                                let s = _mm256_mul_ps(wd, _mm256_set1_ps(xd[i].read()));
+                                accf[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acci[i]), s, accf[i]);
+                                xq[i] = xq[i].add(QK);
+                                xd[i] = xd[i].add(1);
+                                xc[i] = xc[i].add(1);
+                            }
+                            t = t.add(TILE_BYTES);
+                        }
+                        for i in 0..N {
+                            _mm256_storeu_ps(out[i].as_mut_ptr().add(h * 8), accf[i]);
+                        }
+                    }
+                }
+
+                /// The scale-and-offset formats: Q4_1 (`NIBBLES`) and Q5_0. Their weights are
+                /// unsigned and small (≤ 15 or ≤ 31), so without VNNI `vpmaddubsw` pairs are
+                /// summed in i16 over several groups before widening (8 groups of ≤ 2·15·127
+                /// for Q4_1, 4 of ≤ 2·31·127 for Q5_0, both below 32767).
+                #[target_feature(enable = $features)]
+                unsafe fn affine<const N: usize, const NIBBLES: bool>(
+                    tiles: &[u8],
+                    x: &QuantRows,
+                    r0: usize,
+                    kb: usize,
+                    h: usize,
+                    out: &mut [[f32; TILE_N]],
+                ) {
+                    let tb = if NIBBLES {
+                        TILE_BYTES_Q4_1
+                    } else {
+                        TILE_BYTES_Q5_0
+                    };
+                    debug_assert!(tiles.len() >= kb * tb && N <= out.len());
+                    let k = kb * QK;
+                    // SAFETY: as in `q8`, with tiles of `tb` bytes.
+                    unsafe {
+                        let mut t = tiles.as_ptr();
+                        let mut xq: [*const i8; N] = [std::ptr::null(); N];
+                        let mut xd: [*const f32; N] = [std::ptr::null(); N];
+                        let mut xs: [*const f32; N] = [std::ptr::null(); N];
+                        for i in 0..N {
+                            xq[i] = x.qs.as_ptr().add((r0 + i) * k);
+                            xd[i] = x.d.as_ptr().add((r0 + i) * kb);
+                            xs[i] = x.dsum.as_ptr().add((r0 + i) * kb);
+                        }
+                        let nib = _mm256_set1_epi8(0x0F);
+                        let ones = _mm256_set1_epi16(1);
+                        let mut accf = [_mm256_setzero_ps(); N];
+                        for _ in 0..kb {
+                            let wd =
+                                _mm256_cvtph_ps(_mm_loadu_si128(t.add(h * 16) as *const __m128i));
+                            let wm = _mm256_cvtph_ps(_mm_loadu_si128(
+                                t.add(TILE_N * 2 + h * 16) as *const __m128i
+                            ));
+                            let w = t.add(TILE_N * 4 + h * 32);
+                            let mut acci = [_mm256_setzero_si256(); N];
+                            if NIBBLES {
+                                let mut p16 = [_mm256_setzero_si256(); N];
+                                for gq in 0..4 {
+                                    let v = _mm256_loadu_si256(
+                                        w.add(gq * TILE_N * 4) as *const __m256i
+                                    );
+                                    let lo = _mm256_and_si256(v, nib);
+                                    let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(v), nib);
+                                    for i in 0..N {
+                                        let (a, b) =
+                                            (bcast!(xq[i], gq * 4), bcast!(xq[i], 16 + gq * 4));
+                                        if $vnni {
+                                            acci[i] = _mm256_dpbusd_avx_epi32(acci[i], lo, a);
+                                            acci[i] = _mm256_dpbusd_avx_epi32(acci[i], hi, b);
+                                        } else {
+                                            p16[i] = _mm256_add_epi16(
+                                                p16[i],
+                                                _mm256_maddubs_epi16(lo, a),
+                                            );
+                                            p16[i] = _mm256_add_epi16(
+                                                p16[i],
+                                                _mm256_maddubs_epi16(hi, b),
+                                            );
+                                        }
+                                    }
+                                }
+                                if !$vnni {
+                                    for i in 0..N {
+                                        acci[i] = _mm256_madd_epi16(p16[i], ones);
+                                    }
+                                }
+                            } else {
+                                for half in 0..2 {
+                                    let mut p16 = [_mm256_setzero_si256(); N];
+                                    for gq in half * 4..half * 4 + 4 {
+                                        let wv = _mm256_loadu_si256(
+                                            w.add(gq * TILE_N * 4) as *const __m256i
+                                        );
+                                        for i in 0..N {
+                                            let a = bcast!(xq[i], gq * 4);
+                                            if $vnni {
+                                                acci[i] = _mm256_dpbusd_avx_epi32(acci[i], wv, a);
+                                            } else {
+                                                p16[i] = _mm256_add_epi16(
+                                                    p16[i],
+                                                    _mm256_maddubs_epi16(wv, a),
+                                                );
+                                            }
+                                        }
+                                    }
+                                    if !$vnni {
+                                        for i in 0..N {
+                                            acci[i] = _mm256_add_epi32(
+                                                acci[i],
+                                                _mm256_madd_epi16(p16[i], ones),
+                                            );
+                                        }
+                                    }
+                                }
+                            }
+                            for i in 0..N {
+                                let s = _mm256_mul_ps(wd, _mm256_set1_ps(xd[i].read()));
+                                accf[i] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acci[i]), s, accf[i]);
+                                accf[i] =
+                                    _mm256_fmadd_ps(wm, _mm256_set1_ps(xs[i].read()), accf[i]);
+                                xq[i] = xq[i].add(QK);
+                                xd[i] = xd[i].add(1);
+                                xs[i] = xs[i].add(1);
+                            }
+                            t = t.add(tb);
+                        }
+                        for i in 0..N {
+                            _mm256_storeu_ps(out[i].as_mut_ptr().add(h * 8), accf[i]);
+                        }
+                    }
+                }
+            }
+        };
+    }
+
+    kernels!(plain, "avx2,fma,f16c", false);
+    kernels!(vnni, "avx2,fma,f16c,avxvnni", true);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -752,7 +1093,7 @@ mod tests {
             } else {
                 w0.clone()
             };
-            let packed = PackedQ8::from_qtensor(&q)?;
+            let packed = PackedQ8::from_qtensor(&q, CpuKernels::Auto)?;
             let reference = QMatMul::from_qtensor(QTensor::quantize(&w0, dtype)?)?;
             // For Q4_1 candle uses Q8_1 activations whose `d·Σq` is rounded to f16; ours is
             // exact f32: both lie within the rounding bound of the exact product, not closer.
@@ -813,38 +1154,59 @@ mod tests {
         Ok(())
     }
 
+    /// Every packed path this CPU runs gives the portable kernel's results bit for bit, for
+    /// every format, row counts around the register blocks and a ragged column count.
     #[test]
-    fn portable_kernel_agrees_with_the_simd_kernel() -> Result<()> {
-        let (n, k, m) = (40usize, 128usize, 11usize);
+    fn every_packed_path_matches_the_portable_kernel_bit_for_bit() -> Result<()> {
+        for path in CpuKernels::PACKED.into_iter().filter(|p| !p.supported()) {
+            eprintln!("notice: this CPU lacks {path}; that path is not checked here");
+        }
         let dev = Device::Cpu;
-        let w = Tensor::from_vec(pseudo(n * k, 5), (n, k), &dev)?;
-        for dtype in [GgmlDType::Q8_0, GgmlDType::Q4_1, GgmlDType::Q5_0] {
-            let mut packed = PackedQ8::from_qtensor(&QTensor::quantize(&w, dtype)?)?;
-            let x = pseudo(m * k, 9);
-            let mut fast = vec![0f32; m * n];
-            packed.matmul(&x, m, &mut fast)?;
-            packed.simd = false;
-            let mut portable = vec![0f32; m * n];
-            packed.matmul(&x, m, &mut portable)?;
-            if !available() {
-                eprintln!("notice: no AVX-512 VNNI here; both runs used the portable kernel");
-            }
-            for (a, b) in fast.iter().zip(&portable) {
-                assert!(
-                    (a - b).abs() <= 1e-5 * a.abs().max(1.0),
-                    "{dtype:?}: {a} vs {b}"
-                );
+        for &(n, k) in &[(40usize, 128usize), (72, 576)] {
+            let w = Tensor::from_vec(pseudo(n * k, 5), (n, k), &dev)?;
+            for dtype in [GgmlDType::Q8_0, GgmlDType::Q4_1, GgmlDType::Q5_0] {
+                let mut packed =
+                    PackedQ8::from_qtensor(&QTensor::quantize(&w, dtype)?, CpuKernels::Portable)?;
+                for m in [1usize, 2, 3, 4, 5, 7, 8, 9, 13, 70] {
+                    let x = pseudo(m * k, 9 + m as u32);
+                    packed.set_kernels(CpuKernels::Portable)?;
+                    let mut reference = vec![0f32; m * n];
+                    packed.matmul(&x, m, &mut reference)?;
+                    for path in CpuKernels::PACKED.into_iter().filter(|p| p.supported()) {
+                        packed.set_kernels(path)?;
+                        let mut got = vec![0f32; m * n];
+                        packed.matmul(&x, m, &mut got)?;
+                        for (i, (a, b)) in got.iter().zip(&reference).enumerate() {
+                            assert_eq!(
+                                a.to_bits(),
+                                b.to_bits(),
+                                "{dtype:?} {path} n={n} k={k} m={m} [{i}]: {a} vs portable {b}"
+                            );
+                        }
+                    }
+                }
             }
         }
         Ok(())
     }
 
     #[test]
-    fn simd_quantization_is_bit_identical_including_ties() {
-        if !available() {
-            eprintln!("notice: no AVX-512 here; SIMD quantization not checked");
-            return;
+    fn a_path_the_cpu_lacks_is_refused_with_its_name() -> Result<()> {
+        let w = Tensor::zeros((16, 32), candle_core::DType::F32, &Device::Cpu)?;
+        let q = QTensor::quantize(&w, GgmlDType::Q8_0)?;
+        for path in CpuKernels::PACKED {
+            let r = PackedQ8::from_qtensor(&q, path);
+            assert_eq!(r.is_ok(), path.supported(), "{path}");
+            if let Err(e) = r {
+                assert!(e.to_string().contains(path.name()), "{e}");
+            }
         }
+        assert!(PackedQ8::from_qtensor(&q, CpuKernels::Candle).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn simd_quantization_is_bit_identical_including_ties() {
         let mut blocks: Vec<[f32; QK]> = Vec::new();
         // amax 127 gives scale 1, so these are exact ties of round-half-away-from-zero.
         let mut ties = [0f32; QK];
@@ -858,22 +1220,42 @@ mod tests {
             let v = pseudo(QK, seed);
             blocks.push(v.try_into().unwrap_or([0.0; QK]));
         }
-        for xb in &blocks {
-            let (mut a, mut b) = ([0i8; QK], [0i8; QK]);
-            let sa = quantize_block(xb, &mut a);
-            // SAFETY: AVX-512F checked above.
-            let sb = unsafe { avx512::quantize_block(xb, &mut b) };
-            assert_eq!((sa, a), (sb, b), "block {xb:?}");
+        let mut checked = 0;
+        for path in [CpuKernels::Avx512Vnni, CpuKernels::Avx2] {
+            if !path.supported() {
+                eprintln!("notice: this CPU lacks {path}; its quantization is not checked here");
+                continue;
+            }
+            checked += 1;
+            for xb in &blocks {
+                let (mut a, mut b) = ([0i8; QK], [0i8; QK]);
+                let sa = quantize_block(xb, &mut a);
+                // SAFETY: the path's features were checked above.
+                let sb = unsafe {
+                    match path {
+                        CpuKernels::Avx512Vnni => avx512::quantize_block(xb, &mut b),
+                        _ => avx2::quantize_block(xb, &mut b),
+                    }
+                };
+                assert_eq!((sa, a), (sb, b), "{path} block {xb:?}");
+            }
+        }
+        if checked == 0 {
+            eprintln!("notice: no SIMD quantization path on this CPU");
         }
     }
 
     #[test]
     fn rejects_mismatched_shapes() -> Result<()> {
         let w = Tensor::zeros((16, 32), candle_core::DType::F32, &Device::Cpu)?;
-        let packed = PackedQ8::from_qtensor(&QTensor::quantize(&w, GgmlDType::Q8_0)?)?;
+        let packed =
+            PackedQ8::from_qtensor(&QTensor::quantize(&w, GgmlDType::Q8_0)?, CpuKernels::Auto)?;
         let mut dst = vec![0f32; 16];
         assert!(packed.matmul(&[0.0; 31], 1, &mut dst).is_err());
-        assert!(PackedQ8::from_qtensor(&QTensor::quantize(&w, GgmlDType::Q4_0)?).is_err());
+        assert!(
+            PackedQ8::from_qtensor(&QTensor::quantize(&w, GgmlDType::Q4_0)?, CpuKernels::Auto)
+                .is_err()
+        );
         assert!(!PackedQ8::supports(GgmlDType::Q4K));
         Ok(())
     }

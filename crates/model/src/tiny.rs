@@ -64,6 +64,12 @@ impl Model {
             device: device.clone(),
             path: PathBuf::from("<tiny>"),
         };
-        Model::build(config.clone(), &mut source, WeightKind::F32, device)
+        Model::build(
+            config.clone(),
+            &mut source,
+            WeightKind::F32,
+            device,
+            &crate::cpu::LoadOptions::default(),
+        )
     }
 }

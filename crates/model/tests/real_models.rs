@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use aha_model::candle_core::Device;
-use aha_model::{Model, SamplingParams, WeightKind};
+use aha_model::{CpuKernels, LoadOptions, Model, SamplingParams, WeightKind};
 use aha_tokenizer::{ChatMessage, Tokenizer};
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -65,12 +65,23 @@ fn smollm2_answers_arithmetic_and_paths_agree() -> TestResult {
     let text = tok.decode_skip_special(&a.tokens);
     assert!(text.contains("3 + 5 = 8"), "SmolLM2 answered {text:?}");
 
-    let quant = Model::load(&path, WeightKind::Quantized, &Device::Cpu)?;
-    let q = quant
-        .generate(std::slice::from_ref(&prompt), &params, None, &mut |_, _| {})?
-        .remove(0);
-    let text = tok.decode_skip_special(&q.tokens);
-    if aha_model::packed_kernel_active() {
+    // Every packed CPU path this machine runs, each chosen explicitly: they must give the same
+    // tokens (the same bits, in fact), whichever path `auto` would pick here.
+    let mut first: Option<(CpuKernels, Vec<u32>)> = None;
+    for kernels in CpuKernels::PACKED {
+        if !kernels.supported() {
+            eprintln!("notice: this CPU lacks {kernels}; that path is not run here");
+            continue;
+        }
+        let options = LoadOptions {
+            cpu_kernels: kernels,
+        };
+        let quant = Model::load_with(&path, WeightKind::Quantized, &Device::Cpu, &options)?;
+        assert_eq!(quant.cpu_kernels(), kernels);
+        let q = quant
+            .generate(std::slice::from_ref(&prompt), &params, None, &mut |_, _| {})?
+            .remove(0);
+        let text = tok.decode_skip_special(&q.tokens);
         // aha's packed kernel runs the Q4_1 weights as stored with 8-bit activations, as
         // llama.cpp does; its greedy text is llama.cpp's (golden from llama-completion 0c1e570)
         // up to the first near-tie: after `concept of "` llama.cpp takes `3`, the f32 path
@@ -78,11 +89,19 @@ fn smollm2_answers_arithmetic_and_paths_agree() -> TestResult {
         // summation order of its attention, so only the text before it is asserted.
         assert!(
             text.starts_with("To add 3 and 5, we can use the concept of \""),
-            "quantized SmolLM2 diverged from llama.cpp: {text:?}"
+            "quantized SmolLM2 ({kernels}) diverged from llama.cpp: {text:?}"
         );
-    } else {
-        eprintln!("notice: candle's kernels (no AVX-512 VNNI): llama.cpp golden not checked");
+        match &first {
+            None => first = Some((kernels, q.tokens)),
+            Some((k0, t0)) => assert_eq!(
+                &q.tokens,
+                t0,
+                "{kernels} gave {text:?}, {k0} {:?}",
+                tok.decode(t0)
+            ),
+        }
     }
+    let quant = Model::load(&path, WeightKind::Quantized, &Device::Cpu)?;
 
     // The f32 (trainable) path picks the same greedy tokens for the first steps.
     let short = greedy(8);
@@ -115,8 +134,16 @@ fn gemma3_base_knows_the_capital_of_france() -> TestResult {
         "Q: What is the capital of France?\nA:",
         tok.add_bos_default(),
     )?;
-    for kind in [WeightKind::Quantized, WeightKind::F32] {
-        let model = Model::load(&path, kind, &Device::Cpu)?;
+    let mut runs: Vec<(WeightKind, CpuKernels)> = CpuKernels::PACKED
+        .into_iter()
+        .filter(|k| k.supported())
+        .map(|k| (WeightKind::Quantized, k))
+        .collect();
+    runs.push((WeightKind::F32, CpuKernels::Auto));
+    let mut quantized: Option<Vec<u32>> = None;
+    for (kind, cpu_kernels) in runs {
+        let options = LoadOptions { cpu_kernels };
+        let model = Model::load_with(&path, kind, &Device::Cpu, &options)?;
         let c = model
             .generate(
                 std::slice::from_ref(&prompt),
@@ -128,8 +155,15 @@ fn gemma3_base_knows_the_capital_of_france() -> TestResult {
         let text = tok.decode_skip_special(&c.tokens);
         assert!(
             text.contains("Paris"),
-            "Gemma ({kind:?}) continued {text:?}"
+            "Gemma ({kind:?}, {cpu_kernels}) continued {text:?}"
         );
+        if kind == WeightKind::Quantized {
+            // Every packed path gives the same tokens.
+            match &quantized {
+                None => quantized = Some(c.tokens),
+                Some(t0) => assert_eq!(&c.tokens, t0, "{cpu_kernels}: {text:?}"),
+            }
+        }
     }
     Ok(())
 }
