@@ -9,8 +9,10 @@ verl config:
 
 Set AHA_REWARD_URL (default http://127.0.0.1:5000). Standard library only.
 
-`ground_truth` is the parquet column `reward_model.ground_truth`: a math answer string, or a
-TinyZero Countdown dict {"target": N, "numbers": [...]} (then the item is graded as Countdown).
+`ground_truth` is the parquet column `reward_model.ground_truth`: a math answer (string or
+number), a list of acceptable answers (any of them is correct; a parquet list column arrives as a
+numpy array), or a TinyZero Countdown dict {"target": N, "numbers" or "nums": [...]} (then the
+item is graded as Countdown).
 The returned dict has "score" (what verl trains on) plus per-sample metrics that verl logs as
 `reward_extra_info`.
 
@@ -31,13 +33,19 @@ RETRIES = int(os.environ.get("AHA_REWARD_RETRIES", "5"))
 
 def _item(solution_str, ground_truth):
     item = {"response": solution_str}
-    if isinstance(ground_truth, dict) and "target" in ground_truth and "numbers" in ground_truth:
+    numbers = ground_truth.get("numbers", ground_truth.get("nums")) if isinstance(ground_truth, dict) else None
+    if numbers is not None and "target" in ground_truth:
         item["task"] = "countdown"
-        item["gold"] = {"target": int(ground_truth["target"]),
-                        "numbers": [int(n) for n in ground_truth["numbers"]]}
+        item["gold"] = {"target": int(ground_truth["target"]), "numbers": [int(n) for n in numbers]}
     else:
         item["task"] = "math"
-        item["gold"] = str(ground_truth)
+        # A list stays a list (any-of): str() of it would be "['2', '-2']", an unreadable gold.
+        if hasattr(ground_truth, "tolist"):  # numpy arrays and scalars from parquet
+            ground_truth = ground_truth.tolist()
+        if isinstance(ground_truth, (list, tuple)):
+            item["gold"] = [str(g) for g in ground_truth]
+        else:
+            item["gold"] = str(ground_truth)
     return item
 
 

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+pub use aha_verify::isolate::DEFAULT_STOP_MARKERS;
+
 use crate::error::{Error, Result};
 
 /// Which rule-based task a sample is graded as.
@@ -25,23 +27,6 @@ impl Task {
         }
     }
 }
-
-/// Markers removed from responses before grading: end-of-sequence, end-of-turn and padding
-/// tokens of the common chat templates (Qwen/ChatML, Llama 2/3, Gemma, Mistral, DeepSeek, Phi).
-/// OpenRLHF decodes `query` with `skip_special_tokens=False`, so they arrive in the text.
-pub const DEFAULT_STOP_MARKERS: &[&str] = &[
-    "<|im_end|>",
-    "<|endoftext|>",
-    "<|end_of_text|>",
-    "<|eot_id|>",
-    "<|finetune_right_pad_id|>",
-    "</s>",
-    "<end_of_turn>",
-    "<eos>",
-    "<pad>",
-    "<|end|>",
-    "<\u{ff5c}end\u{2581}of\u{2581}sentence\u{ff5c}>",
-];
 
 /// Limits and defaults of one server.
 #[derive(Debug, Clone)]

@@ -16,12 +16,18 @@
 //! | `GET /healthz` | — | JSON status and limits |
 //! | `GET /metrics` | — | Prometheus (OpenMetrics) text, see [`metrics`](crate#metrics) |
 //!
-//! **OpenRLHF.** The graded response is `query` minus its `prompts` prefix and minus stop
-//! markers ([`DEFAULT_STOP_MARKERS`]); the gold is `labels` (for Countdown a JSON string
-//! `{"target": N, "numbers": [..]}`). `rewards` follow the reward scheme; `scores` are 1 for a
-//! correct answer and 0 otherwise. `extra_logs` has one number per sample under: `verdict`
+//! **OpenRLHF.** The graded response is cut out of `query` by aha's one response-isolation
+//! rule ([`Isolator`], shared with the Python wheel): text that came from `prompts[i]` is never
+//! graded, also when the engine left-truncated a long prompt, and stop markers
+//! ([`DEFAULT_STOP_MARKERS`]) are removed anywhere. A query whose response cannot be told
+//! apart from its prompt is graded as having no answer, with `prompt_matched` = 0. The gold is
+//! `labels[i]`: a string or number, a list of them (any acceptable answer is correct), or for
+//! Countdown `{"target": N, "numbers"|"nums": [..]}` as an object or a JSON string; `null` or
+//! `[]` grade as `gold_unparseable`. `rewards` follow the reward scheme; `scores` are 1 for a
+//! correct answer and 0 otherwise. `extra_logs` has one number per sample under the names of
+//! [`aha_verify::isolate::EXTRA_LOG_NAMES`] (the same as the wheel's `reward_func`): `verdict`
 //! ([`verdict_code`]: 0 correct, 1 incorrect, 2 no answer, 3 unparseable gold), `correct`,
-//! `formatted`, `r1_format`, `gold_unparseable`, `prompt_matched` (0/1 each),
+//! `formatted`, `no_answer`, `gold_unparseable`, `prompt_matched`, `r1_format` (0/1 each),
 //! `response_chars` and `reflection_keywords`.
 //!
 //! **oat.** `batch_score` are rewards; for candidate pairs `batch_first_win_prob` is 1, 0 or
@@ -53,7 +59,6 @@ mod metrics;
 mod pool;
 mod routes;
 mod scorer;
-mod text;
 mod wire;
 
 use std::future::Future;
@@ -63,10 +68,10 @@ use std::sync::Arc;
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
+pub use aha_verify::isolate::{Isolated, Isolator, PromptMatch, prompt_prefills_think};
 pub use config::{DEFAULT_STOP_MARKERS, ServeConfig, Task};
 pub use error::{Error, Result};
 pub use scorer::{AhaScorer, Gold, Sample, Scored, Scorer, Template};
-pub use text::{Cleaned, ResponseText, prompt_prefills_think};
 pub use wire::{SCHEMA_VERSION, verdict_code};
 
 /// A configured reward service, ready to be served on a listener.
@@ -87,7 +92,7 @@ impl RewardService {
     /// Builds the service; fails on an unusable configuration.
     pub fn new(config: ServeConfig, scorer: Arc<dyn Scorer>) -> Result<RewardService> {
         config.validate()?;
-        let text = ResponseText::new(&config.stop_markers)?;
+        let text = Isolator::new(&config.stop_markers).map_err(|e| Error::Config(e.to_string()))?;
         let pool = pool::Pool::new(config.workers, config.deadline_ms());
         Ok(RewardService {
             app: Arc::new(routes::App {

@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use aha_verify::Verdict;
+use aha_verify::isolate::{EXTRA_LOG_NAMES, Isolator, prompt_prefills_think};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -18,7 +20,6 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::metrics::{self, Metrics};
 use crate::pool::Pool;
 use crate::scorer::{Sample, Scored, Scorer};
-use crate::text::{ResponseText, prompt_prefills_think};
 use crate::wire::{self, OatRequest, OatResponse, OpenRlhfRequest, OpenRlhfResponse};
 
 /// Bodies up to this size are decoded on the async runtime (microseconds of work); larger ones
@@ -41,7 +42,8 @@ pub(crate) struct App {
     pub(crate) scorer: Arc<dyn Scorer>,
     pub(crate) metrics: Metrics,
     pub(crate) pool: Pool,
-    pub(crate) text: ResponseText,
+    /// The response-isolation rule shared with the Python wheel.
+    pub(crate) text: Isolator,
 }
 
 type AppState = State<Arc<App>>;
@@ -211,10 +213,10 @@ fn openrlhf_samples(app: &App, body: &[u8]) -> Result<OpenRlhfBatch> {
     for (i, (query, label)) in req.query.iter().zip(&labels).enumerate() {
         let prompt = req.prompts.as_ref().map(|p| p[i].as_str());
         let gold = wire::gold(label, app.config.task, || format!("labels[{i}]"))?;
-        let cleaned = app.text.from_query(query, prompt);
-        matched.push(cleaned.prompt_matched);
+        let isolated = app.text.isolate(query, prompt);
+        matched.push(isolated.prompt_match.is_matched());
         samples.push(Sample {
-            response: cleaned.text,
+            response: isolated.text,
             gold,
             prefilled_think: prompt.is_some_and(prompt_prefills_think),
         });
@@ -236,21 +238,24 @@ async fn get_reward(
     let (samples, matched) = app.decode(body, until, openrlhf_samples).await?;
     let scored = app.grade("/get_reward", samples, until).await?;
     let column = |f: &dyn Fn(&Scored) -> f64| scored.iter().map(f).collect::<Vec<f64>>();
+    let is = |v: Verdict| move |s: &Scored| flag(s.grade.verdict == v);
     let mut extra_logs = BTreeMap::new();
-    extra_logs.insert("verdict", column(&|s| wire::verdict_code(s.grade.verdict)));
-    extra_logs.insert("correct", column(&|s| flag(s.grade.verdict.is_correct())));
-    extra_logs.insert("formatted", column(&|s| flag(s.grade.formatted)));
-    extra_logs.insert("r1_format", column(&|s| flag(s.r1_format)));
-    extra_logs.insert(
-        "gold_unparseable",
-        column(&|s| flag(s.grade.verdict == aha_verify::Verdict::GoldUnparseable)),
-    );
-    extra_logs.insert("response_chars", column(&|s| s.response_chars as f64));
-    extra_logs.insert(
-        "reflection_keywords",
-        column(&|s| s.reflection.total as f64),
-    );
-    extra_logs.insert("prompt_matched", matched.iter().map(|m| flag(*m)).collect());
+    for name in EXTRA_LOG_NAMES {
+        let values = match name {
+            "verdict" => column(&|s| wire::verdict_code(s.grade.verdict)),
+            "correct" => column(&is(Verdict::Correct)),
+            "formatted" => column(&|s| flag(s.grade.formatted)),
+            "no_answer" => column(&is(Verdict::NoAnswer)),
+            "gold_unparseable" => column(&is(Verdict::GoldUnparseable)),
+            "prompt_matched" => matched.iter().map(|m| flag(*m)).collect(),
+            "r1_format" => column(&|s| flag(s.r1_format)),
+            "response_chars" => column(&|s| s.response_chars as f64),
+            "reflection_keywords" => column(&|s| s.reflection.total as f64),
+            // Every name is handled above; a new one shows up in the protocol test as missing.
+            _ => continue,
+        };
+        extra_logs.insert(name, values);
+    }
     let response = OpenRlhfResponse {
         rewards: column(&|s| s.grade.reward),
         scores: column(&|s| s.score()),

@@ -8,8 +8,9 @@ use crate::config::Task;
 /// The reference a response is graded against.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Gold {
-    /// A math answer (LaTeX or plain text).
-    Math(String),
+    /// Math answers (LaTeX or plain text); the response is correct if it equals any of them.
+    /// Empty: no reference (graded `gold_unparseable`).
+    Math(Vec<String>),
     /// A Countdown problem: reach `target` using each of `numbers` exactly once.
     Countdown {
         /// The value the equation must reach.
@@ -32,7 +33,8 @@ impl Gold {
 /// One response to grade.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
-    /// The response text only (prompt and special tokens already removed).
+    /// The response text only (prompt and stop markers already removed, see
+    /// [`crate::Isolator`]).
     pub response: String,
     /// The reference.
     pub gold: Gold,
@@ -146,7 +148,16 @@ impl Scorer for AhaScorer {
     fn score(&self, sample: &Sample) -> Scored {
         let response = sample.response.as_str();
         let grade = match &sample.gold {
-            Gold::Math(gold) => aha_verify::grade_math(response, gold, &self.math),
+            Gold::Math(golds) => {
+                match aha_verify::grade_any_of(golds, |g| {
+                    aha_verify::grade_math(response, g, &self.math)
+                }) {
+                    Some((_, grade)) => grade,
+                    // The verifier reads an empty reference as unreadable, with the scheme's
+                    // reward for that.
+                    None => aha_verify::grade_math(response, "", &self.math),
+                }
+            }
             Gold::Countdown { target, numbers } => {
                 aha_verify::grade_countdown(response, *target, numbers, &self.countdown)
             }

@@ -75,8 +75,8 @@ pub(crate) struct VerifyRequest {
 pub(crate) struct VerifyItem {
     /// The response only (stop markers are removed; no prompt stripping).
     pub response: String,
-    /// Math: the answer as a string (or number). Countdown: `{"target":…, "numbers":[…]}`, as
-    /// an object or a JSON string.
+    /// Math: the answer as a string or number, or a list of them (any-of). Countdown:
+    /// `{"target":…, "numbers"|"nums":[…]}`, as an object or a JSON string.
     pub gold: Value,
     /// Overrides the server's `--task` for this item.
     #[serde(default)]
@@ -142,12 +142,7 @@ impl<'a> VerifyResult<'a> {
 /// Numeric verdict code in OpenRLHF's `extra_logs` (wandb logs numbers only):
 /// 0 correct, 1 incorrect, 2 no answer, 3 unparseable gold.
 pub fn verdict_code(verdict: Verdict) -> f64 {
-    match verdict {
-        Verdict::Correct => 0.0,
-        Verdict::Incorrect => 1.0,
-        Verdict::NoAnswer => 2.0,
-        Verdict::GoldUnparseable => 3.0,
-    }
+    f64::from(verdict.code())
 }
 
 fn path_name(path: &serde_path_to_error::Path) -> String {
@@ -188,28 +183,58 @@ pub(crate) fn to_msgpack<T: Serialize>(value: &T) -> Result<Vec<u8>> {
     rmp_serde::to_vec_named(value).map_err(|e| Error::Internal(format!("encoding msgpack: {e}")))
 }
 
+/// Unknown keys are ignored and `nums` (TinyZero's column) is read as `numbers`, as the
+/// Python wheel and `aha verify` do.
 #[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct CountdownGold {
     target: i64,
+    #[serde(alias = "nums")]
     numbers: Vec<i64>,
 }
 
-const COUNTDOWN_SHAPE: &str = r#"a Countdown gold must be {"target": <int>, "numbers": [<int>, ...]} (an object or a JSON string)"#;
+const COUNTDOWN_SHAPE: &str = r#"a Countdown gold must be {"target": <int>, "numbers": [<int>, ...]} (`nums` for `numbers` too; an object or a JSON string)"#;
+
+/// One math answer: a string, or a number as written.
+fn math_scalar(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
 
 /// Reads one gold label for `task`; `field` names it in errors (e.g. `labels[3]`).
+///
+/// Math: a string or number, or a list of them (any-of, as OpenRLHF sends several acceptable
+/// answers); `null` and `[]` mean "no reference" and grade as `gold_unparseable`, as in the
+/// Python wheel, rather than failing the whole batch.
 pub(crate) fn gold(value: &Value, task: Task, field: impl FnOnce() -> String) -> Result<Gold> {
     match task {
         Task::Math => match value {
-            Value::String(s) => Ok(Gold::Math(s.clone())),
-            Value::Number(n) => Ok(Gold::Math(n.to_string())),
-            other => Err(Error::field(
-                field(),
-                format!(
-                    "a math gold must be a string or a number, got {}",
-                    kind_of(other)
-                ),
-            )),
+            Value::Null => Ok(Gold::Math(Vec::new())),
+            Value::Array(items) => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| {
+                    math_scalar(item).ok_or_else(|| (i, kind_of(item)))
+                })
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map(Gold::Math)
+                .map_err(|(i, kind)| {
+                    Error::field(
+                        format!("{}[{i}]", field()),
+                        format!("an answer in a list of math golds must be a string or a number, got {kind}"),
+                    )
+                }),
+            other => math_scalar(other).map(|g| Gold::Math(vec![g])).ok_or_else(|| {
+                Error::field(
+                    field(),
+                    format!(
+                        "a math gold must be a string, a number or a list of them, got {}",
+                        kind_of(other)
+                    ),
+                )
+            }),
         },
         Task::Countdown => {
             let parsed = match value {
@@ -290,11 +315,31 @@ mod tests {
                 .starts_with("invalid request: labels[0]: a Countdown gold"),
             "{err}"
         );
+        let nums = serde_json::json!({"target": 24, "nums": [3, 8], "id": 5});
+        assert_eq!(gold(&nums, Task::Countdown, f).unwrap(), want);
+        let nums = Value::String(r#"{"nums": [3, 8], "target": 24}"#.into());
+        assert_eq!(gold(&nums, Task::Countdown, f).unwrap(), want);
+        assert!(gold(&serde_json::json!({"target": 24}), Task::Countdown, f).is_err());
+    }
+
+    #[test]
+    fn math_gold_forms() {
+        let f = || "labels[0]".to_string();
+        let math = |v: serde_json::Value| gold(&v, Task::Math, f);
         assert_eq!(
-            gold(&serde_json::json!(7), Task::Math, f).unwrap(),
-            Gold::Math("7".into())
+            math(serde_json::json!(7)).unwrap(),
+            Gold::Math(vec!["7".into()])
         );
-        assert!(gold(&Value::Null, Task::Math, f).is_err());
+        assert_eq!(
+            math(serde_json::json!(["2", -2])).unwrap(),
+            Gold::Math(vec!["2".into(), "-2".into()])
+        );
+        assert_eq!(math(Value::Null).unwrap(), Gold::Math(Vec::new()));
+        assert_eq!(math(serde_json::json!([])).unwrap(), Gold::Math(Vec::new()));
+        let err = math(serde_json::json!(["2", ["3"]])).unwrap_err();
+        assert!(err.to_string().contains("labels[0][1]"), "{err}");
+        assert!(math(serde_json::json!({"a": 1})).is_err());
+        assert!(math(serde_json::json!(true)).is_err());
     }
 
     proptest::proptest! {

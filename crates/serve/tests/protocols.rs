@@ -67,11 +67,97 @@ async fn openrlhf_batch_verdicts_and_prompt_stripping() -> Result<()> {
     assert_eq!(v["extra_logs"]["verdict"], json!([0.0, 1.0, 2.0, 0.0]));
     assert_eq!(v["extra_logs"]["formatted"], json!([1.0, 1.0, 0.0, 1.0]));
 
-    // A query that does not start with its prompt is graded whole, and says so.
+    // A query whose response cannot be told apart from its prompt is not graded at all (it might
+    // be prompt text), and says so.
     let body = json!({"query": ["\\boxed{42}"], "prompts": ["something else"], "labels": ["42"]});
     let v = c.post_json("/get_reward", &body).await?.json()?;
     assert_eq!(v["extra_logs"]["prompt_matched"], json!([0.0]));
-    assert_eq!(v["rewards"], json!([1.0]));
+    assert_eq!(v["extra_logs"]["no_answer"], json!([1.0]));
+    assert_eq!(v["rewards"], json!([0.0]));
+    Ok(())
+}
+
+/// A few-shot prompt long enough for OpenRLHF to left-truncate: its worked example ends in
+/// `\boxed{2}`, the answer the question below also has.
+const FEW_SHOT: &str = "<|im_start|>system\nPut the final answer in \\boxed{}.<|im_end|>\n\
+    <|im_start|>user\nExample: what is 1 + 1? Answer: 1 + 1 = \\boxed{2}.\n\
+    Now: what is the positive root of x^2 = 4, to be given as a whole number?<|im_end|>\n\
+    <|im_start|>assistant\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openrlhf_truncated_prompt_never_rewards_its_few_shot_answer() -> Result<()> {
+    let scorer = real_scorer(Template::QwenMath, RewardScheme::SimpleRl)?;
+    let server = start(ServeConfig::default(), Arc::new(scorer)).await?;
+    let mut c = Conn::open(server.addr).await?;
+    // What OpenRLHF sends after cutting the prompt's first tokens: the query starts inside the
+    // prompt, before the example's box (left padding and all), and `prompts` still holds the
+    // whole prompt. Grading the query would find the example's `\boxed{2}`.
+    let kept = &FEW_SHOT[FEW_SHOT.find("Example:").expect("example in prompt")..];
+    let no_answer = "I am not sure what the root is.";
+    let body = json!({
+        "query": [
+            format!("<|endoftext|><|endoftext|>{kept}{no_answer}<|im_end|>"),
+            format!("{kept}x = \\boxed{{2}}<|im_end|><|endoftext|>"),
+            // Cut right at the example's box.
+            format!("{}{no_answer}<|im_end|>", &FEW_SHOT[FEW_SHOT.find("\\boxed{2}").expect("box")..]),
+            // The whole prompt, but changed by a tokenizer round trip: nothing can be graded.
+            format!("{}{no_answer}", FEW_SHOT.replace("Example:", "Example :")),
+        ],
+        "prompts": [FEW_SHOT, FEW_SHOT, FEW_SHOT, FEW_SHOT],
+        "labels": ["2", "2", "2", "2"],
+    });
+    let r = c.post_json("/get_reward", &body).await?;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json()?;
+    assert_eq!(v["rewards"], json!([-1.0, 1.0, -1.0, -1.0]));
+    assert_eq!(v["scores"], json!([0.0, 1.0, 0.0, 0.0]));
+    let logs = &v["extra_logs"];
+    assert_eq!(logs["verdict"], json!([2.0, 0.0, 2.0, 2.0]));
+    assert_eq!(logs["no_answer"], json!([1.0, 0.0, 1.0, 1.0]));
+    assert_eq!(logs["prompt_matched"], json!([1.0, 1.0, 1.0, 0.0]));
+    assert_eq!(
+        logs["response_chars"],
+        json!([no_answer.len() as f64, 13.0, no_answer.len() as f64, 0.0])
+    );
+    // The same names as the Python wheel's `reward_func`.
+    let names: Vec<&str> = logs
+        .as_object()
+        .expect("extra_logs is an object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let mut want = aha_verify::isolate::EXTRA_LOG_NAMES.to_vec();
+    want.sort_unstable();
+    assert_eq!(names, want);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openrlhf_list_golds_are_any_of() -> Result<()> {
+    let server = start_default().await?;
+    let mut c = Conn::open(server.addr).await?;
+    let prompt = "Solve x^2 = 4.";
+    let body = json!({
+        "query": [
+            format!("{prompt} \\boxed{{-2}}"),
+            format!("{prompt} \\boxed{{2}}"),
+            format!("{prompt} \\boxed{{3}}"),
+            format!("{prompt} \\boxed{{4}}"),
+            format!("{prompt} \\boxed{{4}}"),
+        ],
+        "prompts": [prompt, prompt, prompt, prompt, prompt],
+        "labels": [["2", "-2"], ["2", "-2"], ["2", "-2"], [4], []],
+    });
+    let r = c.post_json("/get_reward", &body).await?;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json()?;
+    assert_eq!(v["rewards"], json!([1.0, 1.0, 0.0, 1.0, 0.0]));
+    assert_eq!(v["extra_logs"]["verdict"], json!([0.0, 0.0, 1.0, 0.0, 3.0]));
+    // A list holding something that is not an answer is refused, naming the entry.
+    let body = json!({"query": ["\\boxed{2}"], "labels": [["2", {"x": 1}]]});
+    let r = c.post_json("/get_reward", &body).await?;
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("labels[0][1]"), "{}", r.text());
     Ok(())
 }
 
@@ -108,18 +194,21 @@ async fn openrlhf_countdown() -> Result<()> {
     let server = start(config, Arc::new(scorer)).await?;
     let mut c = Conn::open(server.addr).await?;
     let label = r#"{"target": 9, "numbers": [1, 2, 3]}"#;
+    // TinyZero's `nums`, as an object: the form the Python wheel and `aha verify` read too.
+    let nums = json!({"target": 9, "nums": [1, 2, 3]});
     let body = json!({
         "query": [
             "<think>ok</think>\n<answer>(1 + 2) * 3</answer>",
             "<think>ok</think>\n<answer>1 + 2 + 3</answer>",
             "<think>no idea</think>",
+            "<think>ok</think>\n<answer>3 * (2 + 1)</answer>",
         ],
-        "labels": [label, label, label],
+        "labels": [label, label, label, nums],
     });
     let v = c.post_json("/get_reward", &body).await?.json()?;
-    assert_eq!(v["rewards"], json!([1.0, 0.1, 0.0]));
-    assert_eq!(v["scores"], json!([1.0, 0.0, 0.0]));
-    assert_eq!(v["extra_logs"]["verdict"], json!([0.0, 1.0, 2.0]));
+    assert_eq!(v["rewards"], json!([1.0, 0.1, 0.0, 1.0]));
+    assert_eq!(v["scores"], json!([1.0, 0.0, 0.0, 1.0]));
+    assert_eq!(v["extra_logs"]["verdict"], json!([0.0, 1.0, 2.0, 0.0]));
     Ok(())
 }
 

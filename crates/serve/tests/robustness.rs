@@ -51,8 +51,13 @@ async fn malformed_bodies_name_the_field() -> Result<()> {
         ),
         (
             "/get_reward",
-            post(b"{\"query\": [\"a\"], \"labels\": [[1]]}"),
+            post(b"{\"query\": [\"a\"], \"labels\": [{\"x\": 1}]}"),
             "labels[0]: a math gold must be",
+        ),
+        (
+            "/get_reward",
+            post(b"{\"query\": [\"a\"], \"labels\": [[1, [2]]]}"),
+            "labels[0][1]: an answer in a list of math golds must be",
         ),
         (
             "/get_reward",

@@ -38,6 +38,12 @@ pub enum Error {
         /// the depth cap
         cap: usize,
     },
+    /// A list of stop markers cannot be used ([`crate::isolate::Isolator::new`]).
+    #[error("stop markers: {reason}")]
+    Markers {
+        /// what is wrong with them
+        reason: String,
+    },
     /// The per-call work budget ran out.
     #[error("work budget of {steps} steps exhausted")]
     Budget {

@@ -32,6 +32,7 @@ mod equiv;
 mod error;
 pub mod expr;
 pub mod extract;
+pub mod isolate;
 mod number;
 mod parse;
 pub mod reward;
@@ -41,7 +42,7 @@ pub use equiv::{answers_equal, parse_answer};
 pub use error::{Error, Result};
 pub use expr::Expr;
 pub use extract::extract_answer;
-pub use reward::{Reference, grade_answer, grade_math, r1_format_ok};
+pub use reward::{Reference, grade_answer, grade_any_of, grade_math, r1_format_ok};
 
 /// The outcome of grading one answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -70,6 +71,17 @@ impl Verdict {
             Verdict::Incorrect => "incorrect",
             Verdict::NoAnswer => "no_answer",
             Verdict::GoldUnparseable => "gold_unparseable",
+        }
+    }
+
+    /// The number logged where only numbers fit (OpenRLHF's `extra_logs`, wandb): 0 correct,
+    /// 1 incorrect, 2 no answer, 3 unreadable reference.
+    pub fn code(self) -> u8 {
+        match self {
+            Verdict::Correct => 0,
+            Verdict::Incorrect => 1,
+            Verdict::NoAnswer => 2,
+            Verdict::GoldUnparseable => 3,
         }
     }
 }
@@ -104,6 +116,9 @@ pub struct Extracted {
 }
 
 /// Reward values for each verdict.
+///
+/// Names: `binary` and `simplerl`, the spelling of the CLI, the server and the Python wheel;
+/// [`RewardScheme::parse`] and serde also accept the alias `simple_rl`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RewardScheme {
@@ -113,7 +128,37 @@ pub enum RewardScheme {
     /// SimpleRL-Zero / the oat-zero blog: 1 correct, -0.5 wrong answer, -1 no answer. SimpleRL
     /// only reads `\boxed{}`: set `answer_tag` and `answer_is` to `false` to mirror it exactly
     /// (`aha verify --reward simplerl` does).
+    #[serde(rename = "simplerl", alias = "simple_rl")]
     SimpleRl,
+}
+
+impl RewardScheme {
+    /// Every accepted name, the canonical ones first: for error messages and CLI value lists.
+    pub const NAMES: [&str; 3] = ["binary", "simplerl", "simple_rl"];
+
+    /// Parses a scheme name: `binary`, or `simplerl` (alias `simple_rl`).
+    ///
+    /// ```
+    /// use aha_verify::RewardScheme;
+    /// assert_eq!(RewardScheme::parse("simple_rl"), RewardScheme::parse("simplerl"));
+    /// assert_eq!(RewardScheme::parse("simplerl").map(|s| s.as_str()), Some("simplerl"));
+    /// assert_eq!(RewardScheme::parse("simple"), None);
+    /// ```
+    pub fn parse(name: &str) -> Option<RewardScheme> {
+        match name {
+            "binary" => Some(RewardScheme::Binary),
+            "simplerl" | "simple_rl" => Some(RewardScheme::SimpleRl),
+            _ => None,
+        }
+    }
+
+    /// The canonical name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RewardScheme::Binary => "binary",
+            RewardScheme::SimpleRl => "simplerl",
+        }
+    }
 }
 
 /// How a percent sign is read.

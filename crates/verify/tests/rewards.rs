@@ -107,6 +107,28 @@ fn simplerl_reward_values() {
 }
 
 #[test]
+fn simplerl_has_one_spelling_and_one_alias() {
+    for name in ["simplerl", "simple_rl"] {
+        assert_eq!(RewardScheme::parse(name), Some(RewardScheme::SimpleRl));
+        let json = format!("\"{name}\"");
+        let s: RewardScheme = serde_json::from_str(&json).expect("scheme name");
+        assert_eq!(s, RewardScheme::SimpleRl);
+    }
+    assert_eq!(
+        serde_json::to_string(&RewardScheme::SimpleRl).expect("serialise"),
+        "\"simplerl\""
+    );
+    assert_eq!(RewardScheme::SimpleRl.as_str(), "simplerl");
+    assert_eq!(RewardScheme::parse("binary"), Some(RewardScheme::Binary));
+    assert_eq!(RewardScheme::parse("simple-rl"), None);
+    assert!(
+        RewardScheme::NAMES
+            .iter()
+            .all(|n| RewardScheme::parse(n).is_some())
+    );
+}
+
+#[test]
 fn last_number_fallback_is_opt_in() {
     let mut opts = MathOptions::default();
     assert_eq!(
