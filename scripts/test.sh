@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's one test command (see README). `.ci/run` calls exactly this script.
-# Runs: formatting check, clippy with warnings denied, every test (unit, integration, doc tests)
-# and the doc build. Model files the tests need are fetched into a cache by scripts/fetch-models.sh.
+# Runs: formatting check, clippy with warnings denied, every test (unit, integration, doc tests),
+# the kernel tests on emulated CPUs without AVX-512, and the doc build. Model files the tests
+# need are fetched into a cache by scripts/fetch-models.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +24,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 echo "== cargo test (unit, integration and doc tests)"
 cargo test --workspace
+
+echo "== CPU paths without AVX-512 (scripts/test-cpu-paths.sh; kernel tests on emulated CPUs)"
+./scripts/test-cpu-paths.sh
 
 echo "== cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --quiet
