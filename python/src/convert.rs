@@ -151,15 +151,13 @@ pub fn options(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Options> {
                 }
             }
             "reward" => {
-                m.reward = match word(&key, &v)?.as_str() {
-                    "binary" => RewardScheme::Binary,
-                    "simple_rl" | "simplerl" => RewardScheme::SimpleRl,
-                    other => {
-                        return Err(PyValueError::new_err(format!(
-                            "option `reward` must be 'binary' or 'simple_rl', got '{other}'"
-                        )));
-                    }
-                }
+                let name = word(&key, &v)?;
+                m.reward = RewardScheme::parse(&name).ok_or_else(|| {
+                    PyValueError::new_err(format!(
+                        "option `reward` must be one of {:?}, got '{name}'",
+                        RewardScheme::NAMES
+                    ))
+                })?
             }
             "strict" => o.countdown.strict = flag(&key, &v)?,
             _ => {

@@ -69,17 +69,6 @@ pub struct Outcome {
     pub detail: Option<String>,
 }
 
-/// Lower is better when several references give different verdicts: one correct reference makes
-/// the answer correct; otherwise "wrong" beats "no answer" beats "unreadable reference".
-fn rank(v: Verdict) -> u8 {
-    match v {
-        Verdict::Correct => 0,
-        Verdict::Incorrect => 1,
-        Verdict::NoAnswer => 2,
-        _ => 3,
-    }
-}
-
 /// Grades one response. Never fails: bad input is a verdict.
 pub fn grade(task: Task, response: &str, gold: &Gold, opts: &Options) -> Outcome {
     match (task, gold) {
@@ -109,37 +98,20 @@ fn grade_math_task(task: Task, response: &str, gold: &str, opts: &MathOptions) -
 }
 
 fn grade_any_of(task: Task, response: &str, golds: &[String], opts: &MathOptions) -> Outcome {
-    if golds.is_empty() {
+    // aha-verify owns the any-of rule, so the reward server and the wheel agree on it.
+    match aha_verify::grade_any_of(golds, |g| grade_math_task(task, response, g, opts)) {
+        Some((i, grade)) => Outcome {
+            grade,
+            gold_index: Some(i),
+            detail: None,
+        },
         // The verifier reads an empty reference as unreadable; reuse it so the reward scheme's
         // value for that verdict applies.
-        return Outcome {
+        None => Outcome {
             grade: grade_math_task(task, response, "", opts),
             gold_index: None,
             detail: Some("no reference answer was given".to_string()),
-        };
-    }
-    let mut best: Option<(usize, Grade)> = None;
-    for (i, g) in golds.iter().enumerate() {
-        let grade = grade_math_task(task, response, g, opts);
-        if grade.verdict == Verdict::Correct {
-            return Outcome {
-                grade,
-                gold_index: Some(i),
-                detail: None,
-            };
-        }
-        let better = best
-            .as_ref()
-            .is_none_or(|(_, b)| rank(grade.verdict) < rank(b.verdict));
-        if better {
-            best = Some((i, grade));
-        }
-    }
-    let (i, grade) = best.unwrap_or_else(|| unreachable!("golds is not empty"));
-    Outcome {
-        grade,
-        gold_index: Some(i),
-        detail: None,
+        },
     }
 }
 

@@ -14,7 +14,9 @@ mod grade;
 mod reflection;
 mod verdict;
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
+
+use aha_verify::isolate::{EXTRA_LOG_NAMES, Isolator};
 
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -161,6 +163,26 @@ fn countdown(
     Verdict::new(&response, outcome)
 }
 
+/// The response in an engine's prompt + response text, with whether the prompt was found.
+///
+/// aha's one response-isolation rule (`aha_verify::isolate`, the reward server uses it too):
+/// prompt text is never returned, also when the engine left-truncated the prompt; stop markers
+/// are removed; when the response cannot be told apart from the prompt it is `""` and the flag
+/// is `False`.
+#[pyfunction]
+#[pyo3(signature = (query, prompt = None))]
+fn isolate_response(query: &str, prompt: Option<&str>) -> (String, bool) {
+    static ISOLATOR: LazyLock<Isolator> = LazyLock::new(Isolator::default);
+    let isolated = ISOLATOR.isolate(query, prompt);
+    (isolated.text, isolated.prompt_match.is_matched())
+}
+
+/// Whether a prompt ends with `<think>`, so its response starts inside the thinking block.
+#[pyfunction]
+fn prompt_prefills_think(prompt: &str) -> bool {
+    aha_verify::isolate::prompt_prefills_think(prompt)
+}
+
 /// Strict R1 format check (`<think>…</think>` then `<answer>…</answer>`, nothing else).
 #[pyfunction]
 #[pyo3(signature = (response, prefilled_think = false))]
@@ -237,6 +259,7 @@ fn classify_ssr_json(
 fn _aha(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("KEYWORD_PRESETS", aha_reflect::PRESETS.to_vec())?;
+    m.add("EXTRA_LOG_NAMES", EXTRA_LOG_NAMES.to_vec())?;
     m.add_class::<Verdict>()?;
     m.add_class::<Reflection>()?;
     m.add_class::<reflection::Hit>()?;
@@ -244,6 +267,8 @@ fn _aha(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(verify_batch, m)?)?;
     m.add_function(wrap_pyfunction!(countdown, m)?)?;
     m.add_function(wrap_pyfunction!(r1_format_ok, m)?)?;
+    m.add_function(wrap_pyfunction!(isolate_response, m)?)?;
+    m.add_function(wrap_pyfunction!(prompt_prefills_think, m)?)?;
     m.add_function(wrap_pyfunction!(reflect, m)?)?;
     m.add_function(wrap_pyfunction!(reflect_batch, m)?)?;
     m.add_function(wrap_pyfunction!(classify_ssr_json, m)?)?;

@@ -11,6 +11,9 @@ use crate::grade::{Outcome, char_offset};
 pub struct Verdict {
     /// `"correct"`, `"incorrect"`, `"no_answer"` or `"gold_unparseable"`.
     verdict: &'static str,
+    /// The verdict as a number, as OpenRLHF's `extra_logs` hold it: 0 correct, 1 incorrect,
+    /// 2 no answer, 3 unreadable reference.
+    code: u8,
     /// The answer that was graded (inside the box / tag), if one was found.
     extracted: Option<String>,
     /// Where the answer came from: `"boxed"`, `"answer_tag"`, `"answer_is"`, `"last_number"`,
@@ -42,6 +45,7 @@ impl Verdict {
         };
         Verdict {
             verdict: g.verdict.as_str(),
+            code: g.verdict.code(),
             extracted,
             source,
             span,

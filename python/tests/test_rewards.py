@@ -122,12 +122,65 @@ def test_openrlhf_reward_func_strips_prompt_and_eos():
     assert set(out) == {"rewards", "scores", "extra_logs"}
     assert list(map(float, out["rewards"])) == [1.0, 0.0, 0.0]
     assert list(map(float, out["scores"])) == [1.0, 0.0, 0.0]
-    assert list(map(float, out["extra_logs"]["aha_no_answer"])) == [0.0, 0.0, 1.0]
+    assert list(map(float, out["extra_logs"]["no_answer"])) == [0.0, 0.0, 1.0]
+    assert list(map(float, out["extra_logs"]["verdict"])) == [0.0, 1.0, 2.0]
+    assert list(map(float, out["extra_logs"]["response_chars"])) == [9.0, 9.0, 9.0]
     assert rewards.strip_prompt("<s>PROMPT answer</s>", "PROMPT") == " answer"
 
 
+# A few-shot prompt long enough for OpenRLHF to left-truncate; its example's answer is the
+# question's answer too. The same case as the server's protocol test.
+FEW_SHOT = (
+    "<|im_start|>system\nPut the final answer in \\boxed{}.<|im_end|>\n"
+    "<|im_start|>user\nExample: what is 1 + 1? Answer: 1 + 1 = \\boxed{2}.\n"
+    "Now: what is the positive root of x^2 = 4, to be given as a whole number?<|im_end|>\n"
+    "<|im_start|>assistant\n"
+)
+
+
+def test_openrlhf_truncated_prompt_never_rewards_its_few_shot_answer():
+    f = rewards.make_openrlhf_reward(as_tensors=False, reward="simplerl")
+    kept = FEW_SHOT[FEW_SHOT.index("Example:") :]
+    no_answer = "I am not sure what the root is."
+    queries = [
+        # OpenRLHF cut the prompt's first tokens: the query starts inside the prompt, before the
+        # example's \boxed{2}, and left padding comes first.
+        f"<|endoftext|><|endoftext|>{kept}{no_answer}<|im_end|>",
+        f"{kept}x = \\boxed{{2}}<|im_end|><|endoftext|>",
+        FEW_SHOT[FEW_SHOT.index("\\boxed{2}") :] + no_answer,
+        # Changed by a tokenizer round trip: nothing can be graded.
+        FEW_SHOT.replace("Example:", "Example :") + no_answer,
+    ]
+    out = f(queries, [FEW_SHOT] * 4, ["2"] * 4)
+    assert out["rewards"] == [-1.0, 1.0, -1.0, -1.0]
+    assert out["scores"] == [0.0, 1.0, 0.0, 0.0]
+    logs = out["extra_logs"]
+    assert logs["verdict"] == [2.0, 0.0, 2.0, 2.0]
+    assert logs["prompt_matched"] == [1.0, 1.0, 1.0, 0.0]
+    assert logs["response_chars"] == [float(len(no_answer)), 13.0, float(len(no_answer)), 0.0]
+    # The server's names, in its order (one Rust constant for both paths).
+    assert list(logs) == list(aha.EXTRA_LOG_NAMES)
+    assert set(logs) == {
+        "verdict", "correct", "formatted", "no_answer", "gold_unparseable", "prompt_matched",
+        "r1_format", "response_chars", "reflection_keywords",
+    }
+    assert rewards.strip_prompt(queries[0], FEW_SHOT) == no_answer
+    assert rewards.strip_prompt(queries[3], FEW_SHOT) == ""
+    assert aha.isolate_response(queries[3], FEW_SHOT) == ("", False)
+    assert aha.isolate_response("1 \\boxed{1}</s>") == ("1 \\boxed{1}", True)
+
+
+def test_openrlhf_list_labels_are_any_of_and_logs_match_the_server():
+    prompt = "Solve x^2 = 4. <think>"
+    queries = [prompt + r"\boxed{-2}", prompt + r"ok</think> <answer>2</answer>", prompt + "Let me recheck."]
+    out = rewards.make_openrlhf_reward(as_tensors=False)(queries, [prompt] * 3, [["2", "-2"]] * 3)
+    assert out["rewards"] == [1.0, 1.0, 0.0]
+    assert out["extra_logs"]["r1_format"] == [0.0, 1.0, 0.0]
+    assert out["extra_logs"]["reflection_keywords"] == [0.0, 0.0, 1.0]
+
+
 def test_openrlhf_as_it_calls_it_one_sample_per_to_thread():
-    f = rewards.make_openrlhf_reward(as_tensors=False, reward="simple_rl")
+    f = rewards.make_openrlhf_reward(as_tensors=False, reward="simple_rl")  # the alias
     prompt = "Q: 1+1? A:"
 
     async def main():

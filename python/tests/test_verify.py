@@ -86,6 +86,23 @@ def test_reward_scheme_option():
     assert aha.verify("no box", "5", reward="simple_rl").reward == -1.0
 
 
+def test_reward_scheme_is_spelled_simplerl_with_simple_rl_as_alias():
+    for name in ("simplerl", "simple_rl"):
+        assert [aha.verify(r, "5", reward=name).reward for r in (r"\boxed{5}", r"\boxed{6}", "x")] == [
+            1.0,
+            -0.5,
+            -1.0,
+        ]
+    with pytest.raises(ValueError, match="simplerl"):
+        aha.verify("x", "5", reward="simple-rl")
+
+
+def test_verdict_codes_match_the_server_logs():
+    codes = {aha.verify(r, g).verdict: aha.verify(r, g).code for r, g in
+             [(r"\boxed{5}", "5"), (r"\boxed{6}", "5"), ("x", "5"), ("x", r"\frac{1}{")]}
+    assert codes == {"correct": 0, "incorrect": 1, "no_answer": 2, "gold_unparseable": 3}
+
+
 def test_math_answer_task_takes_the_response_as_the_answer():
     assert aha.verify(r"\frac{1}{2}", "0.5", task="math_answer").correct
     assert aha.verify(r"\frac{1}{2}", "0.5", task="math").verdict == "no_answer"

@@ -21,12 +21,15 @@ import json
 from typing import Any, Literal
 
 from aha._aha import (
+    EXTRA_LOG_NAMES,
     KEYWORD_PRESETS,
     Hit,
     Reflection,
     Verdict,
     __version__,
     countdown,
+    isolate_response,
+    prompt_prefills_think,
     r1_format_ok,
     reflect,
     reflect_batch,
@@ -36,6 +39,7 @@ from aha._aha import (
 from aha._aha import classify_ssr_json as _classify_ssr_json
 
 __all__ = [
+    "EXTRA_LOG_NAMES",
     "KEYWORD_PRESETS",
     "Hit",
     "Reflection",
@@ -43,6 +47,8 @@ __all__ = [
     "__version__",
     "classify_ssr",
     "countdown",
+    "isolate_response",
+    "prompt_prefills_think",
     "r1_format_ok",
     "reflect",
     "reflect_batch",

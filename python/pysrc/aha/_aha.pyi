@@ -6,6 +6,9 @@ from typing import Any, Literal, Sequence, TypedDict, final
 __version__: str
 #: Names accepted by ``reflect(keywords=...)``.
 KEYWORD_PRESETS: list[str]
+#: The per-sample ``extra_logs`` columns of both OpenRLHF paths (``aha.rewards.reward_func`` and
+#: ``aha serve-reward``'s ``/get_reward``).
+EXTRA_LOG_NAMES: list[str]
 
 Task = Literal["math", "math_answer", "countdown"]
 VerdictName = Literal["correct", "incorrect", "no_answer", "gold_unparseable"]
@@ -37,7 +40,11 @@ class Verdict:
     #: ``True`` only for ``"correct"``.
     @property
     def correct(self) -> bool: ...
-    #: The reward under the chosen scheme (binary 1/0; simple_rl 1/-0.5/-1; Countdown 1/0.1/0).
+    #: The verdict as a number, as OpenRLHF's ``extra_logs`` hold it: 0 correct, 1 incorrect,
+    #: 2 no answer, 3 unreadable reference.
+    @property
+    def code(self) -> int: ...
+    #: The reward under the chosen scheme (binary 1/0; simplerl 1/-0.5/-1; Countdown 1/0.1/0).
     @property
     def reward(self) -> float: ...
     #: An answer could be extracted in the required format.
@@ -113,7 +120,7 @@ def verify(
     strict_brackets: bool = True,
     rounded_reference: bool = True,
     relation_interval: bool = True,
-    reward: Literal["binary", "simple_rl"] = "binary",
+    reward: Literal["binary", "simplerl", "simple_rl"] = "binary",
     budget_steps: int = 200_000,
     max_answer_bytes: int = 10_000,
     strict: bool = False,
@@ -145,6 +152,18 @@ def countdown(response: str, target: int, numbers: Sequence[int], strict: bool =
     """TinyZero's Countdown reward: 1.0 when the last ``<answer>`` on the last line uses every
     number exactly once and evaluates to ``target``; 0.1 for a wrong or invalid equation; 0.0
     without an answer. ``strict`` accepts only ``+ - * /`` and parentheses (no ``**``, ``//``)."""
+
+def isolate_response(query: str, prompt: str | None = None) -> tuple[str, bool]:
+    """The response in an engine's prompt + response text (OpenRLHF's ``query``) and whether the
+    prompt was found. aha's one rule, shared with ``aha serve-reward``: text that came from the
+    prompt is never returned, also when the engine left-truncated the prompt (the query then
+    starts with a tail of it); leading padding/BOS markers are skipped and end-of-sequence,
+    end-of-turn and padding markers removed anywhere. When the response cannot be told apart
+    from the prompt with certainty it is ``""`` (graded ``no_answer``) and the flag ``False``.
+    Without a prompt the whole query is the response."""
+
+def prompt_prefills_think(prompt: str) -> bool:
+    """Whether the prompt ends with ``<think>`` (the response then starts inside it)."""
 
 def r1_format_ok(response: str, prefilled_think: bool = False) -> bool:
     """Strict R1 format: ``<think>…</think>`` then ``<answer>…</answer>`` and only whitespace

@@ -19,7 +19,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Callable, Sequence, cast
 
-from aha._aha import Verdict, r1_format_ok, verify, verify_batch
+from aha._aha import (
+    EXTRA_LOG_NAMES,
+    Verdict,
+    isolate_response,
+    prompt_prefills_think,
+    r1_format_ok,
+    reflect_batch,
+    verify,
+    verify_batch,
+)
 
 if TYPE_CHECKING:
     from aha._aha import Task
@@ -65,19 +74,6 @@ OPTION_NAMES = frozenset(
         "strict",
     }
 )
-
-# End-of-sequence markers that OpenRLHF leaves in the decoded query (skip_special_tokens=False).
-_EOS_MARKERS = (
-    "<|im_end|>",
-    "<|endoftext|>",
-    "<|eot_id|>",
-    "<|end_of_text|>",
-    "<｜end▁of▁sentence｜>",
-    "<end_of_turn>",
-    "<eos>",
-    "</s>",
-)
-
 
 def _options(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in kwargs.items() if k in OPTION_NAMES}
@@ -340,32 +336,32 @@ def compute_score_batch(
     return [d for d in out if d is not None]
 
 
-def strip_prompt(query: str, prompt: str) -> str:
+def strip_prompt(query: str, prompt: str | None) -> str:
     """The response part of an OpenRLHF query (prompt + response, special tokens kept).
 
-    Drops everything up to the end of the prompt and any trailing end-of-sequence markers.
+    The same rule as ``aha serve-reward`` (:func:`aha.isolate_response`): prompt text is never
+    returned, also when the prompt was left-truncated; stop markers are removed. ``""`` when the
+    response cannot be told apart from the prompt.
     """
-    at = query.find(prompt) if prompt else -1
-    response = query[at + len(prompt) :] if at >= 0 else query
-    stripped = True
-    while stripped:
-        stripped = False
-        response = response.rstrip()
-        for marker in _EOS_MARKERS:
-            if response.endswith(marker):
-                response = response[: -len(marker)]
-                stripped = True
-    return response
+    return isolate_response(query, prompt)[0]
 
 
 class OpenRlhfReward:
     """An OpenRLHF ``reward_func(queries, prompts, labels, **kwargs)``.
 
+    Each response is cut out of its query by :func:`aha.isolate_response`, the rule
+    ``aha serve-reward`` uses: prompt text is never graded, also when OpenRLHF left-truncated a
+    long prompt; a response that cannot be isolated is graded as having no answer.
+
     Returns ``{"rewards", "scores", "extra_logs"}``: ``rewards`` under the reward scheme,
     ``scores`` = 1.0 for correct else 0.0 (OpenRLHF's dynamic filtering expects 0..1), and
-    ``extra_logs`` with per-sample ``aha_correct``, ``aha_formatted``, ``aha_no_answer``,
-    ``aha_gold_unparseable``. Values are ``torch.Tensor`` when torch is importable (as in
-    OpenRLHF's own examples), else lists of floats.
+    ``extra_logs`` with one number per sample under the server's names
+    (:data:`aha.EXTRA_LOG_NAMES`): ``verdict`` (0 correct, 1 incorrect, 2 no answer,
+    3 unreadable gold), ``correct``, ``formatted``, ``no_answer``, ``gold_unparseable``,
+    ``prompt_matched``, ``r1_format`` (0/1 each), ``response_chars`` and
+    ``reflection_keywords`` (paper-15 keywords, substring rule, as the server's default).
+    Values are ``torch.Tensor`` when torch is importable (as in OpenRLHF's own examples), else
+    lists of floats.
     """
 
     def __init__(self, task: str = "math", as_tensors: bool | None = None, **options: Any) -> None:
@@ -390,21 +386,33 @@ class OpenRlhfReward:
             raise ValueError(
                 f"queries/prompts/labels differ in length: {len(queries)}/{len(prompts)}/{len(labels)}"
             )
-        responses = [strip_prompt(q, p) for q, p in zip(queries, prompts)]
+        isolated = [isolate_response(q, p) for q, p in zip(queries, prompts)]
+        responses = [r for r, _ in isolated]
         verdicts = verify_batch(responses, list(labels), task=self.task, **self.options)
         rewards = [v.reward for v in verdicts]
-        extra = {
-            "aha_correct": [1.0 if v.correct else 0.0 for v in verdicts],
-            "aha_formatted": [1.0 if v.formatted else 0.0 for v in verdicts],
-            "aha_no_answer": [1.0 if v.verdict == "no_answer" else 0.0 for v in verdicts],
-            "aha_gold_unparseable": [
+        keywords = reflect_batch(responses)
+        columns: dict[str, list[float]] = {
+            "verdict": [float(v.code) for v in verdicts],
+            "correct": [1.0 if v.correct else 0.0 for v in verdicts],
+            "formatted": [1.0 if v.formatted else 0.0 for v in verdicts],
+            "no_answer": [1.0 if v.verdict == "no_answer" else 0.0 for v in verdicts],
+            "gold_unparseable": [
                 1.0 if v.verdict == "gold_unparseable" else 0.0 for v in verdicts
             ],
+            "prompt_matched": [1.0 if matched else 0.0 for _, matched in isolated],
+            "r1_format": [
+                1.0 if r1_format_ok(r, prompt_prefills_think(p)) else 0.0
+                for r, p in zip(responses, prompts)
+            ],
+            "response_chars": [float(len(r)) for r in responses],
+            "reflection_keywords": [float(k.total) for k in keywords],
         }
+        # The server's order and names; a name added in Rust and not here fails loudly.
+        extra = {name: columns[name] for name in EXTRA_LOG_NAMES}
         to = _tensor_fn(self.as_tensors)
         return {
             "rewards": to(rewards),
-            "scores": to(extra["aha_correct"]),
+            "scores": to(extra["correct"]),
             "extra_logs": {k: to(v) for k, v in extra.items()},
         }
 
