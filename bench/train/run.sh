@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Seconds per RL step: aha (`crates/train/examples/rl_step_bench.rs`) vs TRL 1.16 GRPOTrainer
 # (PyTorch CPU), same model shapes, same batch, alternating in one run; prints each system's
-# median s/step, the ratio TRL / aha, and peak RSS. Settings (../shared/docs/baselines.md):
-# random init, fp32, 1 prompt x 8 generations, every completion runs to the full length, lr 1e-6,
-# beta 0, GRPO loss, one optimizer step per rollout batch, 2 threads each.
+# median s/step, the ratio TRL / aha, and peak RSS. Settings:
+# random init, fp32 training (aha samples its rollouts on a Q8_0 copy of the policy, as `aha
+# train` does; TRL on its fp32 weights), 1 prompt x 8 generations, every completion runs to the
+# full length, lr 1e-6, beta 0, GRPO loss, one optimizer step per rollout batch, 2 threads each.
 #
 #   bench/train/run.sh                 # tiny Qwen2 (5 M) x 2 rounds, then the SmolLM2-135M shape
 #   SHAPES=tiny ROUNDS=3 bench/train/run.sh
 #
 # Env: SHAPES (tiny smollm2; default both), ROUNDS (tiny model rounds, default 2), STEPS
 # (measured steps, default 10; the SmolLM2 shape uses STEPS_SMOLLM2, default 5), WARMUP (2),
+# KERNELS (aha's rollout path: auto, avx512-vnni, avx-vnni, avx2, portable, or f32 for rollouts
+# on the f32 weights; default auto),
 # THREADS (2), OUT (JSONL of every run, default ~/.cache/aha/bench-train-results.jsonl, appended), AHA_BIN
 # (a prebuilt rl_step_bench, skipping the cargo build).
 set -euo pipefail
@@ -21,6 +24,7 @@ STEPS="${STEPS:-10}"
 STEPS_SMOLLM2="${STEPS_SMOLLM2:-5}"
 WARMUP="${WARMUP:-2}"
 THREADS="${THREADS:-2}"
+KERNELS="${KERNELS:-auto}"
 OUT="${OUT:-$HOME/.cache/aha/bench-train-results.jsonl}"
 VENV="${AHA_TRL_VENV:-$HOME/.cache/aha/venv-trl}"
 
@@ -30,19 +34,24 @@ if [ -z "${AHA_BIN:-}" ]; then
     AHA_BIN="${CARGO_TARGET_DIR:-target}/release/examples/rl_step_bench"
 fi
 
-# name|arch|layers|hidden|intermediate|heads|kv_heads|vocab|completion tokens
+# name|arch|layers|hidden|intermediate|heads|kv_heads|vocab|completion tokens|prompt tokens
 declare -A SHAPE=(
-    [tiny]="qwen2 4 256 704 4 2 8192 128"
-    [smollm2]="llama 30 576 1536 9 3 49152 64"
+    [tiny]="qwen2 4 256 704 4 2 8192 128 16"
+    [smollm2]="llama 30 576 1536 9 3 49152 192 64"
 )
 
 run_one() { # system shape steps
-    local system="$1" name="$2" steps="$3" arch layers hidden inter heads kv vocab len line
-    read -r arch layers hidden inter heads kv vocab len <<<"${SHAPE[$name]}"
+    local system="$1" name="$2" steps="$3" arch layers hidden inter heads kv vocab len plen line
+    read -r arch layers hidden inter heads kv vocab len plen <<<"${SHAPE[$name]}"
     local args=(--arch "$arch" --layers "$layers" --hidden "$hidden" --intermediate "$inter"
         --heads "$heads" --kv-heads "$kv" --vocab "$vocab" --completion-len "$len"
-        --prompt-len 16 --group 8 --warmup "$WARMUP" --steps "$steps")
+        --prompt-len "$plen" --group 8 --warmup "$WARMUP" --steps "$steps")
     if [ "$system" = aha ]; then
+        if [ "$KERNELS" = f32 ]; then
+            args+=(--quantized-rollouts 0)
+        else
+            args+=(--quantized-rollouts 1 --kernels "$KERNELS")
+        fi
         line="$(RAYON_NUM_THREADS="$THREADS" "$AHA_BIN" "${args[@]}" 2>"/tmp/rl_bench_$system.log" | tail -n1)"
     else
         line="$(OMP_NUM_THREADS="$THREADS" "$VENV/bin/python" bench/train/trl_grpo_bench.py \

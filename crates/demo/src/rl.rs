@@ -45,6 +45,9 @@ pub fn run_config(kind: AdvantageKind, spec: &RlSpec, seed: u64, base: &Path) ->
         },
         max_grad_norm: 1.0,
         mini_batches: spec.mini_batches,
+        // The tiny model samples fast in f32, and exact rollouts keep the demo's figures
+        // independent of the quantized path.
+        quantized_rollouts: false,
         eval: EvalConfig {
             every: spec.eval_every,
             max_tokens: None,

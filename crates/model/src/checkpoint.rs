@@ -219,6 +219,35 @@ impl Model {
         Model::build(config, &mut source, kind, device, options)
     }
 
+    /// A quantized inference copy of this f32 (trainable) model's current weights: every matrix
+    /// whose rows are whole Q8_0 blocks becomes Q8_0 on the packed CPU kernel of `options`
+    /// (norms and odd-sized matrices stay f32). For sampling RL rollouts fast between updates;
+    /// the copy shares nothing with the `Var`s, so later updates do not reach it.
+    pub fn quantized_copy(&self, options: &LoadOptions) -> Result<Model> {
+        if self.weight_kind() != WeightKind::F32 {
+            return Err(Error::invalid(
+                "model",
+                "only an f32 (trainable) model can be quantized again",
+            ));
+        }
+        let tensors = self
+            .named_vars()
+            .iter()
+            .map(|(n, v)| Ok((n.clone(), v.as_tensor().detach().copy()?)))
+            .collect::<Result<HashMap<_, _>>>()?;
+        let mut source = MapSource {
+            path: PathBuf::from("<quantized copy>"),
+            tensors,
+        };
+        Model::build(
+            self.config().clone(),
+            &mut source,
+            WeightKind::Quantized,
+            self.device(),
+            options,
+        )
+    }
+
     /// Writes the trainable weights and the configuration to one `.safetensors` file that
     /// [`Model::load`] reads back. Quantized models cannot be saved (they hold no `Var`s).
     pub fn save(&self, path: &Path) -> Result<()> {

@@ -23,7 +23,7 @@ type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
 
 /// `--key value` pairs; every key must be one the bench knows.
 fn parse_args() -> AnyResult<HashMap<String, String>> {
-    const KEYS: [&str; 14] = [
+    const KEYS: [&str; 16] = [
         "arch",
         "layers",
         "hidden",
@@ -38,6 +38,8 @@ fn parse_args() -> AnyResult<HashMap<String, String>> {
         "steps",
         "seed",
         "tie",
+        "quantized-rollouts",
+        "kernels",
     ];
     let mut out = HashMap::new();
     let mut it = std::env::args().skip(1);
@@ -103,6 +105,15 @@ fn main() -> AnyResult<()> {
     let warmup: usize = get(&args, "warmup", 2)?;
     let steps: usize = get(&args, "steps", 10)?;
     let seed: u64 = get(&args, "seed", 0)?;
+    // Rollouts on a Q8_0 copy of the policy (packed kernels), as `aha train` samples; 0 samples
+    // on the f32 weights.
+    let quantized_rollouts = get::<u8>(&args, "quantized-rollouts", 1)? != 0;
+    let kernels: aha_model::CpuKernels = get(&args, "kernels", aha_model::CpuKernels::Auto)?;
+    let kernels_name = if quantized_rollouts {
+        kernels.resolve()?.name()
+    } else {
+        "f32"
+    };
 
     let model = Model::tiny(&cfg, seed, &Device::Cpu)?;
     let params: usize = model.vars().iter().map(|v| v.elem_count()).sum();
@@ -126,6 +137,8 @@ fn main() -> AnyResult<()> {
         max_grad_norm: 1.0,
         mini_batches: 1,
         micro_batch_size: 0,
+        quantized_rollouts,
+        rollout_kernels: kernels,
     };
     let mut trainer = Trainer::new(&model, None, trainer_cfg)?;
     // Token ids 3.. avoid the tiny config's BOS (1) and EOS (2).
@@ -139,6 +152,7 @@ fn main() -> AnyResult<()> {
     };
 
     let mut step_s = Vec::new();
+    let mut rollout_kl = Vec::new();
     for i in 0..warmup + steps {
         let t = Instant::now();
         let out = trainer.step(&prompts, &mut reward)?;
@@ -154,11 +168,13 @@ fn main() -> AnyResult<()> {
             return Err(format!("step {i}: non-finite loss {}", out.metrics.loss).into());
         }
         eprintln!(
-            "aha step {i}{}: {dt:.3} s, loss {:.5}, grad norm {:.4}",
+            "aha step {i}{}: {dt:.3} s, loss {:.5}, grad norm {:.4}, rollout KL {:?}",
             if i < warmup { " (warm-up)" } else { "" },
             out.metrics.loss,
-            out.metrics.grad_norm
+            out.metrics.grad_norm,
+            out.metrics.rollout_kl
         );
+        rollout_kl.extend(out.metrics.rollout_kl);
         if i >= warmup {
             step_s.push(dt);
         }
@@ -178,6 +194,8 @@ fn main() -> AnyResult<()> {
         "prompt_len": prompt_len,
         "completion_len": completion_len,
         "warmup": warmup,
+        "rollout_kernels": kernels_name,
+        "rollout_kl": rollout_kl,
         "step_s": step_s,
         "median_step_s": median(&step_s),
         "peak_rss_kib": peak_rss_kib(),

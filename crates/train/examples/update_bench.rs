@@ -66,6 +66,8 @@ fn main() -> AnyResult<()> {
         max_grad_norm: 1.0,
         mini_batches: 1,
         micro_batch_size: micro,
+        quantized_rollouts: false,
+        rollout_kernels: aha_model::CpuKernels::Auto,
     };
     let mut trainer = Trainer::new(&model, None, cfg)?;
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(0);

@@ -185,6 +185,9 @@ pub struct RunConfig {
     /// Responses per forward/backward pass within a mini-batch (0 = all at once); the same
     /// gradient in less memory.
     pub micro_batch_size: usize,
+    /// Sample rollouts on a Q8_0 copy of the policy remade after every update (packed CPU
+    /// kernels; [`TrainerConfig::quantized_rollouts`]); `false` samples on the f32 weights.
+    pub quantized_rollouts: bool,
     /// Greedy evaluation.
     pub eval: EvalConfig,
     /// Saved samples.
@@ -224,6 +227,7 @@ impl Default for RunConfig {
             max_grad_norm: 1.0,
             mini_batches: 1,
             micro_batch_size: 0,
+            quantized_rollouts: true,
             eval: EvalConfig::default(),
             samples: SamplesConfig::default(),
             save_every: 10,
@@ -351,6 +355,8 @@ impl RunConfig {
             max_grad_norm: self.max_grad_norm,
             mini_batches: self.mini_batches,
             micro_batch_size: self.micro_batch_size,
+            quantized_rollouts: self.quantized_rollouts,
+            rollout_kernels: aha_model::CpuKernels::Auto,
         }
     }
 }

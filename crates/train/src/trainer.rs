@@ -55,6 +55,17 @@ pub struct TrainerConfig {
     /// micro-batch's loss is weighted by its share) in less memory: activations scale with it.
     #[serde(default)]
     pub micro_batch_size: usize,
+    /// Sample the rollouts on a Q8_0 copy of the policy, made after every update and run on
+    /// the packed CPU kernels with the f16 KV cache, instead of on the f32 weights. Much faster;
+    /// the sampler then differs slightly from the learner (as a vLLM sampler does in verl or
+    /// OpenRLHF): the loss still uses the learner's f32 log-probs, and
+    /// [`StepMetrics::rollout_kl`] reports the gap.
+    #[serde(default)]
+    pub quantized_rollouts: bool,
+    /// The CPU kernels of that copy (default: the fastest this CPU runs). Not saved: it changes
+    /// speed, not results (every packed path gives the same bits).
+    #[serde(skip)]
+    pub rollout_kernels: aha_model::CpuKernels,
 }
 
 /// One `metrics.jsonl` line (the trainer-level subset of docs/pipeline.md; `None` is omitted).
@@ -93,6 +104,11 @@ pub struct StepMetrics {
     pub kl_ref: Option<f64>,
     /// Pre-clip global grad norm, averaged over the mini-batches.
     pub grad_norm: f64,
+    /// KL(sampler ‖ learner) per response token (k3 estimator over the sampled tokens): the
+    /// mismatch between the quantized rollout policy and the f32 learner before the update
+    /// (only with [`TrainerConfig::quantized_rollouts`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout_kl: Option<f64>,
     /// Learning rate of the last optimizer step.
     pub lr: f64,
     /// Generated tokens per second of wall time over the whole step.
@@ -276,7 +292,32 @@ impl<'m> Trainer<'m> {
         advantages: &[f64],
         temperature: f64,
     ) -> Result<Learned> {
+        self.learn_with(pairs, advantages, temperature, None)
+    }
+
+    /// [`Trainer::learn`] with the sampler's per-token log-probs of the responses (at the same
+    /// temperature), when the rollouts came from another policy than the learner's weights: the
+    /// result then carries [`Learned::rollout_kl`].
+    pub fn learn_with(
+        &mut self,
+        pairs: &[(&[u32], &[u32])],
+        advantages: &[f64],
+        temperature: f64,
+        sampler_logprobs: Option<&[Vec<f32>]>,
+    ) -> Result<Learned> {
         let n = pairs.len();
+        if let Some(s) = sampler_logprobs
+            && (s.len() != n || s.iter().zip(pairs).any(|(lp, (_, r))| lp.len() != r.len()))
+        {
+            return Err(Error::invalid(
+                "sampler_logprobs",
+                format!(
+                    "{} rows do not match the {n} responses and their lengths",
+                    s.len()
+                ),
+            ));
+        }
+        let mut rollout_kl = Mean::default();
         if advantages.len() != n {
             return Err(Error::invalid(
                 "advantages",
@@ -348,6 +389,15 @@ impl<'m> Trainer<'m> {
                     Some(o) => o.logprobs.clone(),
                     None => new.logprobs.detach(),
                 };
+                if let Some(sampler) = sampler_logprobs {
+                    let first = k * chunk + j * micro;
+                    let learner = old.to_vec2::<f32>()?;
+                    for (row, lp_s) in learner.iter().zip(&sampler[first..first + m.len()]) {
+                        for (&l, &s) in row.iter().zip(lp_s) {
+                            rollout_kl.add(Some(k3(f64::from(s), f64::from(l))));
+                        }
+                    }
+                }
                 let out = policy_loss(
                     &self.cfg.loss,
                     &new.logprobs,
@@ -395,6 +445,7 @@ impl<'m> Trainer<'m> {
             entropy: ent.get(),
             kl_ref: kl_ref.get(),
             grad_norm: gn_sum / batches.max(1) as f64,
+            rollout_kl: rollout_kl.get(),
             lr,
             optimizer_steps: batches,
         })
@@ -438,10 +489,24 @@ impl<'m> Trainer<'m> {
             .collect();
         let mut sampling = self.cfg.sampling.clone();
         sampling.seed = sampling.seed.wrapping_add(self.policy_step as u64);
-        let completions = self
-            .model
+        // The quantized copy is remade every step: the weights changed in the last update.
+        let quantized = if self.cfg.quantized_rollouts {
+            Some(
+                self.model
+                    .quantized_copy(&aha_model::LoadOptions {
+                        cpu_kernels: self.cfg.rollout_kernels,
+                    })
+                    .map_err(model_err)?,
+            )
+        } else {
+            None
+        };
+        let completions = quantized
+            .as_ref()
+            .unwrap_or(self.model)
             .generate(&expanded, &sampling, decoder, on_token)
             .map_err(model_err)?;
+        drop(quantized);
         let rewards: Vec<f64> = completions
             .iter()
             .enumerate()
@@ -454,7 +519,16 @@ impl<'m> Trainer<'m> {
             .zip(&completions)
             .map(|(p, c)| (p.as_slice(), c.tokens.as_slice()))
             .collect();
-        let learned = self.learn(&pairs, &advantages, sampling.temperature)?;
+        let sampler_logprobs: Option<Vec<Vec<f32>>> = self
+            .cfg
+            .quantized_rollouts
+            .then(|| completions.iter().map(|c| c.logprobs.clone()).collect());
+        let learned = self.learn_with(
+            &pairs,
+            &advantages,
+            sampling.temperature,
+            sampler_logprobs.as_deref(),
+        )?;
         let n = pairs.len();
 
         let lens: Vec<f64> = completions.iter().map(|c| c.tokens.len() as f64).collect();
@@ -488,6 +562,7 @@ impl<'m> Trainer<'m> {
             entropy: learned.entropy,
             kl_ref: learned.kl_ref,
             grad_norm: learned.grad_norm,
+            rollout_kl: learned.rollout_kl,
             lr: learned.lr,
             tokens_per_s: if elapsed > 0.0 {
                 total_tokens / elapsed
@@ -528,6 +603,9 @@ pub struct Learned {
     pub kl_ref: Option<f64>,
     /// Pre-clip gradient norm, averaged over the mini-batches.
     pub grad_norm: f64,
+    /// KL(sampler ‖ learner) per response token, k3 estimator (only when the sampler's
+    /// log-probs were given to [`Trainer::learn_with`]).
+    pub rollout_kl: Option<f64>,
     /// Learning rate of the last optimizer step.
     pub lr: f64,
     /// Optimizer steps taken.
@@ -554,6 +632,13 @@ pub fn append_jsonl<T: Serialize>(path: &Path, value: &T) -> Result<()> {
 
 fn model_err(e: aha_model::Error) -> Error {
     Error::Model(e)
+}
+
+/// The k3 estimate of KL(p ‖ q) from one token drawn from p: `r − 1 − ln r` with
+/// `r = q(x)/p(x)`; unbiased, never negative, and low-variance when p and q are close.
+fn k3(logp: f64, logq: f64) -> f64 {
+    let d = logq - logp;
+    d.exp_m1() - d
 }
 
 fn mean(xs: &[f64]) -> Option<f64> {

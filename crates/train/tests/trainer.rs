@@ -29,6 +29,8 @@ fn config(kind: AdvantageKind) -> TrainerConfig {
         max_grad_norm: 1.0,
         mini_batches: 2,
         micro_batch_size: 0,
+        quantized_rollouts: false,
+        rollout_kernels: aha_model::CpuKernels::Auto,
     }
 }
 
@@ -150,6 +152,8 @@ fn micro_batches_accumulate_the_same_update() {
             Some(&reference),
             TrainerConfig {
                 micro_batch_size: micro,
+                quantized_rollouts: false,
+                rollout_kernels: aha_model::CpuKernels::Auto,
                 ..cfg.clone()
             },
         )
@@ -310,4 +314,49 @@ fn rollouts_are_grouped_and_carry_rewards() {
     assert!(t.step(&[], &mut reward).is_err());
     let mean = out.rollouts.iter().map(|r| r.reward).sum::<f64>() / 24.0;
     assert!((out.metrics.reward_mean - mean).abs() < 1e-12);
+}
+
+/// Rollouts sampled on the Q8_0 copy of the policy (packed kernels): learning still works, the
+/// learner's f32 weights are the ones updated, and the sampler/learner gap is reported, small
+/// and non-negative; with f32 rollouts there is no gap to report.
+#[test]
+fn quantized_rollouts_learn_and_report_the_sampler_gap() {
+    let steps = 30;
+    let model = tiny();
+    let before = all_weights(&model);
+    let cfg = TrainerConfig {
+        quantized_rollouts: true,
+        rollout_kernels: aha_model::CpuKernels::Auto,
+        ..config(AdvantageKind::DrGrpo)
+    };
+    let m = run_with(&model, None, cfg, steps);
+    let (first, last) = (m[0].reward_mean, mean_reward(&m[steps - 5..]));
+    assert!(
+        last > first + 0.3 && last > 0.7,
+        "quantized rollouts: reward {first:.3} → {last:.3}"
+    );
+    assert_ne!(
+        all_weights(&model),
+        before,
+        "the f32 policy was not updated"
+    );
+    for x in &m {
+        let kl = x.rollout_kl.expect("rollout_kl with quantized rollouts");
+        // Q8_0 weights and int8 activations move log-probs by a few hundredths at most here;
+        // an unrefreshed copy (stale weights) would drift far past this as the policy learns.
+        assert!(
+            (0.0..0.05).contains(&kl),
+            "step {}: rollout_kl {kl}",
+            x.step
+        );
+        let line = serde_json::to_string(x).unwrap();
+        assert!(line.contains("\"rollout_kl\""), "{line}");
+    }
+    // The copy is not the learner: some gap is measured at some step.
+    assert!(m.iter().any(|x| x.rollout_kl.unwrap() > 0.0));
+
+    let f32_run = run(AdvantageKind::DrGrpo, 1);
+    assert_eq!(f32_run[0].rollout_kl, None);
+    let line = serde_json::to_string(&f32_run[0]).unwrap();
+    assert!(!line.contains("rollout_kl"), "{line}");
 }

@@ -76,6 +76,8 @@ enum TemplateArg {
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum SchemeArg {
     Binary,
+    /// `simple_rl` is the Python package's older spelling.
+    #[value(alias = "simple_rl")]
     Simplerl,
 }
 
@@ -145,4 +147,26 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     .context("reward server")?;
     eprintln!("aha serve-reward: stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    #[test]
+    fn reward_scheme_takes_both_spellings() {
+        for spelling in ["simplerl", "simple_rl"] {
+            let cli = Cli::try_parse_from(["aha", "--reward-scheme", spelling])
+                .unwrap_or_else(|e| panic!("{spelling}: {e}"));
+            assert!(matches!(cli.args.reward_scheme, SchemeArg::Simplerl));
+        }
+        assert!(Cli::try_parse_from(["aha", "--reward-scheme", "simple-rl-ish"]).is_err());
+    }
 }

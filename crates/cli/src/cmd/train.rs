@@ -148,6 +148,11 @@ pub struct Args {
     /// [default: 0]. Peak memory scales with it; the update is the same.
     #[arg(long)]
     pub micro_batch_size: Option<usize>,
+    /// Sample rollouts on a Q8_0 copy of the policy (remade after every update, run on the
+    /// packed CPU kernels) instead of the f32 weights [default: true]; the loss still uses the
+    /// f32 log-probs and `rollout_kl` in metrics.jsonl reports the gap.
+    #[arg(long)]
+    pub quantized_rollouts: Option<bool>,
     /// Global grad-norm clip [default: 1].
     #[arg(long)]
     pub max_grad_norm: Option<f64>,
@@ -320,6 +325,7 @@ fn resolve_config(args: &Args) -> anyhow::Result<RunConfig> {
     set!(args.beta, c.loss.beta);
     set!(args.mini_batches, c.mini_batches);
     set!(args.micro_batch_size, c.micro_batch_size);
+    set!(args.quantized_rollouts, c.quantized_rollouts);
     set!(args.max_grad_norm, c.max_grad_norm);
     set!(args.weight_decay, c.adamw.weight_decay);
     c.lr = if cosine {
