@@ -116,3 +116,58 @@ fn json_output_is_one_versioned_record() -> Result<(), Box<dyn std::error::Error
     assert_eq!(String::from_utf8(again.stdout)?, text);
     Ok(())
 }
+
+#[test]
+fn cpu_kernels_flag_picks_a_path_and_every_packed_path_answers_alike() {
+    let out = aha(&[
+        "generate",
+        "--model",
+        "m.gguf",
+        "--prompt",
+        "hi",
+        "--cpu-kernels",
+        "avx1024",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("avx1024") && err.contains("portable"), "{err}");
+
+    let Some(model) = smollm2() else { return };
+    let m = model.to_string_lossy().into_owned();
+    let mut first: Option<(String, serde_json::Value)> = None;
+    for path in aha_model::CpuKernels::PACKED {
+        let name = path.name();
+        let out = aha(&[
+            "generate",
+            "--model",
+            &m,
+            "--chat",
+            "--prompt",
+            "What is 3 + 5?",
+            "--max-tokens",
+            "12",
+            "--json",
+            "--cpu-kernels",
+            name,
+        ]);
+        if !path.supported() {
+            // A path the CPU lacks is refused by name, not silently replaced.
+            assert_ne!(out.status.code(), Some(0), "{name} ran on a CPU without it");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains(name), "{err}");
+            continue;
+        }
+        assert_eq!(out.status.code(), Some(0), "{name}: {out:?}");
+        let v: serde_json::Value = match serde_json::from_slice(&out.stdout) {
+            Ok(v) => v,
+            Err(e) => panic!("{name}: {e}: {}", String::from_utf8_lossy(&out.stdout)),
+        };
+        assert!(v["tokens"].as_array().is_some_and(|t| t.len() == 12), "{v}");
+        // Same tokens and the same log-probs, digit for digit: the paths compute the same bits.
+        let got = serde_json::json!([v["tokens"], v["logprobs"]]);
+        match &first {
+            None => first = Some((name.to_string(), got)),
+            Some((n0, t0)) => assert_eq!(&got, t0, "{name} vs {n0}"),
+        }
+    }
+}

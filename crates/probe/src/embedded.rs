@@ -5,7 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use aha_data::Prompt;
 use aha_model::candle_core::Device;
-use aha_model::{FinishReason, Model, WeightKind};
+use aha_model::{FinishReason, LoadOptions, Model, WeightKind};
 use aha_tokenizer::{ChatMessage, Tokenizer};
 
 use crate::error::{Error, Result};
@@ -42,7 +42,16 @@ impl EmbeddedSampler {
     /// (`tokenizer.json` beside it). `tokenizer` overrides where the tokenizer comes from: a
     /// GGUF file or a `tokenizer.json`.
     pub fn load(path: &Path, tokenizer: Option<&Path>) -> Result<EmbeddedSampler> {
-        let model = Model::load(path, WeightKind::Quantized, &Device::Cpu)
+        Self::load_with(path, tokenizer, &LoadOptions::default())
+    }
+
+    /// [`EmbeddedSampler::load`] with explicit model options (the CPU kernels).
+    pub fn load_with(
+        path: &Path,
+        tokenizer: Option<&Path>,
+        options: &LoadOptions,
+    ) -> Result<EmbeddedSampler> {
+        let model = Model::load_with(path, WeightKind::Quantized, &Device::Cpu, options)
             .map_err(|e| Error::Sampler(format!("loading {}: {e}", path.display())))?;
         let tok_path: PathBuf = match tokenizer {
             Some(t) => t.to_path_buf(),

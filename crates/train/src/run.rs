@@ -188,6 +188,9 @@ pub struct RunConfig {
     /// Sample rollouts on a Q8_0 copy of the policy remade after every update (packed CPU
     /// kernels; [`TrainerConfig::quantized_rollouts`]); `false` samples on the f32 weights.
     pub quantized_rollouts: bool,
+    /// CPU kernels of that copy; not saved (every packed path gives the same numbers).
+    #[serde(skip)]
+    pub rollout_kernels: aha_model::CpuKernels,
     /// Greedy evaluation.
     pub eval: EvalConfig,
     /// Saved samples.
@@ -228,6 +231,7 @@ impl Default for RunConfig {
             mini_batches: 1,
             micro_batch_size: 0,
             quantized_rollouts: true,
+            rollout_kernels: aha_model::CpuKernels::Auto,
             eval: EvalConfig::default(),
             samples: SamplesConfig::default(),
             save_every: 10,
@@ -356,7 +360,7 @@ impl RunConfig {
             mini_batches: self.mini_batches,
             micro_batch_size: self.micro_batch_size,
             quantized_rollouts: self.quantized_rollouts,
-            rollout_kernels: aha_model::CpuKernels::Auto,
+            rollout_kernels: self.rollout_kernels,
         }
     }
 }

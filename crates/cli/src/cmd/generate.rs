@@ -27,6 +27,9 @@ pub struct Args {
     /// Wrap the prompt as a user turn in the model's chat template.
     #[arg(long)]
     chat: bool,
+    /// CPU kernels of quantized weights.
+    #[command(flatten)]
+    kernels: super::KernelArgs,
     /// System message (with --chat).
     #[arg(long, requires = "chat")]
     system: Option<String>,
@@ -98,7 +101,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         WeightKind::Quantized
     };
     let started = Instant::now();
-    let model = Model::load(&args.model, kind, &device)
+    let model = Model::load_with(&args.model, kind, &device, &args.kernels.load_options())
         .with_context(|| format!("loading {}", args.model.display()))?;
     let tok = load_tokenizer(&args)?;
     let load_s = started.elapsed().as_secs_f64();

@@ -62,4 +62,30 @@ pub struct ModelArgs {
     /// Tokenizer: a GGUF file or a tokenizer.json (default: the model's own).
     #[arg(long)]
     pub tokenizer: Option<PathBuf>,
+    /// CPU kernels of quantized weights.
+    #[command(flatten)]
+    pub kernels: KernelArgs,
+}
+
+/// The CPU-kernel flag of every command that runs quantized weights (docs/cpu-kernels.md).
+#[derive(Debug, Clone, clap::Args)]
+pub struct KernelArgs {
+    /// CPU kernels for quantized weights: auto (the fastest this CPU runs), avx512-vnni,
+    /// avx-vnni, avx2, portable (every one gives the same numbers), or candle (candle's own
+    /// kernels, for comparisons).
+    #[arg(long, default_value = "auto", value_parser = parse_kernels)]
+    pub cpu_kernels: aha_model::CpuKernels,
+}
+
+impl KernelArgs {
+    /// The model load options these flags ask for.
+    pub fn load_options(&self) -> aha_model::LoadOptions {
+        aha_model::LoadOptions {
+            cpu_kernels: self.cpu_kernels,
+        }
+    }
+}
+
+fn parse_kernels(s: &str) -> Result<aha_model::CpuKernels, String> {
+    s.parse().map_err(|e: aha_model::Error| e.to_string())
 }

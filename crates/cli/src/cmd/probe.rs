@@ -42,6 +42,9 @@ pub struct Args {
     /// Tokenizer for --model (GGUF or tokenizer.json; default: the model's own).
     #[arg(long, requires = "model")]
     pub tokenizer: Option<PathBuf>,
+    /// CPU kernels of quantized weights (with --model).
+    #[command(flatten)]
+    pub kernels: super::KernelArgs,
     /// Environment variable holding the server's API key (unset: no key is sent).
     #[arg(long, default_value = "OPENAI_API_KEY")]
     pub api_key_env: String,
@@ -153,8 +156,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         (None, Some(model)) => {
             let loaded = Instant::now();
-            let s = EmbeddedSampler::load(model, args.tokenizer.as_deref())?
-                .with_max_batch(args.concurrency);
+            let s = EmbeddedSampler::load_with(
+                model,
+                args.tokenizer.as_deref(),
+                &args.kernels.load_options(),
+            )?
+            .with_max_batch(args.concurrency);
             eprintln!(
                 "aha probe: loaded {} ({:.1} s)",
                 model.display(),

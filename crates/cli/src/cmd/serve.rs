@@ -70,8 +70,12 @@ struct AppState {
 
 /// Runs `aha serve`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let sampler = EmbeddedSampler::load(&args.model.model, args.model.tokenizer.as_deref())?
-        .with_max_batch(args.max_batch);
+    let sampler = EmbeddedSampler::load_with(
+        &args.model.model,
+        args.model.tokenizer.as_deref(),
+        &args.model.kernels.load_options(),
+    )?
+    .with_max_batch(args.max_batch);
     let name = args.model_name.clone().unwrap_or_else(|| {
         args.model
             .model

@@ -326,6 +326,7 @@ fn resolve_config(args: &Args) -> anyhow::Result<RunConfig> {
     set!(args.mini_batches, c.mini_batches);
     set!(args.micro_batch_size, c.micro_batch_size);
     set!(args.quantized_rollouts, c.quantized_rollouts);
+    c.rollout_kernels = args.model.kernels.cpu_kernels;
     set!(args.max_grad_norm, c.max_grad_norm);
     set!(args.weight_decay, c.adamw.weight_decay);
     c.lr = if cosine {
