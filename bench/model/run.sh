@@ -39,12 +39,13 @@ command -v python3 >/dev/null || die "python3 is needed to summarise the JSON"
 
 log "building the aha bench (aha-model is optimised in every profile)"
 (cd "$ROOT" && cargo build -q -p aha-model --example bench)
-AHA_BENCH="$ROOT/target/debug/examples/bench"
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+AHA_BENCH="$TARGET/debug/examples/bench"
 if [ "$TRAIN" = 1 ]; then
     log "building the update bench (release: the trainer's own loops run there too)"
     (cd "$ROOT" && cargo build -q --release -p aha-train --example update_bench)
 fi
-UPDATE_BENCH="$ROOT/target/release/examples/update_bench"
+UPDATE_BENCH="$TARGET/release/examples/update_bench"
 
 mkdir -p "$(dirname "$OUT")"
 : > "$OUT"

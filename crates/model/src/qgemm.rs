@@ -92,6 +92,29 @@ struct QuantRows {
     blocks: usize,
 }
 
+/// Where rows `r0..r0+N` of a [`QuantRows`] start, for the SIMD kernels that walk them by pointer:
+/// their int8 values, block scales, `−128·Σq` and `d·Σq` per block.
+struct RowPtrs<const N: usize> {
+    qs: [*const i8; N],
+    d: [*const f32; N],
+    corr: [*const i32; N],
+    dsum: [*const f32; N],
+}
+
+impl QuantRows {
+    /// Start pointers of rows `r0..r0+N` (indexing panics, outside the hot loop, if a row is
+    /// missing).
+    fn row_ptrs<const N: usize>(&self, r0: usize) -> RowPtrs<N> {
+        let (k, kb) = (self.blocks * QK, self.blocks);
+        RowPtrs {
+            qs: std::array::from_fn(|i| self.qs[(r0 + i) * k..].as_ptr()),
+            d: std::array::from_fn(|i| self.d[(r0 + i) * kb..].as_ptr()),
+            corr: std::array::from_fn(|i| self.corr[(r0 + i) * kb..].as_ptr()),
+            dsum: std::array::from_fn(|i| self.dsum[(r0 + i) * kb..].as_ptr()),
+        }
+    }
+}
+
 /// Whether a quantized type on `device` gets the packed kernel under `kernels` (resolved):
 /// it is a CPU kernel, so CUDA weights keep candle's quantized kernels (which run on the GPU).
 pub(crate) fn packed_for(device: &candle_core::Device, kernels: CpuKernels) -> bool {
@@ -490,7 +513,9 @@ fn scalar_tile_affine<const NIBBLES: bool>(
 mod avx512 {
     use std::arch::x86_64::*;
 
-    use super::{QK, QuantRows, ROWS, TILE_BYTES, TILE_BYTES_Q4_1, TILE_BYTES_Q5_0, TILE_N};
+    use super::{
+        QK, QuantRows, ROWS, RowPtrs, TILE_BYTES, TILE_BYTES_Q4_1, TILE_BYTES_Q5_0, TILE_N,
+    };
 
     /// `$f::<nr, …>(args)` for a run-time row count `nr` in 1..=8 (`_` in the turbofish marks
     /// the row-count parameter): one instance per count keeps every accumulator in a register.
@@ -560,18 +585,15 @@ mod avx512 {
             TILE_BYTES_Q5_0
         };
         debug_assert!(tiles.len() >= kb * tb && N <= ROWS);
-        let k = kb * QK;
         // SAFETY: as in `rows`, with tiles of `tb` bytes.
         unsafe {
             let mut t = tiles.as_ptr();
-            let mut xq: [*const i8; N] = [std::ptr::null(); N];
-            let mut xd: [*const f32; N] = [std::ptr::null(); N];
-            let mut xs: [*const f32; N] = [std::ptr::null(); N];
-            for i in 0..N {
-                xq[i] = x.qs.as_ptr().add((r0 + i) * k);
-                xd[i] = x.d.as_ptr().add((r0 + i) * kb);
-                xs[i] = x.dsum.as_ptr().add((r0 + i) * kb);
-            }
+            let RowPtrs {
+                qs: mut xq,
+                d: mut xd,
+                dsum: mut xs,
+                ..
+            } = x.row_ptrs::<N>(r0);
             let nib = _mm512_set1_epi8(0x0F);
             let mut accf = [_mm512_setzero_ps(); N];
             for _ in 0..kb {
@@ -661,21 +683,18 @@ mod avx512 {
         out: &mut [[f32; TILE_N]; ROWS],
     ) {
         debug_assert!(tiles.len() >= kb * TILE_BYTES && N <= ROWS);
-        let k = kb * QK;
         // SAFETY (all pointer reads below): tile b spans tiles[b·TILE_BYTES..(b+1)·TILE_BYTES],
         // activation row r spans qs[r·k..(r+1)·k], d and corr[r·kb..(r+1)·kb], all in bounds by
         // the caller's contract. Pointers advance by increments (no index arithmetic in the
         // loop, so no overflow checks in debug-assertion builds). Unaligned loads throughout.
         unsafe {
             let mut t = tiles.as_ptr();
-            let mut xq: [*const i8; N] = [std::ptr::null(); N];
-            let mut xd: [*const f32; N] = [std::ptr::null(); N];
-            let mut xc: [*const i32; N] = [std::ptr::null(); N];
-            for i in 0..N {
-                xq[i] = x.qs.as_ptr().add((r0 + i) * k);
-                xd[i] = x.d.as_ptr().add((r0 + i) * kb);
-                xc[i] = x.corr.as_ptr().add((r0 + i) * kb);
-            }
+            let RowPtrs {
+                qs: mut xq,
+                d: mut xd,
+                corr: mut xc,
+                ..
+            } = x.row_ptrs::<N>(r0);
             let mut accf = [_mm512_setzero_ps(); N];
             for _ in 0..kb {
                 let wd = _mm512_cvtph_ps(_mm256_loadu_si256(t as *const __m256i));
@@ -775,8 +794,8 @@ mod avx2 {
                 use std::arch::x86_64::*;
 
                 use super::super::{
-                    Format, QK, QuantRows, ROWS, TILE_BYTES, TILE_BYTES_Q4_1, TILE_BYTES_Q5_0,
-                    TILE_N,
+                    Format, QK, QuantRows, ROWS, RowPtrs, TILE_BYTES, TILE_BYTES_Q4_1,
+                    TILE_BYTES_Q5_0, TILE_N,
                 };
 
                 /// Rows per pass.
@@ -874,20 +893,17 @@ mod avx2 {
                     out: &mut [[f32; TILE_N]],
                 ) {
                     debug_assert!(tiles.len() >= kb * TILE_BYTES && N <= out.len());
-                    let k = kb * QK;
                     // SAFETY: tile b spans tiles[b·TILE_BYTES..], half h its columns 8h..8h+8;
                     // activation row r spans qs[r·k..(r+1)·k], d and corr[r·kb..(r+1)·kb], in
                     // bounds by the caller's contract. Unaligned loads throughout.
                     unsafe {
                         let mut t = tiles.as_ptr();
-                        let mut xq: [*const i8; N] = [std::ptr::null(); N];
-                        let mut xd: [*const f32; N] = [std::ptr::null(); N];
-                        let mut xc: [*const i32; N] = [std::ptr::null(); N];
-                        for i in 0..N {
-                            xq[i] = x.qs.as_ptr().add((r0 + i) * k);
-                            xd[i] = x.d.as_ptr().add((r0 + i) * kb);
-                            xc[i] = x.corr.as_ptr().add((r0 + i) * kb);
-                        }
+                        let RowPtrs {
+                            qs: mut xq,
+                            d: mut xd,
+                            corr: mut xc,
+                            ..
+                        } = x.row_ptrs::<N>(r0);
                         let flip = _mm256_set1_epi8(-128);
                         let mut accf = [_mm256_setzero_ps(); N];
                         for _ in 0..kb {
@@ -945,18 +961,15 @@ mod avx2 {
                         TILE_BYTES_Q5_0
                     };
                     debug_assert!(tiles.len() >= kb * tb && N <= out.len());
-                    let k = kb * QK;
                     // SAFETY: as in `q8`, with tiles of `tb` bytes.
                     unsafe {
                         let mut t = tiles.as_ptr();
-                        let mut xq: [*const i8; N] = [std::ptr::null(); N];
-                        let mut xd: [*const f32; N] = [std::ptr::null(); N];
-                        let mut xs: [*const f32; N] = [std::ptr::null(); N];
-                        for i in 0..N {
-                            xq[i] = x.qs.as_ptr().add((r0 + i) * k);
-                            xd[i] = x.d.as_ptr().add((r0 + i) * kb);
-                            xs[i] = x.dsum.as_ptr().add((r0 + i) * kb);
-                        }
+                        let RowPtrs {
+                            qs: mut xq,
+                            d: mut xd,
+                            dsum: mut xs,
+                            ..
+                        } = x.row_ptrs::<N>(r0);
                         let nib = _mm256_set1_epi8(0x0F);
                         let ones = _mm256_set1_epi16(1);
                         let mut accf = [_mm256_setzero_ps(); N];
