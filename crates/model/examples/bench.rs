@@ -10,6 +10,9 @@
 //!   or `candle` for candle's own quantized matmuls, the "before" of the packed kernel;
 //!   `--candle-kernels` is short for the last); rows say which path ran;
 //!
+//! `AHA_KV_F32=1` keeps the KV cache in f32 and `AHA_NO_HUGE_PAGES=1` the packed weights on the
+//! heap (`LoadOptions`), for before/after figures.
+//!
 //! For profiling one case: `AHA_BENCH_BATCHES=8 AHA_BENCH_NEW=512 AHA_BENCH_REPS=1` (under
 //! `perf record`, say) runs just that batch size and length after the prompt figure.
 //!
@@ -94,8 +97,11 @@ fn decode_bench(
     rng: &mut rand_chacha::ChaCha20Rng,
 ) -> Res<()> {
     let dev = Device::Cpu;
+    // The library reads no environment; the bench maps its switches onto load options.
     let options = LoadOptions {
         cpu_kernels: kernels,
+        kv_cache_f32: std::env::var_os("AHA_KV_F32").is_some(),
+        huge_pages: std::env::var_os("AHA_NO_HUGE_PAGES").is_none(),
     };
     let model = Model::load_with(path, WeightKind::Quantized, &dev, &options)?;
     let kernels = model.cpu_kernels().name();

@@ -179,11 +179,28 @@ impl FromStr for CpuKernels {
     }
 }
 
-/// Options of [`crate::Model::load_with`] beyond the weight kind and device.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Options of [`crate::Model::load_with`] beyond the weight kind and device. The crate reads no
+/// environment variables: binaries and benchmarks map their flags or variables onto these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoadOptions {
     /// Which kernels quantized CPU weights run on.
     pub cpu_kernels: CpuKernels,
+    /// Keep the KV cache of quantized models in f32 instead of f16 (double the cache traffic;
+    /// for comparisons). f32 models always use an f32 cache.
+    pub kv_cache_f32: bool,
+    /// Put packed weights in 2 MiB-aligned mappings advised for transparent huge pages (Linux
+    /// with glibc; faster decoding, see `hugebuf`). `false` keeps them on the heap.
+    pub huge_pages: bool,
+}
+
+impl Default for LoadOptions {
+    fn default() -> LoadOptions {
+        LoadOptions {
+            cpu_kernels: CpuKernels::Auto,
+            kv_cache_f32: false,
+            huge_pages: true,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -21,8 +21,10 @@ use crate::layers::{
 pub enum WeightKind {
     /// f32 `Var`s: trainable, exact, ~4 bytes per parameter.
     F32,
-    /// Quantized matrices for fast CPU inference (not trainable). Types without fast CPU
-    /// kernels (Q4_1, Q5_0, Q5_1) and dense matrices are (re)quantized to Q8_0 at load.
+    /// Quantized matrices for fast inference (not trainable). On the CPU, Q8_0, Q4_1 and Q5_0
+    /// matrices run as stored on aha's packed kernel and every other type, and dense matrices
+    /// whose rows are whole blocks, are requantized to Q8_0 at load; with
+    /// [`crate::CpuKernels::Candle`] (and on CUDA) candle's own fast types are kept as stored.
     Quantized,
 }
 
@@ -117,6 +119,7 @@ pub struct Model {
     device: Device,
     kind: WeightKind,
     kernels: CpuKernels,
+    kv_cache_f32: bool,
     embed: Embedding,
     blocks: Vec<Block>,
     final_norm: Tensor,
@@ -131,12 +134,17 @@ struct Builder<'a> {
     source: &'a mut dyn WeightSource,
     kind: WeightKind,
     device: Device,
-    /// Resolved CPU kernels for quantized matrices.
-    kernels: CpuKernels,
+    /// Load options, CPU kernels resolved.
+    options: LoadOptions,
     vars: Vec<(String, Var)>,
 }
 
 impl Builder<'_> {
+    /// The resolved CPU kernels.
+    fn kernels(&self) -> CpuKernels {
+        self.options.cpu_kernels
+    }
+
     fn path(&self) -> PathBuf {
         self.source.path().to_path_buf()
     }
@@ -180,9 +188,9 @@ impl Builder<'_> {
         match self.kind {
             WeightKind::F32 => Ok(Weight::Dense(self.dense(name, shape)?)),
             WeightKind::Quantized => {
-                let q = to_fast_quant(self.raw(name, shape)?, &self.device, self.kernels)?;
+                let q = to_fast_quant(self.raw(name, shape)?, &self.device, self.kernels())?;
                 Ok(match q {
-                    Either::Quant(q) => Weight::quantized(q, self.kernels)?,
+                    Either::Quant(q) => Weight::quantized(q, &self.options)?,
                     Either::Dense(t) => Weight::Dense(t),
                 })
             }
@@ -218,7 +226,7 @@ impl Builder<'_> {
             parts.push(to_fast_quant(
                 self.raw(&format!("{n}.weight"), &[o, inp])?,
                 &self.device,
-                self.kernels,
+                self.kernels(),
             )?);
             if bias {
                 biases.push(self.dense(&format!("{n}.bias"), &[o])?);
@@ -248,7 +256,7 @@ impl Builder<'_> {
             } else {
                 None
             };
-            let weight = Weight::quantized(q, self.kernels)?;
+            let weight = Weight::quantized(q, &self.options)?;
             return Ok(Proj::Fused(Linear { weight, bias }, outs.to_vec()));
         }
         let mut biases = biases.into_iter();
@@ -256,7 +264,7 @@ impl Builder<'_> {
             .into_iter()
             .map(|p| {
                 let weight = match p {
-                    Either::Quant(q) => Weight::quantized(q, self.kernels),
+                    Either::Quant(q) => Weight::quantized(q, &self.options),
                     Either::Dense(t) => Ok::<_, Error>(Weight::Dense(t)),
                 }?;
                 Ok(Linear {
@@ -339,11 +347,15 @@ impl Model {
             c.intermediate_size,
             c.vocab_size,
         );
+        let options = LoadOptions {
+            cpu_kernels: kernels,
+            ..*options
+        };
         let mut b = Builder {
             source,
             kind,
             device: device.clone(),
-            kernels,
+            options,
             vars: Vec::new(),
         };
         let embed_name = "token_embd.weight";
@@ -424,9 +436,9 @@ impl Model {
         let final_norm = b.dense("output_norm.weight", &[h])?;
         let lm_head = if c.tie_word_embeddings {
             let weight = match (&embed, embed_raw_quant) {
-                (_, Some(q)) => Weight::quantized_shared(&q, kernels)?,
+                (_, Some(q)) => Weight::quantized_shared(&q, &options)?,
                 (Embedding::Dense(t), None) => Weight::Dense(t.clone()),
-                (Embedding::Quant(q), None) => Weight::quantized_shared(q, kernels)?,
+                (Embedding::Quant(q), None) => Weight::quantized_shared(q, &options)?,
             };
             Linear { weight, bias: None }
         } else {
@@ -447,6 +459,7 @@ impl Model {
             device: device.clone(),
             kind,
             kernels,
+            kv_cache_f32: options.kv_cache_f32,
             embed,
             blocks,
             final_norm,
@@ -487,7 +500,7 @@ impl Model {
             && self.device.is_cpu()
             && self.config.head_dim.is_multiple_of(8)
             && crate::decode_attn::f16_cache_supported()
-            && std::env::var_os("AHA_KV_F32").is_none();
+            && !self.kv_cache_f32;
         if f16 { DType::F16 } else { DType::F32 }
     }
 

@@ -2,8 +2,8 @@
 //!
 //! Decoding streams every weight once per step; with 4 KiB pages the TLB misses show. With huge
 //! pages SmolLM2 decoded 8–17 % faster single stream and 8–24 % at batch 8, Gemma-3-270M 5–11 %
-//! at batch 8, on the 2-core dev VM (three alternating rounds each; `AHA_NO_HUGE_PAGES=1` turns
-//! this off for such comparisons). Most Linux systems
+//! at batch 8, on the 2-core dev VM (three alternating rounds each; `LoadOptions::huge_pages`
+//! turns this off for such comparisons, `AHA_NO_HUGE_PAGES=1` in the model bench). Most Linux systems
 //! give huge pages only on request (`/sys/kernel/mm/transparent_hugepage/enabled` = `madvise`),
 //! and the request must cover 2 MiB-aligned ranges before their first write, which an ordinary
 //! `Vec` (often recycled heap memory) cannot promise. So packed matrices are cut from 2 MiB-aligned
@@ -36,15 +36,17 @@ unsafe impl Sync for TileBuf {}
 const MIN_ARENA: usize = 64 << 10;
 
 impl TileBuf {
-    /// `len` zero bytes.
-    pub(crate) fn zeroed(len: usize) -> TileBuf {
+    /// `len` zero bytes, in the huge-page arena when `huge_pages` (and it is large enough).
+    pub(crate) fn zeroed(len: usize, huge_pages: bool) -> TileBuf {
         #[cfg(all(target_os = "linux", target_env = "gnu"))]
         if len >= MIN_ARENA
-            && std::env::var_os("AHA_NO_HUGE_PAGES").is_none()
+            && huge_pages
             && let Some(buf) = arena::take(len)
         {
             return buf;
         }
+        #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+        let _ = huge_pages;
         TileBuf(Inner::Heap(vec![0u8; len]))
     }
 }
@@ -198,7 +200,7 @@ mod tests {
         // Heap-sized, arena-sized, one larger than a chunk; then many that fill chunks.
         let mut lens = vec![0usize, 100, 70 << 10, (2 << 20) + 12_345, 70 << 20];
         lens.extend(std::iter::repeat_n(3 << 20, 30));
-        let mut bufs: Vec<TileBuf> = lens.iter().map(|&n| TileBuf::zeroed(n)).collect();
+        let mut bufs: Vec<TileBuf> = lens.iter().map(|&n| TileBuf::zeroed(n, true)).collect();
         for (k, b) in bufs.iter_mut().enumerate() {
             assert!(b.iter().all(|&x| x == 0));
             for (i, x) in b.iter_mut().enumerate() {
@@ -216,7 +218,7 @@ mod tests {
         }
         // Dropping some and taking more keeps the others intact.
         bufs.truncate(10);
-        let fresh = TileBuf::zeroed(5 << 20);
+        let fresh = TileBuf::zeroed(5 << 20, true);
         assert!(fresh.iter().all(|&x| x == 0));
         for (k, b) in bufs.iter().enumerate() {
             assert!(

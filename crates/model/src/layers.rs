@@ -11,7 +11,7 @@ use std::sync::Arc;
 use candle_core::quantized::{QMatMul, QTensor};
 use candle_core::{D, Module, Tensor};
 
-use crate::cpu::CpuKernels;
+use crate::cpu::LoadOptions;
 use crate::error::Result;
 use crate::qgemm::PackedQ8;
 
@@ -36,25 +36,31 @@ pub(crate) enum Weight {
 }
 
 impl Weight {
-    /// A quantized matrix in the form `kernels` (resolved) asks for: repacked for aha's kernel
-    /// on the CPU when its type is packable, candle's `QMatMul` otherwise.
-    pub(crate) fn quantized(q: QTensor, kernels: CpuKernels) -> Result<Weight> {
-        if PackedQ8::supports(q.dtype()) && crate::qgemm::packed_for(&q.device(), kernels) {
-            return Ok(Weight::Packed(Arc::new(PackedQ8::from_qtensor(
-                &q, kernels,
-            )?)));
+    /// A quantized matrix in the form `options` (kernels resolved) asks for: repacked for aha's
+    /// kernel on the CPU when its type is packable, candle's `QMatMul` otherwise.
+    pub(crate) fn quantized(q: QTensor, options: &LoadOptions) -> Result<Weight> {
+        match Self::packed(&q, options)? {
+            Some(w) => Ok(w),
+            None => Ok(Weight::Quant(Arc::new(QMatMul::from_qtensor(q)?))),
         }
-        Ok(Weight::Quant(Arc::new(QMatMul::from_qtensor(q)?)))
     }
 
     /// Like [`Weight::quantized`] for a tensor that stays shared (tied embeddings).
-    pub(crate) fn quantized_shared(q: &Arc<QTensor>, kernels: CpuKernels) -> Result<Weight> {
-        if PackedQ8::supports(q.dtype()) && crate::qgemm::packed_for(&q.device(), kernels) {
-            return Ok(Weight::Packed(Arc::new(PackedQ8::from_qtensor(
-                q, kernels,
-            )?)));
+    pub(crate) fn quantized_shared(q: &Arc<QTensor>, options: &LoadOptions) -> Result<Weight> {
+        match Self::packed(q, options)? {
+            Some(w) => Ok(w),
+            None => Ok(Weight::Quant(Arc::new(QMatMul::from_arc(q.clone())?))),
         }
-        Ok(Weight::Quant(Arc::new(QMatMul::from_arc(q.clone())?)))
+    }
+
+    /// The packed form, when `options` and the type allow it.
+    fn packed(q: &QTensor, options: &LoadOptions) -> Result<Option<Weight>> {
+        let kernels = options.cpu_kernels;
+        if !(PackedQ8::supports(q.dtype()) && crate::qgemm::packed_for(&q.device(), kernels)) {
+            return Ok(None);
+        }
+        let p = PackedQ8::from_qtensor_in(q, kernels, options.huge_pages)?;
+        Ok(Some(Weight::Packed(Arc::new(p))))
     }
 }
 

@@ -129,13 +129,23 @@ impl PackedQ8 {
 
     /// Repacks a Q8_0, Q4_1 or Q5_0 matrix `(n, k)` (`k` a multiple of 32) for the packed path
     /// `kernels` (a packed path this CPU supports, else an error).
+    #[cfg(test)]
     pub(crate) fn from_qtensor(q: &QTensor, kernels: CpuKernels) -> Result<PackedQ8> {
+        Self::from_qtensor_in(q, kernels, true)
+    }
+
+    /// [`PackedQ8::from_qtensor`], with the tiles in huge pages or not.
+    pub(crate) fn from_qtensor_in(
+        q: &QTensor,
+        kernels: CpuKernels,
+        huge_pages: bool,
+    ) -> Result<PackedQ8> {
         let (n, k) = q.shape().dims2()?;
         let data = q.data()?;
         let mut packed = match q.dtype() {
-            GgmlDType::Q8_0 => Self::from_q8_0_bytes(&data, n, k),
-            GgmlDType::Q4_1 => Self::from_q4_1_bytes(&data, n, k),
-            GgmlDType::Q5_0 => Self::from_q5_0_bytes(&data, n, k),
+            GgmlDType::Q8_0 => Self::from_q8_0_bytes(&data, n, k, huge_pages),
+            GgmlDType::Q4_1 => Self::from_q4_1_bytes(&data, n, k, huge_pages),
+            GgmlDType::Q5_0 => Self::from_q5_0_bytes(&data, n, k, huge_pages),
             other => Err(Error::invalid(
                 "weight",
                 format!("internal: packing {other:?} is not supported"),
@@ -160,8 +170,8 @@ impl PackedQ8 {
 
     /// Repacks GGML Q4_1 bytes (row major, 20 bytes per block: f16 scale, f16 minimum, 16
     /// bytes holding values `j` (low nibble) and `j + 16` (high nibble)).
-    fn from_q4_1_bytes(data: &[u8], n: usize, k: usize) -> Result<PackedQ8> {
-        Self::pack(data, n, k, Format::Q4_1, 20, |block, c, tile| {
+    fn from_q4_1_bytes(data: &[u8], n: usize, k: usize, huge: bool) -> Result<PackedQ8> {
+        Self::pack(data, (n, k, huge), Format::Q4_1, 20, |block, c, tile| {
             tile[c * 2..c * 2 + 2].copy_from_slice(&block[..2]);
             tile[TILE_N * 2 + c * 2..TILE_N * 2 + c * 2 + 2].copy_from_slice(&block[2..4]);
             let raw = &block[4..];
@@ -184,8 +194,8 @@ impl PackedQ8 {
 
     /// Repacks GGML Q5_0 bytes (row major, 22 bytes per block: f16 scale, 4 bytes of fifth
     /// bits (bit `j` for value `j`), 16 bytes holding the low 4 bits of values `j` and `j + 16`).
-    fn from_q5_0_bytes(data: &[u8], n: usize, k: usize) -> Result<PackedQ8> {
-        Self::pack(data, n, k, Format::Q5_0, 22, |block, c, tile| {
+    fn from_q5_0_bytes(data: &[u8], n: usize, k: usize, huge: bool) -> Result<PackedQ8> {
+        Self::pack(data, (n, k, huge), Format::Q5_0, 22, |block, c, tile| {
             let d = f16::from_le_bytes([block[0], block[1]]);
             tile[c * 2..c * 2 + 2].copy_from_slice(&block[..2]);
             // −16·d is exact in f16 (a power-of-two multiple) unless it overflows.
@@ -207,8 +217,8 @@ impl PackedQ8 {
     }
 
     /// Repacks GGML Q8_0 bytes (row major, 34 bytes per block: f16 scale then 32 i8).
-    fn from_q8_0_bytes(data: &[u8], n: usize, k: usize) -> Result<PackedQ8> {
-        Self::pack(data, n, k, Format::Q8_0, 34, |block, c, tile| {
+    fn from_q8_0_bytes(data: &[u8], n: usize, k: usize, huge: bool) -> Result<PackedQ8> {
+        Self::pack(data, (n, k, huge), Format::Q8_0, 34, |block, c, tile| {
             tile[c * 2..c * 2 + 2].copy_from_slice(&block[..2]);
             let qs = &mut tile[TILE_N * 2..];
             for (j, &w) in block[2..].iter().enumerate() {
@@ -219,11 +229,11 @@ impl PackedQ8 {
 
     /// The repacking loop of every format: for each tile (16 columns × one block of 32 inputs)
     /// `fill(block, c, tile)` writes column `c` from its GGML block of `block_bytes` bytes.
-    /// Columns past `n` stay zero (scale 0: they contribute nothing).
+    /// Columns past `n` stay zero (scale 0: they contribute nothing). `(n, k, huge_pages)`:
+    /// the shape and whether the tiles go to the huge-page arena.
     fn pack(
         data: &[u8],
-        n: usize,
-        k: usize,
+        (n, k, huge_pages): (usize, usize, bool),
         format: Format,
         block_bytes: usize,
         fill: impl Fn(&[u8], usize, &mut [u8]),
@@ -239,7 +249,7 @@ impl PackedQ8 {
             ));
         }
         let tb = format.tile_bytes();
-        let mut tiles = crate::hugebuf::TileBuf::zeroed(n.div_ceil(TILE_N) * kb * tb);
+        let mut tiles = crate::hugebuf::TileBuf::zeroed(n.div_ceil(TILE_N) * kb * tb, huge_pages);
         for (t, tile) in tiles.chunks_exact_mut(tb).enumerate() {
             let (g, b) = (t / kb, t % kb);
             for c in 0..TILE_N.min(n.saturating_sub(g * TILE_N)) {

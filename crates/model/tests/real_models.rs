@@ -75,6 +75,7 @@ fn smollm2_answers_arithmetic_and_paths_agree() -> TestResult {
         }
         let options = LoadOptions {
             cpu_kernels: kernels,
+            ..LoadOptions::default()
         };
         let quant = Model::load_with(&path, WeightKind::Quantized, &Device::Cpu, &options)?;
         assert_eq!(quant.cpu_kernels(), kernels);
@@ -142,7 +143,10 @@ fn gemma3_base_knows_the_capital_of_france() -> TestResult {
     runs.push((WeightKind::F32, CpuKernels::Auto));
     let mut quantized: Option<Vec<u32>> = None;
     for (kind, cpu_kernels) in runs {
-        let options = LoadOptions { cpu_kernels };
+        let options = LoadOptions {
+            cpu_kernels,
+            ..LoadOptions::default()
+        };
         let model = Model::load_with(&path, kind, &Device::Cpu, &options)?;
         let c = model
             .generate(

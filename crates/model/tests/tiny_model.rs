@@ -310,3 +310,43 @@ fn one_adamw_step_lowers_the_policy_loss() -> TestResult {
     );
     Ok(())
 }
+
+/// The quantized copy of a trainable model follows its load options: the KV-cache type, heap
+/// or huge-page tiles, and the CPU path, none of which changes the sampled tokens.
+#[test]
+fn quantized_copy_follows_its_load_options() -> TestResult {
+    use aha_model::candle_core::DType;
+    use aha_model::{CpuKernels, LoadOptions, WeightKind};
+    let model = tiny(Arch::Llama)?;
+    let params = SamplingParams {
+        max_new_tokens: 6,
+        temperature: 1.0,
+        seed: 3,
+        ignore_eos: true,
+        ..SamplingParams::default()
+    };
+    let default = model.quantized_copy(&LoadOptions::default())?;
+    assert_eq!(default.weight_kind(), WeightKind::Quantized);
+    assert_eq!(default.cpu_kernels(), CpuKernels::Auto.resolve()?);
+    let reference = default.generate(&prompts(), &params, None, &mut |_, _| {})?;
+    let f32_cache = model.quantized_copy(&LoadOptions {
+        kv_cache_f32: true,
+        huge_pages: false,
+        cpu_kernels: CpuKernels::Portable,
+    })?;
+    assert_eq!(f32_cache.kv_cache_dtype(), DType::F32);
+    assert_eq!(f32_cache.cpu_kernels(), CpuKernels::Portable);
+    let heap = model.quantized_copy(&LoadOptions {
+        huge_pages: false,
+        cpu_kernels: CpuKernels::Portable,
+        ..LoadOptions::default()
+    })?;
+    assert_eq!(heap.kv_cache_dtype(), default.kv_cache_dtype());
+    let got = heap.generate(&prompts(), &params, None, &mut |_, _| {})?;
+    for (a, b) in got.iter().zip(&reference) {
+        assert_eq!(a.tokens, b.tokens);
+    }
+    // Only f32 models have weights to quantize again.
+    assert!(default.quantized_copy(&LoadOptions::default()).is_err());
+    Ok(())
+}

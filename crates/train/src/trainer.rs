@@ -495,6 +495,7 @@ impl<'m> Trainer<'m> {
                 self.model
                     .quantized_copy(&aha_model::LoadOptions {
                         cpu_kernels: self.cfg.rollout_kernels,
+                        ..aha_model::LoadOptions::default()
                     })
                     .map_err(model_err)?,
             )

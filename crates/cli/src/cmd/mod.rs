@@ -82,6 +82,7 @@ impl KernelArgs {
     pub fn load_options(&self) -> aha_model::LoadOptions {
         aha_model::LoadOptions {
             cpu_kernels: self.cpu_kernels,
+            ..aha_model::LoadOptions::default()
         }
     }
 }
