@@ -190,8 +190,8 @@ impl Builder<'_> {
             WeightKind::Quantized => {
                 let q = to_fast_quant(self.raw(name, shape)?, &self.device, self.kernels())?;
                 Ok(match q {
-                    Either::Quant(q) => Weight::quantized(q, &self.options)?,
-                    Either::Dense(t) => Weight::Dense(t),
+                    RawWeight::Quant(q) => Weight::quantized(q, &self.options)?,
+                    RawWeight::Dense(t) => Weight::Dense(t),
                 })
             }
         }
@@ -233,18 +233,18 @@ impl Builder<'_> {
             }
         }
         let dtype = match parts.first() {
-            Some(Either::Quant(q)) => Some(q.dtype()),
+            Some(RawWeight::Quant(q)) => Some(q.dtype()),
             _ => None,
         };
         let same = dtype.is_some()
             && parts
                 .iter()
-                .all(|p| matches!(p, Either::Quant(q) if Some(q.dtype()) == dtype));
+                .all(|p| matches!(p, RawWeight::Quant(q) if Some(q.dtype()) == dtype));
         if let (true, Some(dtype)) = (same, dtype) {
             // Rows are independent in every GGML type, so stacking raw bytes stacks matrices.
             let mut bytes = Vec::new();
             for p in &parts {
-                if let Either::Quant(q) = p {
+                if let RawWeight::Quant(q) = p {
                     bytes.extend_from_slice(&q.data()?);
                 }
             }
@@ -264,8 +264,8 @@ impl Builder<'_> {
             .into_iter()
             .map(|p| {
                 let weight = match p {
-                    Either::Quant(q) => Weight::quantized(q, &self.options),
-                    Either::Dense(t) => Ok::<_, Error>(Weight::Dense(t)),
+                    RawWeight::Quant(q) => Weight::quantized(q, &self.options),
+                    RawWeight::Dense(t) => Ok::<_, Error>(Weight::Dense(t)),
                 }?;
                 Ok(Linear {
                     weight,
@@ -277,12 +277,7 @@ impl Builder<'_> {
     }
 }
 
-enum Either {
-    Quant(QTensor),
-    Dense(Tensor),
-}
-
-/// Types whose CPU matmul kernels are fast in candle 0.11.1 (stack-notes.md, pitfall 4).
+/// Types whose CPU matmul kernels are fast in candle 0.11.1 (the project's stack notes, pitfall 4).
 fn has_fast_kernel(t: GgmlDType) -> bool {
     matches!(
         t,
@@ -296,27 +291,29 @@ fn has_fast_kernel(t: GgmlDType) -> bool {
     )
 }
 
-fn to_fast_quant(raw: RawWeight, device: &Device, kernels: CpuKernels) -> Result<Either> {
+/// A weight in its inference form: quantized (as stored, or requantized to Q8_0 for the kernels
+/// in use), or, when its rows are not whole Q8_0 blocks, dense f32 on `device`.
+fn to_fast_quant(raw: RawWeight, device: &Device, kernels: CpuKernels) -> Result<RawWeight> {
     let packed = crate::qgemm::packed_for(device, kernels);
     match raw {
         // candle's own kernels for these types, unless aha's packed kernel runs: then
         // re-quantizing to its Q8_0 is faster for every batch size (Gemma-3-270M Q4_K_M, 2
         // threads: prompt 1.5x, decode 1.3x single stream and batched) and loses next to nothing
         // (Q8_0's rounding error is a small fraction of Q4_K's).
-        RawWeight::Quant(q) if has_fast_kernel(q.dtype()) && !packed => Ok(Either::Quant(q)),
-        RawWeight::Quant(q) if q.dtype() == GgmlDType::Q8_0 => Ok(Either::Quant(q)),
+        RawWeight::Quant(q) if has_fast_kernel(q.dtype()) && !packed => Ok(RawWeight::Quant(q)),
+        RawWeight::Quant(q) if q.dtype() == GgmlDType::Q8_0 => Ok(RawWeight::Quant(q)),
         // aha's packed kernel runs Q4_1 and Q5_0 as stored (exact weights; Q4_1 with 40% less
         // memory traffic than Q8_0).
         RawWeight::Quant(q) if matches!(q.dtype(), GgmlDType::Q4_1 | GgmlDType::Q5_0) && packed => {
-            Ok(Either::Quant(q))
+            Ok(RawWeight::Quant(q))
         }
         other => {
             let t = other.dense(device)?;
             let cols = t.dim(1)?;
             if cols % GgmlDType::Q8_0.block_size() == 0 {
-                Ok(Either::Quant(QTensor::quantize(&t, GgmlDType::Q8_0)?))
+                Ok(RawWeight::Quant(QTensor::quantize(&t, GgmlDType::Q8_0)?))
             } else {
-                Ok(Either::Dense(t))
+                Ok(RawWeight::Dense(t))
             }
         }
     }
@@ -365,15 +362,15 @@ impl Model {
                 match to_fast_quant(b.raw(embed_name, &[vocab, h])?, device, kernels)? {
                     // Quantized row lookup needs whole blocks per row; otherwise look rows up
                     // in a dequantized copy and keep the quantized matrix for the LM head.
-                    Either::Quant(q) if !h.is_multiple_of(q.dtype().block_size()) => {
+                    RawWeight::Quant(q) if !h.is_multiple_of(q.dtype().block_size()) => {
                         let dense = q.dequantize(device)?;
                         (Embedding::Dense(dense), Some(Arc::new(q)))
                     }
-                    Either::Quant(q) => {
+                    RawWeight::Quant(q) => {
                         let q = Arc::new(q);
                         (Embedding::Quant(q.clone()), Some(q))
                     }
-                    Either::Dense(t) => (Embedding::Dense(t), None),
+                    RawWeight::Dense(t) => (Embedding::Dense(t), None),
                 }
             }
         };

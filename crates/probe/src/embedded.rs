@@ -1,6 +1,6 @@
 //! The embedded sampler: an `aha-model` decoder and an `aha-tokenizer` tokenizer in this process.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use aha_data::Prompt;
@@ -53,22 +53,8 @@ impl EmbeddedSampler {
     ) -> Result<EmbeddedSampler> {
         let model = Model::load_with(path, WeightKind::Quantized, &Device::Cpu, options)
             .map_err(|e| Error::Sampler(format!("loading {}: {e}", path.display())))?;
-        let tok_path: PathBuf = match tokenizer {
-            Some(t) => t.to_path_buf(),
-            None if path.is_dir() => path.join("tokenizer.json"),
-            None if path.extension().is_some_and(|e| e == "safetensors") => path
-                .parent()
-                .unwrap_or_else(|| Path::new("."))
-                .join("tokenizer.json"),
-            None => path.to_path_buf(),
-        };
-        let is_json = tok_path.extension().is_some_and(|e| e == "json");
-        let tok = if is_json {
-            Tokenizer::from_tokenizer_json(&tok_path)
-        } else {
-            Tokenizer::from_gguf_file(&tok_path)
-        }
-        .map_err(|e| Error::Sampler(format!("tokenizer {}: {e}", tok_path.display())))?;
+        let (tok, _) = Tokenizer::for_model(path, tokenizer)
+            .map_err(|e| Error::Sampler(format!("tokenizer of {}: {e}", path.display())))?;
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())

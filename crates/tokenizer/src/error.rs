@@ -47,6 +47,14 @@ pub enum Error {
         /// the underlying error
         source: std::io::Error,
     },
+    /// An aha weight file (`.safetensors`) was given without a tokenizer, and none lies beside it.
+    #[error(
+        "{path}: aha weight files carry no tokenizer and there is no tokenizer.json beside it; pass --tokenizer (GGUF or tokenizer.json)"
+    )]
+    NoTokenizer {
+        /// the weight file
+        path: PathBuf,
+    },
     /// A GGUF file could not be parsed.
     #[error("{path}: not a readable GGUF file: {reason}")]
     Gguf {

@@ -168,6 +168,39 @@ impl Tokenizer {
         Tokenizer::from_gguf(&content)
     }
 
+    /// The tokenizer of a model, and the file it came from: `tokenizer` when given (a GGUF file
+    /// or a `tokenizer.json`), else the model's own: a GGUF file's metadata, a Hugging Face
+    /// directory's `tokenizer.json`, or the `tokenizer.json` beside an aha `.safetensors` file
+    /// (which carries none itself: [`Error::NoTokenizer`] when that is missing too).
+    pub fn for_model(
+        model: &Path,
+        tokenizer: Option<&Path>,
+    ) -> Result<(Tokenizer, std::path::PathBuf)> {
+        let source = match tokenizer {
+            Some(p) => p.to_path_buf(),
+            None if model.is_dir() => model.join("tokenizer.json"),
+            None if model.extension().is_some_and(|e| e == "safetensors") => {
+                let beside = model
+                    .parent()
+                    .unwrap_or_else(|| Path::new("."))
+                    .join("tokenizer.json");
+                if !beside.is_file() {
+                    return Err(Error::NoTokenizer {
+                        path: model.to_path_buf(),
+                    });
+                }
+                beside
+            }
+            None => model.to_path_buf(),
+        };
+        let tok = if source.extension().is_some_and(|e| e == "json") {
+            Tokenizer::from_tokenizer_json(&source)?
+        } else {
+            Tokenizer::from_gguf_file(&source)?
+        };
+        Ok((tok, source))
+    }
+
     /// Loads a Hugging Face `tokenizer.json`. Special ids, `add_bos_token` and the chat template
     /// come from `tokenizer_config.json` in the same directory when it exists, extra
     /// end-of-generation ids from `generation_config.json`.

@@ -396,3 +396,32 @@ proptest! {
         prop_assert_eq!(out, want);
     }
 }
+
+/// `Tokenizer::for_model`: an explicit tokenizer wins; a Hugging Face directory and an aha
+/// `.safetensors` file find the `tokenizer.json` inside or beside them; a weight file with none
+/// is a clear error naming it.
+#[test]
+fn for_model_finds_the_tokenizer_of_each_kind_of_model() -> Result<(), Box<dyn std::error::Error>> {
+    let fixture_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny-hf");
+    let json = fixture_dir.join("tokenizer.json");
+    let reference = Tokenizer::from_tokenizer_json(&json)?;
+
+    let (tok, source) = Tokenizer::for_model(&fixture_dir, None)?;
+    assert_eq!(source, json);
+    assert_eq!(tok.vocab_size(), reference.vocab_size());
+
+    let dir = tempfile::tempdir()?;
+    let weights = dir.path().join("model.safetensors");
+    std::fs::write(&weights, b"not read")?;
+    match Tokenizer::for_model(&weights, None) {
+        Err(Error::NoTokenizer { path }) => assert_eq!(path, weights),
+        other => panic!("expected NoTokenizer, got {:?}", other.map(|(_, p)| p)),
+    }
+    let (_, source) = Tokenizer::for_model(&weights, Some(&json))?;
+    assert_eq!(source, json);
+    std::fs::copy(&json, dir.path().join("tokenizer.json"))?;
+    let (tok, source) = Tokenizer::for_model(&weights, None)?;
+    assert_eq!(source, dir.path().join("tokenizer.json"));
+    assert_eq!(tok.vocab_size(), reference.vocab_size());
+    Ok(())
+}

@@ -73,23 +73,9 @@ struct Record<'a> {
 }
 
 fn load_tokenizer(args: &Args) -> anyhow::Result<Tokenizer> {
-    let source = match &args.tokenizer {
-        Some(p) => p.clone(),
-        None if args.model.is_dir() => args.model.join("tokenizer.json"),
-        None if args.model.extension().is_some_and(|e| e == "safetensors") => {
-            bail!(
-                "{}: aha weight files carry no tokenizer; pass --tokenizer (GGUF or tokenizer.json)",
-                args.model.display()
-            )
-        }
-        None => args.model.clone(),
-    };
-    let tok = if source.extension().is_some_and(|e| e == "json") {
-        Tokenizer::from_tokenizer_json(&source)
-    } else {
-        Tokenizer::from_gguf_file(&source)
-    };
-    tok.with_context(|| format!("loading the tokenizer from {}", source.display()))
+    let (tok, _) = Tokenizer::for_model(&args.model, args.tokenizer.as_deref())
+        .with_context(|| format!("loading the tokenizer of {}", args.model.display()))?;
+    Ok(tok)
 }
 
 /// Runs the subcommand.

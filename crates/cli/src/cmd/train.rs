@@ -16,7 +16,7 @@ use aha_model::{Model, WeightKind};
 use aha_reflect::MatchMode;
 use aha_tokenizer::Tokenizer;
 use aha_train::{AdvantageKind, LrSchedule, RewardKind, RunConfig, RunEvent, RunInputs};
-use anyhow::{Context, bail};
+use anyhow::Context;
 
 /// Policy-gradient algorithm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -203,31 +203,8 @@ pub fn load_tokenizer(
     model: &Path,
     tokenizer: Option<&Path>,
 ) -> anyhow::Result<(Tokenizer, PathBuf)> {
-    let source = match tokenizer {
-        Some(p) => p.to_path_buf(),
-        None if model.is_dir() => model.join("tokenizer.json"),
-        None if model.extension().is_some_and(|e| e == "safetensors") => {
-            let beside = model
-                .parent()
-                .unwrap_or_else(|| Path::new("."))
-                .join("tokenizer.json");
-            if !beside.is_file() {
-                bail!(
-                    "{}: aha weight files carry no tokenizer and there is no tokenizer.json beside it; pass --tokenizer (GGUF or tokenizer.json)",
-                    model.display()
-                );
-            }
-            beside
-        }
-        None => model.to_path_buf(),
-    };
-    let tok = if source.extension().is_some_and(|e| e == "json") {
-        Tokenizer::from_tokenizer_json(&source)
-    } else {
-        Tokenizer::from_gguf_file(&source)
-    }
-    .with_context(|| format!("loading the tokenizer from {}", source.display()))?;
-    Ok((tok, source))
+    Tokenizer::for_model(model, tokenizer)
+        .with_context(|| format!("loading the tokenizer of {}", model.display()))
 }
 
 /// Makes the final weights in `out` loadable with their tokenizer: a tokenizer.json source is
