@@ -4,8 +4,8 @@
 #   bench/train/setup-venv.sh        # into ${AHA_TRL_VENV:-$HOME/.cache/aha/venv-trl}
 #
 # Every Linux x86_64 torch wheel on PyPI is a CUDA build: it runs on CPU but only imports with the
-# NVIDIA runtime wheels present, so those are installed too (recipe and versions from
-# ../shared/docs/baselines.md). triton and cuda-bindings are left out: not needed on CPU. The
+# NVIDIA runtime wheels present, so those are installed too (the versions torch 2.15.0's own
+# metadata pins). triton and cuda-bindings are left out: not needed on CPU. The
 # Hugging Face packages are installed with --no-deps so pip never re-resolves torch's CUDA pins.
 # A `.complete` stamp makes reruns free.
 set -euo pipefail

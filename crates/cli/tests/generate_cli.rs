@@ -13,17 +13,18 @@ fn aha(args: &[&str]) -> Output {
     }
 }
 
+/// `aha generate --model MODEL --prompt hi EXTRA…`, which must fail with exit code 2; its stderr.
+fn generate_error(model: &str, extra: &[&str]) -> String {
+    let mut args = vec!["generate", "--model", model, "--prompt", "hi"];
+    args.extend_from_slice(extra);
+    let out = aha(&args);
+    assert_eq!(out.status.code(), Some(2), "{args:?}");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 #[test]
 fn missing_model_is_an_error_naming_the_file() {
-    let out = aha(&[
-        "generate",
-        "--model",
-        "/nonexistent/model.gguf",
-        "--prompt",
-        "hi",
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = generate_error("/nonexistent/model.gguf", &[]);
     assert!(err.contains("/nonexistent/model.gguf"), "{err}");
 }
 
@@ -48,9 +49,7 @@ fn aha_weight_files_need_a_tokenizer() -> Result<(), Box<dyn std::error::Error>>
 fn invalid_sampling_flags_are_rejected() {
     let Some(model) = smollm2() else { return };
     let m = model.to_string_lossy().into_owned();
-    let out = aha(&["generate", "--model", &m, "--prompt", "hi", "--top-p", "0"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("top_p"));
+    assert!(generate_error(&m, &["--top-p", "0"]).contains("top_p"));
 }
 
 #[test]
@@ -119,17 +118,7 @@ fn json_output_is_one_versioned_record() -> Result<(), Box<dyn std::error::Error
 
 #[test]
 fn cpu_kernels_flag_picks_a_path_and_every_packed_path_answers_alike() {
-    let out = aha(&[
-        "generate",
-        "--model",
-        "m.gguf",
-        "--prompt",
-        "hi",
-        "--cpu-kernels",
-        "avx1024",
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = generate_error("m.gguf", &["--cpu-kernels", "avx1024"]);
     assert!(err.contains("avx1024") && err.contains("portable"), "{err}");
 
     let Some(model) = smollm2() else { return };

@@ -12,6 +12,17 @@ fn tiny(arch: Arch) -> Result<Model, aha_model::Error> {
     Model::tiny(&ModelConfig::tiny(arch), 7, &Device::Cpu)
 }
 
+/// Sampling at temperature 1 for exactly `n` tokens (EOS ignored), from `seed`.
+fn sampled(n: usize, seed: u64) -> SamplingParams {
+    SamplingParams {
+        max_new_tokens: n,
+        temperature: 1.0,
+        seed,
+        ignore_eos: true,
+        ..SamplingParams::default()
+    }
+}
+
 fn prompts() -> Vec<Vec<u32>> {
     // Ragged on purpose: exercises left padding and masks; 9 tokens cross Gemma's 4-token window.
     vec![
@@ -145,13 +156,7 @@ fn train_and_infer_forwards_agree() -> TestResult {
 #[test]
 fn seeds_reproduce_and_batch_mates_do_not_matter() -> TestResult {
     let model = tiny(Arch::Llama)?;
-    let params = SamplingParams {
-        max_new_tokens: 15,
-        temperature: 1.0,
-        seed: 5,
-        ignore_eos: true,
-        ..Default::default()
-    };
+    let params = sampled(15, 5);
     let prompts = prompts();
     let a = model.generate(&prompts, &params, None, &mut |_, _| {})?;
     let b = model.generate(&prompts, &params, None, &mut |_, _| {})?;
@@ -318,13 +323,7 @@ fn quantized_copy_follows_its_load_options() -> TestResult {
     use aha_model::candle_core::DType;
     use aha_model::{CpuKernels, LoadOptions, WeightKind};
     let model = tiny(Arch::Llama)?;
-    let params = SamplingParams {
-        max_new_tokens: 6,
-        temperature: 1.0,
-        seed: 3,
-        ignore_eos: true,
-        ..SamplingParams::default()
-    };
+    let params = sampled(6, 3);
     let default = model.quantized_copy(&LoadOptions::default())?;
     assert_eq!(default.weight_kind(), WeightKind::Quantized);
     assert_eq!(default.cpu_kernels(), CpuKernels::Auto.resolve()?);
