@@ -1,7 +1,7 @@
 """aha.verify_batch vs math-verify on the same (response, gold) pairs, in one process.
 
 Pairs: MATH500 (gold = `answer`, response = the reference `solution`, whose last \\boxed{} holds
-the answer; read from ../shared/data or $AHA_SHARED_DATA when present) and the tricky list
+the answer; read from the repo's data/ or $AHA_SHARED_DATA) and the tricky list
 shipped here (tricky.jsonl, hand-labelled expected verdicts).
 
 math-verify harness as in docs/baselines.md: gold wrapped as `$gold$`, response parsed as is,
@@ -28,7 +28,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 
 def load_pairs(repeat_tricky: int) -> dict[str, tuple[list[str], list[str], list[bool | None]]]:
     sets: dict[str, tuple[list[str], list[str], list[bool | None]]] = {}
-    data = pathlib.Path(os.environ.get("AHA_SHARED_DATA", HERE.parent.parent.parent / "shared" / "data"))
+    data = pathlib.Path(os.environ.get("AHA_SHARED_DATA", HERE.parent.parent / "data"))
     math500 = data / "benchmarks" / "math500.jsonl"
     if math500.is_file():
         rows = [json.loads(line) for line in math500.read_text().splitlines() if line.strip()]

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Throughput and accuracy of `aha verify` against HF math-verify 0.9.0 on the same pair lists,
 # in one run (alternating rounds). Needs network access to PyPI the first time (the venv is cached
-# in ~/.cache/aha/venv-mathverify) and ../shared/data (or AHA_SHARED_DATA) for the MATH500 list.
+# in ~/.cache/aha/venv-mathverify) and the repo's data/ (or AHA_SHARED_DATA) for the MATH500 list.
 #
 #   bench/verify/run.sh            # golden set + MATH500 set, 2 rounds each
 #   ROUNDS=3 bench/verify/run.sh
@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd)
 HERE="$ROOT/bench/verify"
-DATA=${AHA_SHARED_DATA:-$ROOT/../shared/data}
+DATA=${AHA_SHARED_DATA:-$ROOT/data}
 VENV=${AHA_MATHVERIFY_VENV:-$HOME/.cache/aha/venv-mathverify}
 ROUNDS=${ROUNDS:-2}
 
