@@ -138,7 +138,7 @@ for engine in "${ENGINES[@]}"; do
         # goes in without its dependencies, plus those of the code driven here (the agent
         # executor, the argument parser, openrlhf.utils), at OpenRLHF's own pins.
         venv "openrlhf-$OPENRLHF_VERSION" "$PYTHON311" "torch==$TORCH_VERSION" \
-            "transformers==5.15.0" aiohttp sympy pylatexenc -- "openrlhf==$OPENRLHF_VERSION"
+            "transformers==5.15.0" aiohttp datasets sympy pylatexenc -- "openrlhf==$OPENRLHF_VERSION"
         run_engine openrlhf "$DIR/openrlhf-$OPENRLHF_VERSION/bin/python"
         ;;
     oat)

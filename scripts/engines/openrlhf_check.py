@@ -1,0 +1,182 @@
+"""OpenRLHF: its argument parser on our documented flags, and its agent executor on aha's rewards.
+
+* The parser: the statements of `openrlhf/cli/train_ppo_ray.py` that build the argparse parser
+  are taken from the installed file and run as they are (the module itself imports Ray,
+  DeepSpeed and vLLM at the top), then given the flags of examples/openrlhf/train_grpo_math.sh;
+  OpenRLHF's own `hierarchize` turns them into its config. The pre-0.10.2 spelling must fail.
+* The executor: `openrlhf.utils.agent.SingleTurnAgentExecutor`, the code that tokenizes a prompt,
+  left-truncates it to fit `max_length`, decodes prompt + response into `query` and asks for a
+  reward, over both reward paths: `--reward.remote_url http://.../get_reward` (aha serve-reward on
+  127.0.0.1) and `--reward.remote_url <aha/openrlhf.py>`. Only the generation engine is replaced
+  (a stub that returns a fixed response). Prompts come from OpenRLHF's `preprocess_data` with the
+  chat template, labels from its `label_key`.
+  Asserted on both paths: a correct answer earns 1, a list label grades as any-of, a prompt that
+  OpenRLHF left-truncated, whose kept tail holds a few-shot `\\boxed{2}`, with a response that has
+  no answer earns 0 (verdict no_answer), and the extra_logs names are aha's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import asyncio
+import shlex
+import sys
+import tempfile
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from common import EOS, ROOT, Checks, RewardServer, build_tokenizer, version
+
+import aha
+import aha.openrlhf
+import openrlhf
+import torch
+
+C = Checks(f"openrlhf {version('openrlhf')} (transformers {version('transformers')}, torch {torch.__version__})")
+EXAMPLE = ROOT / "examples" / "openrlhf" / "train_grpo_math.sh"
+
+
+def openrlhf_parser() -> argparse.ArgumentParser:
+    """The parser train_ppo_ray.py builds under `if __name__ == "__main__":`, nothing else."""
+    src = Path(openrlhf.__file__).parent / "cli" / "train_ppo_ray.py"
+    tree = ast.parse(src.read_text())
+    main = next(
+        n for n in tree.body
+        if isinstance(n, ast.If) and "__main__" in ast.unparse(n.test)
+    )
+    # The module's standard-library imports (argparse, os, datetime), not Ray/DeepSpeed/vLLM.
+    body: list[ast.stmt] = [
+        n for n in tree.body
+        if isinstance(n, (ast.Import, ast.ImportFrom))
+        and all(a.name.split(".")[0] in sys.stdlib_module_names for a in getattr(n, "names", []))
+        and (not isinstance(n, ast.ImportFrom) or (n.module or "").split(".")[0] in sys.stdlib_module_names)
+    ]
+    for stmt in main.body:
+        if "parse_args" in ast.unparse(stmt):
+            break
+        body.append(stmt)
+    module = ast.Module(body=body, type_ignores=[])
+    scope: dict[str, Any] = {}
+    exec(compile(module, str(src), "exec"), scope)  # noqa: S102 - OpenRLHF's own code
+    parser: argparse.ArgumentParser = scope["parser"]
+    return parser
+
+
+def example_flags() -> list[str]:
+    text = EXAMPLE.read_text().replace("\\\n", " ")
+    line = next(l for l in text.splitlines() if "openrlhf.cli.train_ppo_ray" in l)
+    argv = shlex.split(line.replace('"$RM_URL"', "http://127.0.0.1:5000/get_reward"))
+    return argv[argv.index("openrlhf.cli.train_ppo_ray") + 1:]
+
+
+def check_parser() -> None:
+    from openrlhf.utils.config import hierarchize
+
+    parser = openrlhf_parser()
+    flags = example_flags()
+    C.check(len(flags) > 10, f"flags read from {EXAMPLE.relative_to(ROOT)}", flags)
+    ns, rest = parser.parse_known_args(flags)
+    C.equal(rest, [], "flags OpenRLHF does not know")
+    args = hierarchize(ns)
+    C.equal(args.reward.remote_url, "http://127.0.0.1:5000/get_reward", "args.reward.remote_url")
+    C.equal(args.data.label_key, "answer", "args.data.label_key")
+    C.equal(args.data.input_key, "problem", "args.data.input_key")
+    C.equal(args.algo.advantage.estimator, "group_norm", "args.algo.advantage.estimator")
+    C.equal(args.actor.model_name_or_path, "Qwen/Qwen2.5-Math-1.5B", "args.actor.model_name_or_path")
+    py = hierarchize(parser.parse_args(["--reward.remote_url", aha.openrlhf.__file__, "--data.label_key", "answer"]))
+    C.check(py.reward.remote_url.endswith(".py"), "--reward.remote_url takes the path of aha/openrlhf.py")
+    for old in (["--remote_rm_url", "http://x/get_reward"], ["--label_key", "answer"]):
+        _, rest = parser.parse_known_args(old)
+        C.equal(rest, old, f"pre-0.10.2 flag {old[0]}: unknown to 0.11 (its parser exits on it)")
+
+
+class StubEngine:
+    """Stands in for vLLM: returns `response` as the generated tokens, whatever the prompt."""
+
+    def __init__(self, tok: Any, response: str) -> None:
+        self.ids = tok(response, add_special_tokens=False)["input_ids"] + [tok.convert_tokens_to_ids(EOS)]
+        self.text = response + EOS
+        self.prompt_ids: list[int] = []
+
+    async def generate(self, prompt_token_ids: list[int], sampling_params: Any, multi_modal_data: Any = None) -> Any:
+        self.prompt_ids = list(prompt_token_ids)
+        out = SimpleNamespace(token_ids=self.ids, text=self.text, finish_reason="stop", logprobs=None)
+        return SimpleNamespace(outputs=[out])
+
+
+def run(executor: Any, tok: Any, prompt: str, label: Any, response: str, max_length: int, max_tokens: int) -> tuple[dict[str, Any], StubEngine]:
+    engine = StubEngine(tok, response)
+    params = SimpleNamespace(max_tokens=max_tokens, logprobs=None)
+    out = asyncio.run(executor.execute(prompt, label, params, max_length, tok, engine))
+    return out, engine
+
+
+def scalar(x: Any) -> float:
+    if isinstance(x, torch.Tensor):
+        return float(x.reshape(-1)[0])
+    if isinstance(x, (list, tuple)):
+        return scalar(x[0])
+    return float(x)
+
+
+def check_executor(tok: Any, url: str, label_: str) -> None:
+    from openrlhf.datasets.prompts_dataset import preprocess_data
+    from openrlhf.utils.agent import SingleTurnAgentExecutor
+
+    executor = SingleTurnAgentExecutor(url)
+    C.check((executor.reward_func is not None) == url.endswith(".py"),
+            f"{label_}: the executor picks the {'Python reward_func' if url.endswith('.py') else 'HTTP'} path")
+
+    def prompt_of(row: dict[str, Any]) -> tuple[str, Any]:
+        return preprocess_data(row, input_key="problem", label_key="answer", apply_chat_template=tok.apply_chat_template)
+
+    # 1. A correct answer.
+    p, lab = prompt_of({"problem": "What is 1 + 1?", "answer": "2"})
+    out, _ = run(executor, tok, p, lab, "1 + 1 = 2, so \\boxed{2}", 512, 64)
+    C.check(out["reward"] is not None, f"{label_}: a reward came back", out)
+    C.equal(scalar(out["reward"]), 1.0, f"{label_}: correct answer reward")
+    names = sorted(out["extra_logs"])
+    C.equal(names, sorted(aha.EXTRA_LOG_NAMES), f"{label_}: extra_logs names")
+    C.equal(scalar(out["extra_logs"]["prompt_matched"]), 1.0, f"{label_}: prompt_matched")
+
+    # 2. A list label (several acceptable answers) is any-of.
+    p, lab = prompt_of({"problem": "Solve x^2 = 4.", "answer": ["2", "-2"]})
+    C.equal(lab, ["2", "-2"], f"{label_}: label_key hands the list over as a list")
+    out, _ = run(executor, tok, p, lab, "x = -2, so \\boxed{-2}", 512, 64)
+    C.check(out["reward"] is not None, f"{label_}: list label: a reward came back", out)
+    C.equal(out["reward"] is not None and scalar(out["reward"]), 1.0, f"{label_}: list label ['2', '-2'] with \\boxed{{-2}}")
+
+    # 3. A long prompt OpenRLHF left-truncates; the tail it keeps holds a few-shot \boxed{2}.
+    shots = "Here are some worked examples of the format we expect from you. " * 6
+    problem = shots + "Example: what is 1 + 1? Solution: 1 + 1 = 2, so \\boxed{2}. Now you: what is 7 - 5?"
+    p, lab = prompt_of({"problem": problem, "answer": "2"})
+    full = tok(p, add_special_tokens=False)["input_ids"]
+    max_tokens = 16
+    max_length = max_tokens + 60  # keeps the last 60 prompt tokens
+    out, engine = run(executor, tok, p, lab, "I am not sure.", max_length, max_tokens)
+    kept = engine.prompt_ids
+    C.check(len(kept) < len(full) and full[-len(kept):] == kept,
+            f"{label_}: OpenRLHF left-truncated the prompt ({len(full)} -> {len(kept)} tokens)")
+    query = tok.decode(kept + engine.ids, skip_special_tokens=False)
+    C.check("\\boxed{2}" in query and not query.startswith(p[:20]),
+            f"{label_}: the query starts mid-prompt and holds the few-shot \\boxed{{2}}")
+    C.check(out["reward"] is not None, f"{label_}: truncated prompt: a reward came back", out)
+    C.equal(out["reward"] is not None and scalar(out["reward"]), 0.0, f"{label_}: truncated prompt + answerless response reward")
+    C.equal(scalar(out["extra_logs"]["no_answer"]), 1.0, f"{label_}: truncated prompt: verdict no_answer")
+    C.equal(scalar(out["extra_logs"]["correct"]), 0.0, f"{label_}: truncated prompt: not correct")
+
+
+def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="aha-openrlhf-"))
+    tok = build_tokenizer(work / "tok")
+    check_parser()
+    check_executor(tok, aha.openrlhf.__file__, "reward_func (.py)")
+    with RewardServer("--task", "math") as server:
+        check_executor(tok, server.url + "/get_reward", "HTTP /get_reward")
+    C.close()
+
+
+if __name__ == "__main__":
+    main()
