@@ -7,6 +7,8 @@
 //!   skips bad rows and reports them.
 //! - [`Template`] renders the study's prompt templates byte-exactly and says how the answer is
 //!   extracted ([`AnswerFormat`]), what to stop on, and whether `<think>` is prefilled.
+//! - [`resolve_data`] turns a `--data` value into a path: a file, a short name of a set shipped
+//!   in the repository's `data/` ([`SHIPPED`]), or a Hugging Face dataset (`hf:ORG/NAME`).
 //! - [`shuffle`], [`train_test_split`], [`Dataset::limited`]: seeded, reproducible subsets.
 //!
 //! The crate is pure: no async runtime, no ML framework.
@@ -39,6 +41,7 @@
 mod columnar;
 mod error;
 mod load;
+mod names;
 mod problem;
 mod split;
 mod template;
@@ -46,8 +49,9 @@ mod template;
 pub use error::{Error, Location, Result, RowError};
 pub use load::{
     ANSWER_FIELDS, Dataset, FieldMap, Format, ID_FIELDS, LoadOptions, QUESTION_FIELDS,
-    gsm8k_answer, last_boxed, load,
+    gsm8k_answer, last_boxed, load, load_many,
 };
+pub use names::{DataSource, HUB_PREFIX, SHIPPED, Shipped, resolve_data, shipped, shipped_names};
 pub use problem::{Gold, Problem, py_float_str};
 pub use split::{shuffle, train_test_split};
 pub use template::{

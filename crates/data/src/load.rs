@@ -148,7 +148,17 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
 ///
 /// Every other field goes to [`Problem::meta`].
 pub fn load(path: &Path, opts: &LoadOptions) -> Result<Dataset> {
-    let files = resolve_files(path, opts)?;
+    load_many(std::slice::from_ref(&path.to_path_buf()), opts)
+}
+
+/// Loads several files (or `save_to_disk` directories) as one dataset, as [`load`] does one:
+/// e.g. the Parquet shards of a Hugging Face split. Rows are numbered across the files, so
+/// default ids (the row index) stay unique.
+pub fn load_many(paths: &[PathBuf], opts: &LoadOptions) -> Result<Dataset> {
+    let mut files = Vec::new();
+    for path in paths {
+        files.extend(resolve_files(path, opts)?);
+    }
     let mut ds = Dataset {
         files: files.clone(),
         ..Dataset::default()
