@@ -6,7 +6,10 @@
 # it downloads ~4 GB once (torch from PyPI ships its CUDA libraries; a CPU runs it) and takes
 # minutes. Results are recorded in docs/results/engines-check.md.
 #
-# Usage: scripts/engines-check.sh [trl] [verl] [openrlhf] [oat]    (default: all four)
+# Usage: scripts/engines-check.sh [quick] [trl] [verl] [openrlhf] [oat]    (default: all five)
+#   quick: the torch-free part (OpenRLHF's argument parser on our example's flags, verl's Hydra
+#   config on our reward keys; two engine wheels and hydra-core, ~10 s once cached). scripts/test.sh
+#   runs it.
 # Env: AHA_ENGINES_DIR (default ~/.cache/aha/engines), PYTHON311 / PYTHON310 (interpreters; oat
 #      0.2.x requires Python < 3.11), CARGO_TARGET_DIR (default ~/.cache/aha/target),
 #      AHA_WHEEL / AHA_BIN (a prebuilt aha wheel / aha binary instead of building them here).
@@ -44,7 +47,9 @@ PYTHON311="${PYTHON311:-$(find_python 3.11)}"
 PYTHON310="${PYTHON310:-$(find_python 3.10)}"
 
 ENGINES=("$@")
-[ ${#ENGINES[@]} -eq 0 ] && ENGINES=(trl verl openrlhf oat)
+[ ${#ENGINES[@]} -eq 0 ] && ENGINES=(quick trl verl openrlhf oat)
+NEED_AHA=0
+for e in "${ENGINES[@]}"; do [ "$e" = quick ] || NEED_AHA=1; done
 
 mkdir -p "$DIR"
 UV="$DIR/uv-$UV_VERSION/bin/uv"
@@ -57,7 +62,7 @@ export UV_SYSTEM_CERTS=1 UV_EXCLUDE_NEWER="$EXCLUDE_NEWER" UV_NO_PROGRESS=1
 
 # ---- the aha wheel (abi3: one file for 3.10 and 3.11) and the aha binary ------------------------
 # Built from this tree (AHA_WHEEL / AHA_BIN: use prebuilt ones instead).
-if [ -z "${AHA_WHEEL:-}" ]; then
+if [ $NEED_AHA = 1 ] && [ -z "${AHA_WHEEL:-}" ]; then
     BUILD_VENV="${AHA_PY_VENV:-$HOME/.cache/aha/venv-python}"
     if [ ! -x "$BUILD_VENV/bin/maturin" ] ||
         [ "$("$BUILD_VENV/bin/maturin" --version | awk '{print $2}')" != "$MATURIN_VERSION" ]; then
@@ -69,14 +74,14 @@ if [ -z "${AHA_WHEEL:-}" ]; then
     "$BUILD_VENV/bin/maturin" build --quiet --release -m python/Cargo.toml -o "$DIR/wheel"
     AHA_WHEEL=$(ls "$DIR"/wheel/*.whl)
 fi
-if [ -z "${AHA_BIN:-}" ]; then
+if [ $NEED_AHA = 1 ] && [ -z "${AHA_BIN:-}" ]; then
     echo "== building the aha binary (for aha serve-reward)"
     cargo build --quiet --release --bin aha
     AHA_BIN="$CARGO_TARGET_DIR/release/aha"
 fi
-WHEEL=$AHA_WHEEL
-export AHA_BIN AHA_ROOT="$ROOT"
-echo "== aha wheel $WHEEL, binary $AHA_BIN"
+WHEEL=${AHA_WHEEL:-}
+export AHA_BIN="${AHA_BIN:-}" AHA_ROOT="$ROOT"
+[ $NEED_AHA = 0 ] || echo "== aha wheel $WHEEL, binary $AHA_BIN"
 
 # ---- one venv per engine ------------------------------------------------------------------------
 # venv NAME PYTHON -- requirements... [-- no-deps requirements...]
@@ -102,7 +107,9 @@ venv() {
         fi
         echo "$stamp" >"$path/.aha-stamp"
     fi
-    "$UV" pip install --quiet --python "$path/bin/python" --reinstall --no-deps "$WHEEL"
+    if [ -n "$WHEEL" ]; then
+        "$UV" pip install --quiet --python "$path/bin/python" --reinstall --no-deps "$WHEEL"
+    fi
 }
 
 declare -A RESULT SECONDS_TAKEN
@@ -120,6 +127,15 @@ run_engine() {
 
 for engine in "${ENGINES[@]}"; do
     case $engine in
+    quick)
+        # No torch, no aha wheel: the engines' own parser/config code only.
+        WHEEL_SAVED=$WHEEL
+        WHEEL=""
+        venv "quick-openrlhf-$OPENRLHF_VERSION-verl-$VERL_VERSION" "$PYTHON311" \
+            "hydra-core==1.3.2" "omegaconf==2.3.0" -- "openrlhf==$OPENRLHF_VERSION" "verl==$VERL_VERSION"
+        WHEEL=$WHEEL_SAVED
+        run_engine quick "$DIR/quick-openrlhf-$OPENRLHF_VERSION-verl-$VERL_VERSION/bin/python"
+        ;;
     trl)
         # TRL's full dependency set installs from PyPI as is.
         venv "trl-$TRL_VERSION" "$PYTHON311" "trl==$TRL_VERSION" "torch==$TORCH_VERSION" \
@@ -150,7 +166,7 @@ for engine in "${ENGINES[@]}"; do
         run_engine oat "$DIR/oat-$OAT_VERSION/bin/python"
         ;;
     *)
-        echo "error: unknown engine $engine (trl, verl, openrlhf, oat)" >&2
+        echo "error: unknown engine $engine (quick, trl, verl, openrlhf, oat)" >&2
         exit 2
         ;;
     esac

@@ -17,79 +17,20 @@
 
 from __future__ import annotations
 
-import argparse
-import ast
 import asyncio
-import shlex
-import sys
 import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from common import EOS, ROOT, Checks, RewardServer, build_tokenizer, version
+from common import EOS, Checks, RewardServer, build_tokenizer, version
+from contracts import check_openrlhf_parser
 
 import aha
 import aha.openrlhf
-import openrlhf
 import torch
 
 C = Checks(f"openrlhf {version('openrlhf')} (transformers {version('transformers')}, torch {torch.__version__})")
-EXAMPLE = ROOT / "examples" / "openrlhf" / "train_grpo_math.sh"
-
-
-def openrlhf_parser() -> argparse.ArgumentParser:
-    """The parser train_ppo_ray.py builds under `if __name__ == "__main__":`, nothing else."""
-    src = Path(openrlhf.__file__).parent / "cli" / "train_ppo_ray.py"
-    tree = ast.parse(src.read_text())
-    main = next(
-        n for n in tree.body
-        if isinstance(n, ast.If) and "__main__" in ast.unparse(n.test)
-    )
-    # The module's standard-library imports (argparse, os, datetime), not Ray/DeepSpeed/vLLM.
-    body: list[ast.stmt] = [
-        n for n in tree.body
-        if isinstance(n, (ast.Import, ast.ImportFrom))
-        and all(a.name.split(".")[0] in sys.stdlib_module_names for a in getattr(n, "names", []))
-        and (not isinstance(n, ast.ImportFrom) or (n.module or "").split(".")[0] in sys.stdlib_module_names)
-    ]
-    for stmt in main.body:
-        if "parse_args" in ast.unparse(stmt):
-            break
-        body.append(stmt)
-    module = ast.Module(body=body, type_ignores=[])
-    scope: dict[str, Any] = {}
-    exec(compile(module, str(src), "exec"), scope)  # noqa: S102 - OpenRLHF's own code
-    parser: argparse.ArgumentParser = scope["parser"]
-    return parser
-
-
-def example_flags() -> list[str]:
-    text = EXAMPLE.read_text().replace("\\\n", " ")
-    line = next(l for l in text.splitlines() if "openrlhf.cli.train_ppo_ray" in l)
-    argv = shlex.split(line.replace('"$RM_URL"', "http://127.0.0.1:5000/get_reward"))
-    return argv[argv.index("openrlhf.cli.train_ppo_ray") + 1:]
-
-
-def check_parser() -> None:
-    from openrlhf.utils.config import hierarchize
-
-    parser = openrlhf_parser()
-    flags = example_flags()
-    C.check(len(flags) > 10, f"flags read from {EXAMPLE.relative_to(ROOT)}", flags)
-    ns, rest = parser.parse_known_args(flags)
-    C.equal(rest, [], "flags OpenRLHF does not know")
-    args = hierarchize(ns)
-    C.equal(args.reward.remote_url, "http://127.0.0.1:5000/get_reward", "args.reward.remote_url")
-    C.equal(args.data.label_key, "answer", "args.data.label_key")
-    C.equal(args.data.input_key, "problem", "args.data.input_key")
-    C.equal(args.algo.advantage.estimator, "group_norm", "args.algo.advantage.estimator")
-    C.equal(args.actor.model_name_or_path, "Qwen/Qwen2.5-Math-1.5B", "args.actor.model_name_or_path")
-    py = hierarchize(parser.parse_args(["--reward.remote_url", aha.openrlhf.__file__, "--data.label_key", "answer"]))
-    C.check(py.reward.remote_url.endswith(".py"), "--reward.remote_url takes the path of aha/openrlhf.py")
-    for old in (["--remote_rm_url", "http://x/get_reward"], ["--label_key", "answer"]):
-        _, rest = parser.parse_known_args(old)
-        C.equal(rest, old, f"pre-0.10.2 flag {old[0]}: unknown to 0.11 (its parser exits on it)")
 
 
 class StubEngine:
@@ -171,7 +112,7 @@ def check_executor(tok: Any, url: str, label_: str) -> None:
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="aha-openrlhf-"))
     tok = build_tokenizer(work / "tok")
-    check_parser()
+    check_openrlhf_parser(C)
     check_executor(tok, aha.openrlhf.__file__, "reward_func (.py)")
     with RewardServer("--task", "math") as server:
         check_executor(tok, server.url + "/get_reward", "HTTP /get_reward")
