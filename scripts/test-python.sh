@@ -30,6 +30,11 @@ if ! installed maturin "$MATURIN_VERSION" || ! installed pytest "$PYTEST_VERSION
 fi
 
 echo "== building and installing the aha wheel (release build)"
+# The distribution was called `aha` before it became `aha-rl`: drop a stale install of the old
+# name from a cached venv (both own the package directory aha/).
+if "$PY" -c "import importlib.metadata as m; m.version('aha')" 2>/dev/null; then
+    "$PY" -m pip uninstall --quiet --yes aha
+fi
 # No build isolation: the venv already holds the pinned maturin, so no download per run.
 "$PY" -m pip install --quiet --force-reinstall --no-deps --no-build-isolation ./python
 

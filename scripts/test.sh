@@ -33,3 +33,4 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --workspace --quiet
 
 echo "== Python wheel: build in a venv, install, pytest"
 ./scripts/test-python.sh
+echo "== RL engines, torch-free part (scripts/engines-check.sh quick: OpenRLHF parser, verl config)" && ./scripts/engines-check.sh quick

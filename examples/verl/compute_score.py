@@ -1,18 +1,26 @@
 """verl custom reward function backed by `aha serve-reward` (POST /v1/verify).
 
-verl config:
+Checked with verl 0.9.1 (scripts/engines-check.sh: verl's reward-loop worker loads this file
+from verl's own config and scores a DataProto from verl's collate; the legacy naive and batch
+managers score the same batch).
 
-    custom_reward_function.path=examples/verl/compute_score.py
-    custom_reward_function.name=compute_score          # one sample per call (naive manager)
-    # or, with reward_model.reward_manager=batch:
-    custom_reward_function.name=compute_score_batch
+verl 0.9.x config (the reward loop calls `compute_score` once per sample, in a thread):
 
-Set AHA_REWARD_URL (default http://127.0.0.1:5000). Standard library only.
+    reward.custom_reward_function.path=examples/verl/compute_score.py
+    reward.custom_reward_function.name=compute_score
+
+Older verl: 0.7-0.8 also accept the top-level `custom_reward_function.path/name`; verl <= 0.6
+reads only those, and with `reward_model.reward_manager=batch` takes
+`custom_reward_function.name=compute_score_batch` (one HTTP request per batch). verl 0.9 ignores
+the top-level keys (its default scorer runs instead) and has no `batch` manager in its reward loop.
+
+Set AHA_REWARD_URL (default http://127.0.0.1:5000). Standard library only. For grading in
+process instead (no service), point the path at the `aha` wheel's `aha/verl.py`.
 
 `ground_truth` is the parquet column `reward_model.ground_truth`: a math answer (string or
-number), a list of acceptable answers (any of them is correct; a parquet list column arrives as a
-numpy array), or a TinyZero Countdown dict {"target": N, "numbers" or "nums": [...]} (then the
-item is graded as Countdown).
+number), a list of acceptable answers (any of them is correct; sent as a JSON list, and a parquet
+list column, which arrives as a numpy array, too), or a TinyZero Countdown dict
+{"target": N, "numbers" or "nums": [...]} (then the item is graded as Countdown).
 The returned dict has "score" (what verl trains on) plus per-sample metrics that verl logs as
 `reward_extra_info`.
 
@@ -81,11 +89,11 @@ def _to_verl(result):
 
 
 def compute_score(data_source, solution_str, ground_truth, extra_info=None, **kwargs):
-    """verl's per-sample signature (NaiveRewardManager)."""
+    """verl's per-sample signature (the reward loop's and the legacy NaiveRewardManager's)."""
     return _to_verl(_post([_item(solution_str, ground_truth)])[0])
 
 
 def compute_score_batch(data_sources, solution_strs, ground_truths, extra_infos=None, **kwargs):
-    """verl's batch signature (reward_manager=batch): one HTTP request per batch."""
+    """verl's batch signature (the legacy BatchRewardManager): one HTTP request per batch."""
     items = [_item(s, g) for s, g in zip(solution_strs, ground_truths)]
     return [_to_verl(r) for r in _post(items)]

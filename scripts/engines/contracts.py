@@ -108,6 +108,9 @@ def check_verl_config(c: Checks) -> None:
     c.equal(cfg.reward.custom_reward_function.path, path, "verl config: reward.custom_reward_function.path")
     c.equal(cfg.reward.custom_reward_function.name, "compute_score", "verl config: reward.custom_reward_function.name")
     c.equal(cfg.reward.reward_manager.name, "naive", "verl config: default reward.reward_manager.name")
+    kw = verl_config(["+reward.custom_reward_function.reward_kwargs.task=countdown"])
+    c.equal(dict(kw.reward.custom_reward_function.reward_kwargs), {"task": "countdown"},
+            "verl config: +reward.custom_reward_function.reward_kwargs.task (aha's option keywords)")
     old = verl_config([f"custom_reward_function.path={path}"])
     c.check(old.reward.custom_reward_function.path is None,
             "verl config: the pre-0.9 top-level custom_reward_function.path does not set reward.custom_reward_function.path")

@@ -12,7 +12,9 @@ Quick start::
     aha.verify_batch(responses, golds)          # parallel, GIL released
     aha.reflect("Wait, let me recheck that.").total
 
-Ready reward functions for TRL, verl and OpenRLHF live in :mod:`aha.rewards`.
+Ready reward functions for TRL, verl and OpenRLHF live in :mod:`aha.rewards`. The PyPI
+distribution is ``aha-rl`` (the name ``aha`` belongs to an unrelated project); the module is
+``aha``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,10 @@
-"""File for OpenRLHF's ``--remote_rm_url`` (a path ending in ``.py``): defines ``reward_func``.
+"""File for OpenRLHF's reward URL given as a path ending in ``.py``: defines ``reward_func``.
 
-    --remote_rm_url $(python -c "import aha.openrlhf as m; print(m.__file__)") --label_key answer
+OpenRLHF 0.11.x (checked with 0.11.2; >= 0.10.2)::
+
+    --reward.remote_url $(python -c "import aha.openrlhf as m; print(m.__file__)") --data.label_key answer
+
+OpenRLHF <= 0.10.1: ``--remote_rm_url <path> --label_key answer``.
 """
 
 from aha.rewards import reward_func

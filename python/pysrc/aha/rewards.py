@@ -2,14 +2,19 @@
 
 Each function has the exact signature its engine calls (see the function docs); none uses signals,
 so they work in threads, ``asyncio.to_thread`` and Ray workers, where math-verify's alarm-based
-timeouts fail. Batches are graded in parallel with the GIL released.
+timeouts fail. Batches are graded in parallel with the GIL released. Checked against the engines'
+own code by ``scripts/engines-check.sh`` (TRL 1.16.0, verl 0.9.1, OpenRLHF 0.11.2).
 
-* TRL ``GRPOTrainer(reward_funcs=[aha.rewards.trl_math_reward])``, or build one with
+* TRL 1.x ``GRPOTrainer(reward_funcs=[aha.rewards.trl_math_reward])``, or build one with
   :func:`make_trl_reward` (gold column, task, options).
-* verl ``custom_reward_function.path=<path of aha/verl.py>`` (name ``compute_score``), or import
-  :func:`compute_score` / :func:`compute_score_batch` in your own file.
-* OpenRLHF ``--remote_rm_url <path of aha/openrlhf.py>`` (it defines ``reward_func``), or build one
-  with :func:`make_openrlhf_reward`.
+* verl 0.9.x ``reward.custom_reward_function.path=<path of aha/verl.py>`` and
+  ``reward.custom_reward_function.name=compute_score`` (verl <= 0.6: the top-level
+  ``custom_reward_function.*`` keys; its ``reward_model.reward_manager=batch`` takes
+  ``compute_score_batch``), or import :func:`compute_score` / :func:`compute_score_batch` in your
+  own file.
+* OpenRLHF 0.11.x ``--reward.remote_url <path of aha/openrlhf.py>`` (it defines ``reward_func``;
+  OpenRLHF <= 0.10.1: ``--remote_rm_url``), or build one with :func:`make_openrlhf_reward`.
+* oat 0.2.x: ``examples/oat/aha_oracle.py`` (an oat oracle class built on :func:`aha.verify_batch`).
 
 An unreadable reference is never rewarded as correct: it is the verdict ``gold_unparseable``
 (TRL: ``None`` = "not applicable" by default; verl/OpenRLHF: the scheme's reward for it, 0).
@@ -296,13 +301,17 @@ def compute_score(
     extra_info: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> dict[str, Any]:
-    """verl ``custom_reward_function`` (NaiveRewardManager, called with keywords).
+    """verl custom reward function (per sample, called with keywords).
 
-    ``solution_str``: the decoded response; ``ground_truth``: ``reward_model.ground_truth`` (a
-    string, a list of accepted answers, or a Countdown dict ``{"target", "numbers"}``). The task
-    is ``countdown`` when ``data_source`` contains "countdown", else ``math``; override it and
-    set options through ``custom_reward_function.reward_kwargs`` (``task=...``, ``reward=...``).
-    Returns ``{"score", "acc", "formatted", "pred", "verdict"}``; verl logs the extra keys.
+    verl 0.9's reward loop (``reward.reward_manager.name=naive``, the default) and the legacy
+    ``NaiveRewardManager`` call it once per response. ``solution_str``: the decoded response;
+    ``ground_truth``: ``reward_model.ground_truth`` (a string, a list of accepted answers — a
+    parquet list arrives as a numpy array, which is fine — or a Countdown dict
+    ``{"target", "numbers"}``). The task is ``countdown`` when ``data_source`` contains
+    "countdown", else ``math``; override it and set options through
+    ``+reward.custom_reward_function.reward_kwargs.task=...`` (``...reward=simplerl``; verl <= 0.6:
+    ``custom_reward_function.reward_kwargs``). Returns ``{"score", "acc", "formatted", "pred",
+    "verdict"}``; verl logs the extra keys as ``reward_extra_info``.
     """
     v = verify(solution_str, ground_truth, task=_verl_task(data_source, kwargs), **_options(kwargs))
     return _verl_dict(v)
@@ -315,7 +324,9 @@ def compute_score_batch(
     extra_infos: Sequence[dict[str, Any] | None] | None = None,
     **kwargs: Any,
 ) -> list[dict[str, Any]]:
-    """verl batch form (``reward_manager=batch``): one dict per sample, graded in parallel."""
+    """verl batch form (the legacy ``BatchRewardManager``; verl <= 0.6:
+    ``reward_model.reward_manager=batch``): one dict per sample, graded in parallel. verl 0.9's
+    reward loop has no batch manager: use :func:`compute_score` there."""
     n = len(solution_strs)
     if len(data_sources) != n or len(ground_truths) != n:
         raise ValueError(
@@ -348,6 +359,10 @@ def strip_prompt(query: str, prompt: str | None) -> str:
 
 class OpenRlhfReward:
     """An OpenRLHF ``reward_func(queries, prompts, labels, **kwargs)``.
+
+    OpenRLHF 0.11 loads it from ``--reward.remote_url <file>.py`` and calls it once per sample
+    from its ``SingleTurnAgentExecutor`` (in ``asyncio.to_thread``), with ``query`` = the decoded
+    prompt + response, special tokens kept.
 
     Each response is cut out of its query by :func:`aha.isolate_response`, the rule
     ``aha serve-reward`` uses: prompt text is never graded, also when OpenRLHF left-truncated a
