@@ -41,6 +41,7 @@ fn allowed_internal() -> BTreeMap<&'static str, &'static [&'static str]> {
             ][..],
         ),
         ("aha-openai", &[][..]),
+        ("aha-hub", &[][..]),
         ("aha-serve", &["aha-verify", "aha-reflect"][..]),
         ("aha-python", &["aha-verify", "aha-reflect"][..]),
         ("aha-report", &["aha-reflect"][..]),
