@@ -108,6 +108,10 @@ venv() {
         echo "$stamp" >"$path/.aha-stamp"
     fi
     if [ -n "$WHEEL" ]; then
+        # Before it was `aha-rl` the distribution was called `aha`: drop such an install first.
+        if "$path/bin/python" -c "import importlib.metadata as m; m.version('aha')" 2>/dev/null; then
+            "$UV" pip uninstall --quiet --python "$path/bin/python" aha
+        fi
         "$UV" pip install --quiet --python "$path/bin/python" --reinstall --no-deps "$WHEEL"
     fi
 }
@@ -132,7 +136,7 @@ for engine in "${ENGINES[@]}"; do
         WHEEL_SAVED=$WHEEL
         WHEEL=""
         venv "quick-openrlhf-$OPENRLHF_VERSION-verl-$VERL_VERSION" "$PYTHON311" \
-            "hydra-core==1.3.2" "omegaconf==2.3.0" -- "openrlhf==$OPENRLHF_VERSION" "verl==$VERL_VERSION"
+            "hydra-core==1.3.8" "omegaconf==2.3.1" -- "openrlhf==$OPENRLHF_VERSION" "verl==$VERL_VERSION"
         WHEEL=$WHEEL_SAVED
         run_engine quick "$DIR/quick-openrlhf-$OPENRLHF_VERSION-verl-$VERL_VERSION/bin/python"
         ;;
