@@ -28,7 +28,7 @@ pub const SHIPPED: &[Shipped] = &[
         name: "math500",
         file: "benchmarks/math500.jsonl",
         rows: 500,
-        about: "MATH500 (PRM800K's split of the MATH test set)",
+        about: "MATH500, PRM800K's split of the MATH test set",
     },
     Shipped {
         name: "aime24",
@@ -52,7 +52,7 @@ pub const SHIPPED: &[Shipped] = &[
         name: "olympiadbench",
         file: "benchmarks/olympiadbench.jsonl",
         rows: 675,
-        about: "OlympiadBench (English, text-only math)",
+        about: "OlympiadBench, English text-only math",
     },
     Shipped {
         name: "gsm8k",
@@ -64,7 +64,7 @@ pub const SHIPPED: &[Shipped] = &[
         name: "oat500",
         file: "oat-zero/math_train_500.json",
         rows: 500,
-        about: "oat-zero's 500 MATH training questions (epoch-0 study)",
+        about: "oat-zero's 500 MATH training questions of the epoch-0 study",
     },
     Shipped {
         name: "math8k",
@@ -76,7 +76,7 @@ pub const SHIPPED: &[Shipped] = &[
         name: "countdown",
         file: "countdown/test.parquet",
         rows: 2001,
-        about: "Countdown test split (TinyZero)",
+        about: "Countdown test split of TinyZero",
     },
 ];
 
@@ -106,14 +106,14 @@ pub enum DataSource {
     Hub {
         /// The repository id, `ORG/NAME`.
         repo: String,
-        /// The split after the second colon, if given.
+        /// The split after the second colon (`SPLIT` or `CONFIG/SPLIT`), if given.
         split: Option<String>,
     },
 }
 
 /// Resolves a `--data` value against the shipped data directory `data_dir`.
 ///
-/// - `hf:ORG/NAME[:split]` is a [`DataSource::Hub`] (the caller downloads it);
+/// - `hf:ORG/NAME[:SPLIT]` (or `:CONFIG/SPLIT`) is a [`DataSource::Hub`] (the caller downloads it);
 /// - a path that exists is itself;
 /// - a short name from [`SHIPPED`] is `data_dir/<file>` (an error if that file is missing, i.e.
 ///   `data_dir` is not the repository's `data/` folder);
@@ -167,9 +167,13 @@ fn parse_hub(rest: &str) -> Result<DataSource> {
         Some((org, name)) => valid(org) && valid(name),
         None => valid(repo),
     };
-    if !ok || split.is_some_and(|s| !valid(s)) {
+    let split_ok = |s: &str| match s.split_once('/') {
+        Some((config, split)) => valid(config) && valid(split),
+        None => valid(s),
+    };
+    if !ok || split.is_some_and(|s| !split_ok(s)) {
         return Err(Error::Invalid(format!(
-            "\"{HUB_PREFIX}{rest}\": expected {HUB_PREFIX}ORG/NAME or {HUB_PREFIX}ORG/NAME:SPLIT"
+            "\"{HUB_PREFIX}{rest}\": expected {HUB_PREFIX}ORG/NAME, {HUB_PREFIX}ORG/NAME:SPLIT or {HUB_PREFIX}ORG/NAME:CONFIG/SPLIT"
         )));
     }
     Ok(DataSource::Hub {
@@ -199,7 +203,7 @@ mod tests {
                 split: None
             }
         );
-        for bad in ["hf:", "hf:a/b/c", "hf:a/b:", "hf:a b/c"] {
+        for bad in ["hf:", "hf:a/b/c", "hf:a/b:", "hf:a b/c", "hf:a/b:c/d/e"] {
             assert!(resolve_data(bad, d).is_err(), "{bad}");
         }
     }

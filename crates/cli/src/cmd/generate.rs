@@ -15,7 +15,8 @@ use anyhow::{Context, bail};
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Model: a GGUF file, a Hugging Face directory (config.json + *.safetensors +
-    /// tokenizer.json) or a .safetensors file saved by aha (then pass --tokenizer).
+    /// tokenizer.json), a .safetensors file saved by aha (then pass --tokenizer), or
+    /// hf:ORG/NAME[/FILE.gguf] from the Hugging Face hub (docs/hub.md).
     #[arg(long)]
     model: PathBuf,
     /// The prompt text.
@@ -79,7 +80,8 @@ fn load_tokenizer(args: &Args) -> anyhow::Result<Tokenizer> {
 }
 
 /// Runs the subcommand.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
+    args.model = super::resolve_model(&args.model)?;
     let device = Device::cuda_if_available(0).context("selecting the device")?;
     let kind = if args.f32 {
         WeightKind::F32

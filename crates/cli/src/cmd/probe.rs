@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use aha_data::{FieldMap, LoadOptions, Template, load};
+use aha_data::Template;
 use aha_openai::{Client, ClientConfig};
 use aha_probe::{
     EmbeddedSampler, JudgeSettings, OpenAiSampler, ProbeConfig, Sampler, SweepOptions,
@@ -35,8 +35,8 @@ pub struct Args {
     /// The model name the server knows the model by.
     #[arg(long)]
     pub model_name: Option<String>,
-    /// Run the model in-process: a GGUF file, a Hugging Face directory, or a `.safetensors`
-    /// file written by aha (tokenizer.json beside it).
+    /// Run the model in-process: a GGUF file, a Hugging Face directory, a `.safetensors` file
+    /// written by aha (tokenizer.json beside it), or hf:ORG/NAME[/FILE.gguf] (docs/hub.md).
     #[arg(long, conflicts_with_all = ["server", "model_name"])]
     pub model: Option<PathBuf>,
     /// Tokenizer for --model (GGUF or tokenizer.json; default: the model's own).
@@ -116,23 +116,16 @@ pub struct Args {
 }
 
 /// Runs `aha probe`.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let fields = FieldMap {
-        question: args.dataset.question_field.clone(),
-        answer: args.dataset.answer_field.clone(),
-        id: args.dataset.id_field.clone(),
-    };
-    let opts = LoadOptions {
-        split: args.dataset.split.clone(),
-        fields,
-        ..LoadOptions::default()
-    };
-    let mut ds = load(&args.dataset.data, &opts)?;
+    let (mut ds, data) = args.dataset.load(&args.dataset.data)?;
     if let Some(q) = args.limit {
         ds = ds.limited(q);
     }
     ds.check_unique_ids()?;
+    if let Some(m) = &args.model {
+        args.model = Some(super::resolve_model(m)?);
+    }
     anyhow::ensure!(
         !ds.problems.is_empty(),
         "{}: no problems to probe",
@@ -172,12 +165,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         (None, None) => anyhow::bail!("give --server URL or --model PATH"),
     };
 
-    let data =
-        std::fs::canonicalize(&args.dataset.data).unwrap_or_else(|_| args.dataset.data.clone());
     let config = ProbeConfig {
         schema_version: aha_probe::CONFIG_SCHEMA_VERSION,
         sampler: sampler.describe(),
-        data: data.display().to_string(),
+        data,
         split: args.dataset.split.clone(),
         question_field: args.dataset.question_field.clone(),
         answer_field: args.dataset.answer_field.clone(),

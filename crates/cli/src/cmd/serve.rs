@@ -69,7 +69,8 @@ struct AppState {
 }
 
 /// Runs `aha serve`.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
+    args.model.model = super::resolve_model(&args.model.model)?;
     let sampler = EmbeddedSampler::load_with(
         &args.model.model,
         args.model.tokenizer.as_deref(),

@@ -145,7 +145,8 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 /// Runs `aha sft`.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
+    args.model.model = super::resolve_model(&args.model.model)?;
     let started = Instant::now();
     if args.out.is_dir()
         && std::fs::read_dir(&args.out)

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use aha_data::{Dataset, FieldMap, LoadOptions, load, train_test_split};
+use aha_data::train_test_split;
 use aha_model::candle_core::Device;
 use aha_model::{Model, WeightKind};
 use aha_reflect::MatchMode;
@@ -64,7 +64,8 @@ pub struct Args {
     /// Use only the first N training problems (after the eval split).
     #[arg(long)]
     pub limit: Option<usize>,
-    /// Held-out problems for the greedy eval (same field options as --data).
+    /// Held-out problems for the greedy eval: a path, a shipped name or hf:ORG/NAME[:SPLIT], as
+    /// --data (same field options).
     #[arg(long, conflicts_with = "eval_split_frac")]
     pub eval_data: Option<PathBuf>,
     /// Hold out this fraction of --data (seeded shuffle) for the eval instead.
@@ -333,26 +334,13 @@ fn resolve_config(args: &Args) -> anyhow::Result<RunConfig> {
     Ok(c)
 }
 
-fn load_problems(args: &Args, path: &Path) -> anyhow::Result<Dataset> {
-    let opts = LoadOptions {
-        split: args.dataset.split.clone(),
-        fields: FieldMap {
-            question: args.dataset.question_field.clone(),
-            answer: args.dataset.answer_field.clone(),
-            id: args.dataset.id_field.clone(),
-        },
-        ..LoadOptions::default()
-    };
-    let ds = load(path, &opts)?;
-    ds.check_unique_ids()?;
-    Ok(ds)
-}
-
 /// Runs `aha train`.
-pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let mut cfg = resolve_config(&args)?;
-    let ds = load_problems(&args, &args.dataset.data)?;
+    let (ds, data_source) = args.dataset.load(&args.dataset.data)?;
+    ds.check_unique_ids()?;
+    let mut eval_source = None;
     let countdown = ds
         .problems
         .iter()
@@ -361,7 +349,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         cfg.reward.kind = RewardKind::Countdown;
     }
     let (mut train, mut eval) = match (&args.eval_data, args.eval_split_frac) {
-        (Some(path), _) => (ds.problems, load_problems(&args, path)?.problems),
+        (Some(path), _) => {
+            let (eval, source) = args.dataset.load(path)?;
+            eval.check_unique_ids()?;
+            eval_source = Some(source);
+            (ds.problems, eval.problems)
+        }
         (None, Some(frac)) => train_test_split(ds.problems, frac, cfg.seed)?,
         (None, None) => (ds.problems, Vec::new()),
     };
@@ -376,12 +369,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         "{}: no training problems",
         args.dataset.data.display()
     );
+    args.model.model = super::resolve_model(&args.model.model)?;
     let (tok, tok_source) = load_tokenizer(&args.model.model, args.model.tokenizer.as_deref())?;
     cfg.sources.insert("model".into(), abs(&args.model.model));
     cfg.sources.insert("tokenizer".into(), abs(&tok_source));
-    cfg.sources.insert("data".into(), abs(&args.dataset.data));
-    if let Some(e) = &args.eval_data {
-        cfg.sources.insert("eval_data".into(), abs(e));
+    cfg.sources.insert("data".into(), data_source);
+    if let Some(e) = eval_source {
+        cfg.sources.insert("eval_data".into(), e);
     }
     if let Some(f) = args.eval_split_frac {
         cfg.sources.insert("eval_split_frac".into(), f.to_string());
