@@ -7,7 +7,10 @@ use pyo3::types::{PyBytes, PyDict, PyString};
 
 use aha_verify::{MathOptions, PercentPolicy, RewardScheme};
 
-use crate::grade::{CountdownGold, Gold, Options, Task, countdown_gold_from_json};
+use aha_verify::Gold as Reference;
+use serde_json::Value;
+
+use crate::grade::{Gold, Options, Task};
 
 /// Converts one Python reference for `task`.
 ///
@@ -16,13 +19,13 @@ use crate::grade::{CountdownGold, Gold, Options, Task, countdown_gold_from_json}
 /// `numbers` (or `nums`), or the same as JSON text; a malformed one becomes a verdict too.
 pub fn gold(task: Task, obj: &Bound<'_, PyAny>) -> PyResult<Gold> {
     if task == Task::Countdown {
-        return Ok(Gold::Countdown(countdown_gold(obj)));
+        return Ok(countdown_gold(obj));
     }
     if obj.is_none() {
-        return Ok(Gold::Math(Vec::new()));
+        return Ok(Ok(Reference::AnyOf(Vec::new())));
     }
     if let Ok(s) = obj.cast::<PyString>() {
-        return Ok(Gold::Math(vec![s.to_cow()?.into_owned()]));
+        return Ok(Ok(Reference::Answer(s.to_cow()?.into_owned())));
     }
     if obj.is_instance_of::<PyDict>() || obj.is_instance_of::<PyBytes>() {
         return Err(PyTypeError::new_err(format!(
@@ -39,9 +42,9 @@ pub fn gold(task: Task, obj: &Bound<'_, PyAny>) -> PyResult<Gold> {
                 PyTypeError::new_err(format!("reference list item {i}: {}", e.value(obj.py())))
             })?);
         }
-        return Ok(Gold::Math(out));
+        return Ok(Ok(Reference::AnyOf(out)));
     }
-    Ok(Gold::Math(vec![scalar_text(obj)?]))
+    Ok(Ok(Reference::Answer(scalar_text(obj)?)))
 }
 
 /// A reference scalar as text: strings as they are, numbers (incl. numpy scalars) via `str()`.
@@ -59,53 +62,81 @@ fn scalar_text(obj: &Bound<'_, PyAny>) -> PyResult<String> {
     )))
 }
 
-fn countdown_gold(obj: &Bound<'_, PyAny>) -> Result<CountdownGold, String> {
-    if let Ok(s) = obj.cast::<PyString>() {
-        let text = s.to_cow().map_err(|e| e.to_string())?;
-        return countdown_gold_from_json(&text);
-    }
-    let Ok(d) = obj.cast::<PyDict>() else {
-        return Err(format!(
-            "a Countdown reference must be a dict or JSON text with `target` and `numbers`, got {}",
-            type_name(obj)
-        ));
-    };
-    let target = d
-        .get_item("target")
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| "Countdown reference has no key `target`".to_string())?;
-    let target: i64 = target
-        .extract()
-        .map_err(|_| "Countdown reference key `target` must be an integer".to_string())?;
-    let (field, numbers) = match d.get_item("numbers").map_err(|e| e.to_string())? {
-        Some(n) => ("numbers", n),
-        None => match d.get_item("nums").map_err(|e| e.to_string())? {
-            Some(n) => ("nums", n),
-            None => return Err("Countdown reference has no key `numbers` (or `nums`)".to_string()),
-        },
-    };
-    let iter = numbers
-        .try_iter()
-        .map_err(|_| format!("Countdown reference key `{field}` must be a list of integers"))?;
-    let mut out = Vec::new();
-    for (i, n) in iter.enumerate() {
-        let n = n.map_err(|e| e.to_string())?;
-        out.push(
-            n.extract::<i64>().map_err(|_| {
-                format!("Countdown reference key `{field}`[{i}] must be an integer")
-            })?,
-        );
-    }
-    Ok(CountdownGold {
-        target,
-        numbers: out,
+/// A Countdown reference, read by the contract's reader ([`Reference::from_json`]) after a
+/// plain Python → JSON conversion, so that the wheel accepts exactly what the server does.
+fn countdown_gold(obj: &Bound<'_, PyAny>) -> Gold {
+    let value = to_json(obj, 0).map_err(|e| format!("Countdown reference: {e}"))?;
+    Reference::from_json(&value, Task::Countdown).map_err(|e| match e {
+        aha_verify::Error::Gold { at, reason } => format!("Countdown reference{at}: {reason}"),
+        other => format!("Countdown reference: {other}"),
     })
+}
+
+/// Nesting depth beyond which a Python value is not converted (a reference is shallow).
+const MAX_DEPTH: usize = 8;
+
+/// Converts a Python value to JSON: str, bool, int (numpy integers too), float, None, dicts
+/// with str keys and iterables. Anything else is an error naming its type.
+fn to_json(obj: &Bound<'_, PyAny>, depth: usize) -> Result<Value, String> {
+    if depth > MAX_DEPTH {
+        return Err(format!("nested deeper than {MAX_DEPTH} levels"));
+    }
+    if obj.is_none() {
+        return Ok(Value::Null);
+    }
+    if let Ok(s) = obj.cast::<PyString>() {
+        return Ok(Value::String(
+            s.to_cow().map_err(|e| e.to_string())?.into_owned(),
+        ));
+    }
+    if let Ok(b) = obj.extract::<bool>()
+        && obj.is_instance_of::<pyo3::types::PyBool>()
+    {
+        return Ok(Value::Bool(b));
+    }
+    // Containers first: a numpy array also has `__index__` and `__float__`.
+    if let Ok(d) = obj.cast::<PyDict>() {
+        let mut map = serde_json::Map::new();
+        for (k, v) in d.iter() {
+            let key: String = k
+                .extract()
+                .map_err(|_| format!("dict key {} is not a str", repr(&k)))?;
+            map.insert(key, to_json(&v, depth + 1)?);
+        }
+        return Ok(Value::Object(map));
+    }
+    if !obj.is_instance_of::<PyBytes>()
+        && let Ok(iter) = obj.try_iter()
+    {
+        return iter
+            .map(|item| to_json(&item.map_err(|e| e.to_string())?, depth + 1))
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array);
+    }
+    if obj.hasattr("__index__").unwrap_or(false) {
+        return obj
+            .extract::<i64>()
+            .map(Value::from)
+            .map_err(|_| format!("integer {} does not fit in 64 bits", repr(obj)));
+    }
+    if obj.hasattr("__float__").unwrap_or(false) && !obj.is_instance_of::<PyBytes>() {
+        let x = obj.extract::<f64>().map_err(|e| e.to_string())?;
+        return Ok(serde_json::Number::from_f64(x).map_or(Value::Null, Value::Number));
+    }
+    Err(format!("cannot read a {}", type_name(obj)))
+}
+
+fn repr(obj: &Bound<'_, PyAny>) -> String {
+    obj.repr().map(|r| r.to_string()).unwrap_or_default()
 }
 
 /// Parses `task=`.
 pub fn task(name: &str) -> PyResult<Task> {
     Task::parse(name).ok_or_else(|| {
-        PyValueError::new_err(format!("unknown task '{name}' (known: {})", Task::NAMES))
+        PyValueError::new_err(format!(
+            "unknown task '{name}' (known: {})",
+            Task::NAMES.join(", ")
+        ))
     })
 }
 

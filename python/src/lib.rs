@@ -155,7 +155,7 @@ fn countdown(
     numbers: Vec<i64>,
     strict: bool,
 ) -> Verdict {
-    let gold = Gold::Countdown(Ok(grade::CountdownGold { target, numbers }));
+    let gold: Gold = Ok(aha_verify::Gold::Countdown { target, numbers });
     let mut opts = Options::default();
     opts.countdown.strict = strict;
     let response = response.to_owned();

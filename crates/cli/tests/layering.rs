@@ -26,7 +26,7 @@ const FORBIDDEN: &[&str] = &[
 fn allowed_internal() -> BTreeMap<&'static str, &'static [&'static str]> {
     BTreeMap::from([
         ("aha-verify", &[][..]),
-        ("aha-data", &[][..]),
+        ("aha-data", &["aha-verify"][..]),
         ("aha-reflect", &["aha-verify"][..]),
         ("aha-tokenizer", &[][..]),
         ("aha-model", &["aha-tokenizer"][..]),

@@ -2,36 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-/// The gold answer of a problem.
-///
-/// Serialises untagged: a string, a list of strings, or `{"target": .., "numbers": [..]}` (the
-/// shape of TinyZero's `reward_model.ground_truth`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum Gold {
-    /// One answer string (MATH, AIME, GSM8K, ...).
-    Answer(String),
-    /// Several acceptable answers, any one of which is correct (Minerva, OlympiadBench).
-    AnyOf(Vec<String>),
-    /// A Countdown task: reach `target` using each of `numbers` exactly once.
-    Countdown {
-        /// The number the equation must equal.
-        target: i64,
-        /// The numbers available.
-        numbers: Vec<i64>,
-    },
-}
-
-impl Gold {
-    /// The acceptable answer strings of a math gold (`[]` for Countdown).
-    pub fn answers(&self) -> &[String] {
-        match self {
-            Gold::Answer(a) => std::slice::from_ref(a),
-            Gold::AnyOf(v) => v,
-            Gold::Countdown { .. } => &[],
-        }
-    }
-}
+/// The gold answer of a problem: the grading contract's reference type, owned by aha-verify so
+/// that data files, engines and graders read references one way.
+pub use aha_verify::Gold;
 
 /// One question of a dataset.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -10,25 +10,9 @@ use std::path::Path;
 use crate::error::{Error, Result};
 use crate::problem::{Gold, Problem};
 
-/// Where a template asks the model to put its final answer.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AnswerFormat {
-    /// `<answer> ... </answer>` (the R1 templates, Countdown).
-    AnswerTag,
-    /// `\boxed{...}` (Qwen-Math, no template, chat).
-    Boxed,
-}
-
-impl AnswerFormat {
-    /// `"answer_tag"` or `"boxed"`, as serialised.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AnswerFormat::AnswerTag => "answer_tag",
-            AnswerFormat::Boxed => "boxed",
-        }
-    }
-}
+/// Where a template asks the model to put its final answer (the grading contract's type, owned
+/// by aha-verify, which also maps it to extraction options).
+pub use aha_verify::AnswerFormat;
 
 /// A rendered prompt.
 #[derive(Debug, Clone, PartialEq, Eq)]

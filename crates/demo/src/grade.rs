@@ -1,9 +1,8 @@
 //! Grading and per-response analysis shared by the RL metrics and the summary: the verifier's
 //! boxed-answer reward and the `paper15` keyword / SSR analysis, exactly as the probe uses them.
 
-use aha_data::AnswerFormat;
 use aha_reflect::{KeywordDetector, Keywords, MatchMode, SsrCategory, classify_ssr};
-use aha_verify::{MathOptions, Verdict};
+use aha_verify::{AnswerFormat, Gold, GradeOptions, MathOptions, RewardScheme, Task, Verdict};
 use serde::Serialize;
 
 use crate::error::Result;
@@ -15,7 +14,7 @@ pub const KEYWORDS: &str = "paper15";
 #[derive(Debug)]
 pub struct Grader {
     detector: KeywordDetector,
-    opts: MathOptions,
+    opts: GradeOptions,
 }
 
 /// One graded response.
@@ -35,13 +34,13 @@ impl Grader {
         let detector = KeywordDetector::new(&Keywords::preset(KEYWORDS)?, MatchMode::Substring)?;
         Ok(Grader {
             detector,
-            opts: aha_probe::math_options(AnswerFormat::Boxed),
+            opts: GradeOptions::math(AnswerFormat::Boxed.math_options(RewardScheme::Binary)),
         })
     }
 
     /// The grading options (boxed answers only, as the probe grades the `none` template).
     pub fn options(&self) -> &MathOptions {
-        &self.opts
+        &self.opts.math
     }
 
     /// The keyword detector.
@@ -51,8 +50,9 @@ impl Grader {
 
     /// Grades `response` against `gold`.
     pub fn grade(&self, response: &str, gold: &str) -> Graded {
-        let g = aha_verify::grade_math(response, gold, &self.opts);
-        let ssr = classify_ssr(response, gold, &self.detector, &self.opts);
+        let g =
+            aha_verify::grade(Task::Math, response, &Gold::Answer(gold.into()), &self.opts).grade;
+        let ssr = classify_ssr(response, gold, &self.detector, &self.opts.math);
         Graded {
             verdict: g.verdict,
             reflections: ssr.reflections,

@@ -5,12 +5,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use aha_data::{AnswerFormat, Gold, Problem, Template};
+use aha_data::{Problem, Template};
 use aha_openai::{ChatMessage, ChatRequest, Client};
 use aha_reflect::aggregate::{ResponseRecord, Summary, summarize};
 use aha_reflect::judge::{self, JudgeCache, JudgeVerdict};
 use aha_reflect::{KeywordDetector, classify_with_report};
-use aha_verify::{CountdownOptions, Grade, MathOptions, Verdict, grade_countdown, grade_math};
+use aha_verify::{GradeOptions, RewardScheme, Verdict};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -76,17 +76,6 @@ pub struct ProbeSummary {
     pub judge_failures: usize,
     /// One entry per template, in sweep order.
     pub templates: Vec<TemplateSummary>,
-}
-
-/// The grading options for a template's answer format: only the format the template asks for
-/// counts, as in the study (a boxed answer under an `<answer>`-tag template is not read).
-pub fn math_options(format: AnswerFormat) -> MathOptions {
-    MathOptions {
-        boxed: format == AnswerFormat::Boxed,
-        answer_tag: format == AnswerFormat::AnswerTag,
-        answer_is: false,
-        ..MathOptions::default()
-    }
 }
 
 /// Grades and analyses `dir/responses.jsonl`; writes `dir/graded.jsonl` and `dir/summary.json`
@@ -156,8 +145,10 @@ pub fn analyse(
     for (i, l) in lines.iter().enumerate() {
         let problem = by_id[l.question_id.as_str()];
         let template = by_name[l.template.as_str()];
-        let opts = math_options(template.answer_format());
-        let grade = grade_line(&l.response, &problem.gold, &opts);
+        // Only the format the template asks for counts, as in the study.
+        let opts = GradeOptions::math(template.answer_format().math_options(RewardScheme::Binary));
+        let gold = &problem.gold;
+        let grade = aha_verify::grade(gold.task(), &l.response, gold, &opts).grade;
         let report = match l.num_tokens.and_then(|n| usize::try_from(n).ok()) {
             Some(n) => detector.analyze_with_tokens(&l.response, n),
             None => detector.analyze(&l.response),
@@ -166,7 +157,7 @@ pub fn analyse(
             .gold
             .answers()
             .first()
-            .map(|g| classify_with_report(&l.response, &report, g, &opts).category);
+            .map(|g| classify_with_report(&l.response, &report, g, &opts.math).category);
         let verdict: Option<&JudgeVerdict> = judged.as_ref().and_then(|v| v[i].as_ref());
         let mut line = json!({
             "schema_version": GRADED_SCHEMA_VERSION,
@@ -247,30 +238,6 @@ pub fn analyse(
     let json = serde_json::to_string_pretty(&summary).map_err(|e| Error::Config(e.to_string()))?;
     write_atomic(&dir.join("summary.json"), format!("{json}\n").as_bytes())?;
     Ok(summary)
-}
-
-/// Grades one response: Countdown golds with TinyZero's reward, math golds against every
-/// acceptable answer (the best grade wins).
-fn grade_line(response: &str, gold: &Gold, opts: &MathOptions) -> Grade {
-    match gold {
-        Gold::Countdown { target, numbers } => {
-            grade_countdown(response, *target, numbers, &CountdownOptions::default())
-        }
-        Gold::Answer(a) => grade_math(response, a, opts),
-        Gold::AnyOf(answers) => {
-            let mut best: Option<Grade> = None;
-            for a in answers {
-                let g = grade_math(response, a, opts);
-                if g.verdict.is_correct() {
-                    return g;
-                }
-                if best.is_none() {
-                    best = Some(g);
-                }
-            }
-            best.unwrap_or_else(|| grade_math(response, "", opts))
-        }
-    }
 }
 
 fn length_rows(lines: &[&ResponseLine]) -> Vec<LengthRow> {

@@ -25,7 +25,7 @@ mod sweep;
 
 pub use analyse::{
     GRADED_SCHEMA_VERSION, JudgeSettings, LengthRow, PROBE_SUMMARY_SCHEMA_VERSION, ProbeSummary,
-    TemplateSummary, analyse, math_options,
+    TemplateSummary, analyse,
 };
 pub use embedded::EmbeddedSampler;
 pub use error::{Error, Result};

@@ -17,7 +17,7 @@
 //!    answer of the whole response. With several reflections, the first answer that was
 //!    reflected upon is compared with the final one: intermediate flip-flops are listed in
 //!    [`SsrReport::steps`] but do not change the category.
-//! 4. Both are graded against the gold with [`aha_verify::grade_answer`]: correct → C, anything
+//! 4. Both are graded against the gold with [`aha_verify::Reference::grade_answer`]: correct → C, anything
 //!    else (incorrect) → W. Since the prior answer lies in the response, a final answer always
 //!    exists. The category is `prior → final`: `C->C` (confirms a correct answer, blog
 //!    behaviour 1), `W->C` (fixes a wrong one, behaviour 2), `C->W` (breaks a correct one,
@@ -28,7 +28,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use aha_verify::{MathOptions, Verdict, extract_answer, grade_answer};
+use aha_verify::{MathOptions, Reference, Verdict, extract_answer};
 
 use crate::{KeywordDetector, KeywordReport};
 
@@ -168,11 +168,13 @@ pub fn classify_with_report(
         .collect();
     let final_ex = extract_answer(text, opts);
     let mut grade_cache: Vec<(String, Verdict)> = Vec::new();
+    // Parsed once: a response may hold many intermediate answers.
+    let reference = Reference::new(gold, opts);
     let mut grade = |answer: &str| -> Verdict {
         if let Some((_, v)) = grade_cache.iter().find(|(a, _)| a == answer) {
             return *v;
         }
-        let v = grade_answer(answer, gold, opts).verdict;
+        let v = reference.grade_answer(answer, opts).verdict;
         grade_cache.push((answer.to_string(), v));
         v
     };

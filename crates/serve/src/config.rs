@@ -7,26 +7,9 @@ pub use aha_verify::isolate::DEFAULT_STOP_MARKERS;
 
 use crate::error::{Error, Result};
 
-/// Which rule-based task a sample is graded as.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Task {
-    /// Math answers compared to a gold answer (`aha_verify::grade_math`).
-    Math,
-    /// TinyZero's Countdown: the gold is `{"target": N, "numbers": [...]}`
-    /// (`aha_verify::grade_countdown`).
-    Countdown,
-}
-
-impl Task {
-    /// Name as used on the command line and in JSON.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Task::Math => "math",
-            Task::Countdown => "countdown",
-        }
-    }
-}
+/// Which rule-based task a sample is graded as: the grading contract's task (`math`,
+/// `math_answer`, `countdown`).
+pub use aha_verify::Task;
 
 /// Limits and defaults of one server.
 #[derive(Debug, Clone)]

@@ -217,6 +217,7 @@ fn openrlhf_samples(app: &App, body: &[u8]) -> Result<OpenRlhfBatch> {
         matched.push(isolated.prompt_match.is_matched());
         samples.push(Sample {
             response: isolated.text,
+            task: app.config.task,
             gold,
             prefilled_think: prompt.is_some_and(prompt_prefills_think),
         });
@@ -315,6 +316,7 @@ fn oat_samples(app: &App, body: &[u8]) -> Result<OatBatch> {
     let mut samples = Vec::with_capacity(req.batch_response.len() + 2 * req.batch_candidates.len());
     let sample = |i: usize, response: &str| Sample {
         response: app.text.strip_markers(response),
+        task: app.config.task,
         gold: golds[i].clone(),
         prefilled_think: prompt_prefills_think(&req.batch_prompt[i]),
     };
@@ -376,6 +378,7 @@ fn verify_samples(app: &App, body: &[u8]) -> Result<(Vec<Sample>, Vec<Task>)> {
         let gold = wire::gold(&item.gold, task, || format!("items[{i}].gold"))?;
         samples.push(Sample {
             response: app.text.strip_markers(&item.response),
+            task,
             gold,
             prefilled_think: item.prefilled_think,
         });

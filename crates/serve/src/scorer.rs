@@ -1,34 +1,12 @@
 //! What one sample is graded into, and the grader behind the service.
 
 use aha_reflect::{KeywordDetector, KeywordReport};
-use aha_verify::{CountdownOptions, Grade, MathOptions, RewardScheme};
+use aha_verify::{AnswerFormat, CountdownOptions, Grade, GradeOptions, MathOptions, RewardScheme};
 
 use crate::config::Task;
 
-/// The reference a response is graded against.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Gold {
-    /// Math answers (LaTeX or plain text); the response is correct if it equals any of them.
-    /// Empty: no reference (graded `gold_unparseable`).
-    Math(Vec<String>),
-    /// A Countdown problem: reach `target` using each of `numbers` exactly once.
-    Countdown {
-        /// The value the equation must reach.
-        target: i64,
-        /// The numbers available (a multiset).
-        numbers: Vec<i64>,
-    },
-}
-
-impl Gold {
-    /// The task this gold belongs to.
-    pub fn task(&self) -> Task {
-        match self {
-            Gold::Math(_) => Task::Math,
-            Gold::Countdown { .. } => Task::Countdown,
-        }
-    }
-}
+/// The reference a response is graded against: the grading contract's type.
+pub use aha_verify::Gold;
 
 /// One response to grade.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,7 +14,9 @@ pub struct Sample {
     /// The response text only (prompt and stop markers already removed, see
     /// [`crate::Isolator`]).
     pub response: String,
-    /// The reference.
+    /// How it is graded.
+    pub task: Task,
+    /// The reference, read for `task` ([`Gold::from_json`]).
     pub gold: Gold,
     /// The prompt ended with `<think>`, so the response starts inside the thinking block
     /// (matters for the strict R1 format check).
@@ -108,24 +88,24 @@ impl Template {
         }
     }
 
+    /// Where this template asks for the answer.
+    pub fn answer_format(self) -> AnswerFormat {
+        match self {
+            Template::R1 => AnswerFormat::AnswerTag,
+            Template::QwenMath | Template::None => AnswerFormat::Boxed,
+        }
+    }
+
     /// Math options reading the answer only where this template asks for it.
     pub fn math_options(self, reward: RewardScheme) -> MathOptions {
-        let tag = self == Template::R1;
-        MathOptions {
-            boxed: !tag,
-            answer_tag: tag,
-            answer_is: false,
-            reward,
-            ..MathOptions::default()
-        }
+        self.answer_format().math_options(reward)
     }
 }
 
 /// The real grader: `aha_verify` for correctness, `aha_reflect` for reflection keywords.
 #[derive(Debug, Clone)]
 pub struct AhaScorer {
-    math: MathOptions,
-    countdown: CountdownOptions,
+    opts: GradeOptions,
     detector: KeywordDetector,
 }
 
@@ -137,8 +117,7 @@ impl AhaScorer {
         detector: KeywordDetector,
     ) -> AhaScorer {
         AhaScorer {
-            math,
-            countdown,
+            opts: GradeOptions { math, countdown },
             detector,
         }
     }
@@ -147,21 +126,7 @@ impl AhaScorer {
 impl Scorer for AhaScorer {
     fn score(&self, sample: &Sample) -> Scored {
         let response = sample.response.as_str();
-        let grade = match &sample.gold {
-            Gold::Math(golds) => {
-                match aha_verify::grade_any_of(golds, |g| {
-                    aha_verify::grade_math(response, g, &self.math)
-                }) {
-                    Some((_, grade)) => grade,
-                    // The verifier reads an empty reference as unreadable, with the scheme's
-                    // reward for that.
-                    None => aha_verify::grade_math(response, "", &self.math),
-                }
-            }
-            Gold::Countdown { target, numbers } => {
-                aha_verify::grade_countdown(response, *target, numbers, &self.countdown)
-            }
-        };
+        let grade = aha_verify::grade(sample.task, response, &sample.gold, &self.opts).grade;
         Scored {
             grade,
             r1_format: aha_verify::r1_format_ok(response, sample.prefilled_think),

@@ -183,90 +183,16 @@ pub(crate) fn to_msgpack<T: Serialize>(value: &T) -> Result<Vec<u8>> {
     rmp_serde::to_vec_named(value).map_err(|e| Error::Internal(format!("encoding msgpack: {e}")))
 }
 
-/// Unknown keys are ignored and `nums` (TinyZero's column) is read as `numbers`, as the
-/// Python wheel and `aha verify` do.
-#[derive(Deserialize)]
-struct CountdownGold {
-    target: i64,
-    #[serde(alias = "nums")]
-    numbers: Vec<i64>,
-}
-
-const COUNTDOWN_SHAPE: &str = r#"a Countdown gold must be {"target": <int>, "numbers": [<int>, ...]} (`nums` for `numbers` too; an object or a JSON string)"#;
-
-/// One math answer: a string, or a number as written.
-fn math_scalar(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-/// Reads one gold label for `task`; `field` names it in errors (e.g. `labels[3]`).
+/// Reads one gold label for `task` with the contract's reader ([`Gold::from_json`]); `field`
+/// names it in errors (e.g. `labels[3]`, then `labels[3][1]` for a bad list item).
 ///
-/// Math: a string or number, or a list of them (any-of, as OpenRLHF sends several acceptable
-/// answers); `null` and `[]` mean "no reference" and grade as `gold_unparseable`, as in the
-/// Python wheel, rather than failing the whole batch.
+/// `null` and `[]` mean "no reference" and grade as `gold_unparseable`, as in the Python wheel,
+/// rather than failing the whole batch.
 pub(crate) fn gold(value: &Value, task: Task, field: impl FnOnce() -> String) -> Result<Gold> {
-    match task {
-        Task::Math => match value {
-            Value::Null => Ok(Gold::Math(Vec::new())),
-            Value::Array(items) => items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| {
-                    math_scalar(item).ok_or_else(|| (i, kind_of(item)))
-                })
-                .collect::<std::result::Result<Vec<_>, _>>()
-                .map(Gold::Math)
-                .map_err(|(i, kind)| {
-                    Error::field(
-                        format!("{}[{i}]", field()),
-                        format!("an answer in a list of math golds must be a string or a number, got {kind}"),
-                    )
-                }),
-            other => math_scalar(other).map(|g| Gold::Math(vec![g])).ok_or_else(|| {
-                Error::field(
-                    field(),
-                    format!(
-                        "a math gold must be a string, a number or a list of them, got {}",
-                        kind_of(other)
-                    ),
-                )
-            }),
-        },
-        Task::Countdown => {
-            let parsed = match value {
-                Value::String(s) => serde_json::from_str::<CountdownGold>(s),
-                Value::Object(_) => CountdownGold::deserialize(value),
-                other => {
-                    return Err(Error::field(
-                        field(),
-                        format!("{COUNTDOWN_SHAPE}, got {}", kind_of(other)),
-                    ));
-                }
-            };
-            match parsed {
-                Ok(g) => Ok(Gold::Countdown {
-                    target: g.target,
-                    numbers: g.numbers,
-                }),
-                Err(e) => Err(Error::field(field(), format!("{COUNTDOWN_SHAPE}: {e}"))),
-            }
-        }
-    }
-}
-
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
+    Gold::from_json(value, task).map_err(|e| match e {
+        aha_verify::Error::Gold { at, reason } => Error::field(format!("{}{at}", field()), reason),
+        other => Error::field(field(), other.to_string()),
+    })
 }
 
 #[cfg(test)]
@@ -328,14 +254,17 @@ mod tests {
         let math = |v: serde_json::Value| gold(&v, Task::Math, f);
         assert_eq!(
             math(serde_json::json!(7)).unwrap(),
-            Gold::Math(vec!["7".into()])
+            Gold::Answer("7".into())
         );
         assert_eq!(
             math(serde_json::json!(["2", -2])).unwrap(),
-            Gold::Math(vec!["2".into(), "-2".into()])
+            Gold::AnyOf(vec!["2".into(), "-2".into()])
         );
-        assert_eq!(math(Value::Null).unwrap(), Gold::Math(Vec::new()));
-        assert_eq!(math(serde_json::json!([])).unwrap(), Gold::Math(Vec::new()));
+        assert_eq!(math(Value::Null).unwrap(), Gold::AnyOf(Vec::new()));
+        assert_eq!(
+            math(serde_json::json!([])).unwrap(),
+            Gold::AnyOf(Vec::new())
+        );
         let err = math(serde_json::json!(["2", ["3"]])).unwrap_err();
         assert!(err.to_string().contains("labels[0][1]"), "{err}");
         assert!(math(serde_json::json!({"a": 1})).is_err());

@@ -7,11 +7,9 @@
 
 use std::collections::BTreeMap;
 
-use aha_data::{AnswerFormat, Gold, Template};
+use aha_data::{Gold, Template};
 use aha_reflect::{KeywordDetector, Keywords, MatchMode, SsrCategory, classify_with_report};
-use aha_verify::{
-    CountdownOptions, Grade, MathOptions, RewardScheme, Verdict, grade_countdown, r1_format_ok,
-};
+use aha_verify::{Grade, GradeOptions, RewardScheme, Verdict, r1_format_ok};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -112,7 +110,7 @@ pub struct Graded {
 #[derive(Debug)]
 pub struct Grader {
     reward: RewardConfig,
-    math: MathOptions,
+    opts: GradeOptions,
     prefilled_think: bool,
     detector: KeywordDetector,
 }
@@ -142,22 +140,17 @@ impl Grader {
         .map_err(|e| Error::invalid("reflection.keywords", e.to_string()))?;
         let detector = KeywordDetector::new(&kw, mode)
             .map_err(|e| Error::invalid("reflection.keywords", e.to_string()))?;
-        let format = template.answer_format();
-        let math = MathOptions {
-            // Only the format the template asks for counts, as in the study.
-            boxed: format == AnswerFormat::Boxed,
-            answer_tag: format == AnswerFormat::AnswerTag,
-            answer_is: false,
-            reward: if reward.kind == RewardKind::SimpleRl {
+        // Only the format the template asks for counts, as in the study.
+        let math = template
+            .answer_format()
+            .math_options(if reward.kind == RewardKind::SimpleRl {
                 RewardScheme::SimpleRl
             } else {
                 RewardScheme::Binary
-            },
-            ..MathOptions::default()
-        };
+            });
         Ok(Grader {
             reward,
-            math,
+            opts: GradeOptions::math(math),
             prefilled_think: template.prefilled_think(),
             detector,
         })
@@ -199,7 +192,7 @@ impl Grader {
             g => g
                 .answers()
                 .first()
-                .map(|a| classify_with_report(text, &report, a, &self.math).category),
+                .map(|a| classify_with_report(text, &report, a, &self.opts.math).category),
         };
         let reward = match (truncated, self.reward.truncated) {
             (true, Some(r)) => r,
@@ -218,13 +211,10 @@ impl Grader {
     }
 
     fn grade_text(&self, text: &str, gold: &Gold) -> Grade {
-        let answers = match gold {
-            Gold::Countdown { target, numbers } => {
-                return grade_countdown(text, *target, numbers, &CountdownOptions::default());
-            }
-            g => g.answers(),
-        };
-        if self.reward.kind == RewardKind::R1Format && !r1_format_ok(text, self.prefilled_think) {
+        if self.reward.kind == RewardKind::R1Format
+            && !matches!(gold, Gold::Countdown { .. })
+            && !r1_format_ok(text, self.prefilled_think)
+        {
             return Grade {
                 verdict: Verdict::NoAnswer,
                 extracted: None,
@@ -232,16 +222,8 @@ impl Grader {
                 formatted: false,
             };
         }
-        // Any acceptable answer: the first correct grade wins, else the first answer's grade.
-        let mut first = None;
-        for a in answers {
-            let g = aha_verify::grade_math(text, a, &self.math);
-            if g.verdict.is_correct() {
-                return g;
-            }
-            first.get_or_insert(g);
-        }
-        first.unwrap_or_else(|| aha_verify::grade_math(text, "", &self.math))
+        // `check_gold` has matched the gold's shape to the reward, so its own task is the one.
+        aha_verify::grade(gold.task(), text, gold, &self.opts).grade
     }
 }
 

@@ -44,6 +44,14 @@ pub enum Error {
         /// what is wrong with them
         reason: String,
     },
+    /// A reference answer is not in a shape the contract reads ([`crate::Gold::from_json`]).
+    #[error("{}{reason}", at_prefix(.at))]
+    Gold {
+        /// where inside the value: `""` for the value itself, `"[1]"` for a list item
+        at: String,
+        /// what shape was expected and what was found
+        reason: String,
+    },
     /// The per-call work budget ran out.
     #[error("work budget of {steps} steps exhausted")]
     Budget {
@@ -54,3 +62,11 @@ pub enum Error {
 
 /// `Result` with the crate's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
+
+fn at_prefix(at: &str) -> String {
+    if at.is_empty() {
+        String::new()
+    } else {
+        format!("{at}: ")
+    }
+}

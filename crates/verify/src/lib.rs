@@ -27,6 +27,7 @@
 #![warn(clippy::unwrap_used)]
 
 pub mod budget;
+mod contract;
 pub mod countdown;
 mod equiv;
 mod error;
@@ -37,12 +38,13 @@ mod number;
 mod parse;
 pub mod reward;
 
+pub use contract::{AnswerFormat, Gold, GradeOptions, Outcome, Task, grade};
 pub use countdown::{CountdownOptions, grade_countdown};
 pub use equiv::{answers_equal, parse_answer};
 pub use error::{Error, Result};
 pub use expr::Expr;
 pub use extract::extract_answer;
-pub use reward::{Reference, grade_answer, grade_any_of, grade_math, r1_format_ok};
+pub use reward::{Reference, grade_answer, grade_math, r1_format_ok};
 
 /// The outcome of grading one answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]

@@ -34,22 +34,14 @@ pub fn grade_math(response: &str, gold: &str, opts: &MathOptions) -> Grade {
     Reference::new(gold, opts).grade_math(response, opts)
 }
 
-/// Grades against several acceptable references (any-of), calling `grade_one` with each.
+/// Grades against several acceptable references (any-of), calling `grade_one` with each: the
+/// contract's one any-of rule, reached only through [`crate::grade`].
 ///
-/// One rule for every caller: the first reference that makes the response correct wins;
-/// otherwise the most informative verdict is kept, "wrong" before "no answer" before
-/// "unreadable reference", the first reference on a tie. Returns the index of the reference the
-/// grade refers to, or `None` when `golds` is empty.
-///
-/// ```
-/// use aha_verify::{grade_any_of, grade_math, MathOptions, Verdict};
-/// let o = MathOptions::default();
-/// let (i, g) = grade_any_of(&["2", "-2"], |gold| grade_math("\\boxed{-2}", gold, &o)).unwrap();
-/// assert_eq!((i, g.verdict), (1, Verdict::Correct));
-/// let (i, g) = grade_any_of(&["\\frac{1}{", "2"], |gold| grade_math("\\boxed{3}", gold, &o)).unwrap();
-/// assert_eq!((i, g.verdict), (1, Verdict::Incorrect));
-/// ```
-pub fn grade_any_of<S: AsRef<str>>(
+/// The first reference that makes the response correct wins; otherwise the most informative
+/// verdict is kept, "wrong" before "no answer" before "unreadable reference", the first
+/// reference on a tie. Returns the index of the reference the grade refers to, or `None` when
+/// `golds` is empty.
+pub(crate) fn grade_any_of<S: AsRef<str>>(
     golds: &[S],
     mut grade_one: impl FnMut(&str) -> Grade,
 ) -> Option<(usize, Grade)> {

@@ -22,7 +22,7 @@ use aha_reflect::judge::{self, JudgeCache, JudgeVerdict};
 use aha_reflect::{
     KeywordDetector, KeywordReport, Keywords, MatchMode, PRESETS, SsrReport, classify_with_report,
 };
-use aha_verify::{MathOptions, Verdict, extract_answer, grade_answer};
+use aha_verify::{MathOptions, Reference, Verdict, extract_answer};
 use anyhow::Context;
 use serde_json::{Map, Value, json};
 
@@ -361,9 +361,7 @@ fn analyse(line: Line, detector: &KeywordDetector, opts: &MathOptions) -> Analys
             let s = classify_with_report(&line.response, &report, gold, opts);
             // The SSR report grades the final answer; without one, ask the verifier whether
             // the gold itself is readable so such lines are not counted as wrong.
-            let verdict = if s.final_answer.is_none()
-                && grade_answer("0", gold, opts).verdict == Verdict::GoldUnparseable
-            {
+            let verdict = if s.final_answer.is_none() && !Reference::new(gold, opts).is_readable() {
                 Verdict::GoldUnparseable
             } else {
                 s.final_verdict

@@ -12,10 +12,7 @@ use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use aha_verify::{
-    CountdownOptions, Grade, MathOptions, RewardScheme, Verdict, grade_answer, grade_countdown,
-    grade_math,
-};
+use aha_verify::{AnswerFormat, Gold, Grade, GradeOptions, MathOptions, RewardScheme, Verdict};
 use anyhow::Context;
 use serde_json::{Value, json};
 
@@ -40,6 +37,7 @@ pub enum Scheme {
     /// 1 correct, 0 otherwise.
     Binary,
     /// 1 correct, -0.5 wrong, -1 no boxed answer (SimpleRL-Zero; boxed-only extraction).
+    #[value(alias = "simple_rl")]
     Simplerl,
 }
 
@@ -83,19 +81,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         None => Box::new(BufWriter::new(std::io::stdout().lock())),
     };
-    let mut opts = MathOptions {
-        last_number: args.last_number,
-        ..MathOptions::default()
-    };
-    if args.reward == Scheme::Simplerl {
+    let mut opts = GradeOptions::math(match args.reward {
+        Scheme::Binary => MathOptions::default(),
         // SimpleRL reads only the last `\boxed{}`; -1 means "no box".
-        opts.reward = RewardScheme::SimpleRl;
-        opts.answer_tag = false;
-        opts.answer_is = false;
-    }
-    let cd_opts = CountdownOptions {
-        strict: args.strict,
-    };
+        Scheme::Simplerl => AnswerFormat::Boxed.math_options(RewardScheme::SimpleRl),
+    });
+    opts.math.last_number = args.last_number;
+    opts.countdown.strict = args.strict;
     let bar = if total >= PROGRESS_MIN_LINES {
         let b = indicatif::ProgressBar::new(total);
         b.set_style(
@@ -121,7 +113,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 if line.trim().is_empty() {
                     Ok(None)
                 } else {
-                    grade_line(&line, &args, &opts, &cd_opts).map(Some)
+                    grade_line(&line, &args, &opts).map(Some)
                 }
             });
         let record = match parsed {
@@ -178,12 +170,7 @@ fn count_lines(path: &PathBuf) -> anyhow::Result<u64> {
 type LineError = (&'static str, String);
 
 /// Grades one input line; `Err((field, message))` for a malformed line.
-fn grade_line(
-    line: &str,
-    args: &Args,
-    opts: &MathOptions,
-    cd: &CountdownOptions,
-) -> Result<Grade, LineError> {
+fn grade_line(line: &str, args: &Args, opts: &GradeOptions) -> Result<Grade, LineError> {
     let v: Value =
         serde_json::from_str(line).map_err(|e| ("(line)", format!("invalid JSON: {e}")))?;
     let obj = v
@@ -194,85 +181,29 @@ fn grade_line(
         Some(_) => return Err(("response", "must be a string".into())),
         None => return Err(("response", "missing".into())),
     };
-    match args.task {
-        Task::Countdown => {
-            let gold = obj.get("gold").ok_or(("gold", "missing".to_string()))?;
-            let gold = match gold {
-                // A JSON string holding the object, as oat passes it.
-                Value::String(s) => serde_json::from_str::<Value>(s)
-                    .map_err(|e| ("gold", format!("not a JSON object: {e}")))?,
-                other => other.clone(),
-            };
-            let target = gold
-                .get("target")
-                .and_then(Value::as_i64)
-                .ok_or(("gold.target", "missing or not an integer".to_string()))?;
-            let numbers = gold
-                .get("numbers")
-                .or_else(|| gold.get("nums"))
-                .and_then(Value::as_array)
-                .ok_or(("gold.numbers", "missing or not a list".to_string()))?
-                .iter()
-                .map(|x| {
-                    x.as_i64()
-                        .ok_or(("gold.numbers", format!("{x} is not an integer")))
-                })
-                .collect::<Result<Vec<i64>, _>>()?;
-            Ok(grade_countdown(response, target, &numbers, cd))
-        }
-        Task::Math => {
-            let golds = math_golds(obj)?;
-            let grade_one = |g: &str| {
-                if args.answer_only {
-                    grade_answer(response, g, opts)
-                } else {
-                    grade_math(response, g, opts)
-                }
-            };
-            // Any-of: the first correct reference wins, else the first readable one's grade.
-            let mut first: Option<Grade> = None;
-            for g in &golds {
-                let grade = grade_one(g);
-                if grade.verdict == Verdict::Correct {
-                    return Ok(grade);
-                }
-                let better = match &first {
-                    None => true,
-                    Some(f) => {
-                        f.verdict == Verdict::GoldUnparseable
-                            && grade.verdict != Verdict::GoldUnparseable
-                    }
-                };
-                if better {
-                    first = Some(grade);
-                }
-            }
-            first.ok_or(("gold", "empty list".to_string()))
-        }
+    let task = match args.task {
+        Task::Countdown => aha_verify::Task::Countdown,
+        Task::Math if args.answer_only => aha_verify::Task::MathAnswer,
+        Task::Math => aha_verify::Task::Math,
+    };
+    // Math rows may carry the reference under a benchmark's own name.
+    let fields: &[&'static str] = match args.task {
+        Task::Countdown => &["gold"],
+        Task::Math => &["gold", "answer", "final_answer", "solution"],
+    };
+    let (field, value) = fields
+        .iter()
+        .find_map(|f| obj.get(*f).map(|v| (*f, v)))
+        .ok_or_else(|| match args.task {
+            Task::Countdown => ("gold", "missing".to_string()),
+            Task::Math => (
+                "gold",
+                "missing (also no answer/final_answer/solution)".to_string(),
+            ),
+        })?;
+    let gold = Gold::from_json(value, task).map_err(|e| (field, e.to_string()))?;
+    if gold.answers().is_empty() && !matches!(gold, Gold::Countdown { .. }) {
+        return Err((field, "no reference answer (null or an empty list)".into()));
     }
-}
-
-/// The reference answers of a math row: `gold`, else `answer`, `final_answer`, `solution`.
-fn math_golds(obj: &serde_json::Map<String, Value>) -> Result<Vec<String>, LineError> {
-    for field in ["gold", "answer", "final_answer", "solution"] {
-        let Some(v) = obj.get(field) else { continue };
-        let field_name: &'static str = field;
-        return match v {
-            Value::String(s) => Ok(vec![s.clone()]),
-            Value::Number(n) => Ok(vec![n.to_string()]),
-            Value::Array(items) => items
-                .iter()
-                .map(|x| match x {
-                    Value::String(s) => Ok(s.clone()),
-                    Value::Number(n) => Ok(n.to_string()),
-                    other => Err((field_name, format!("list item {other} is not a string"))),
-                })
-                .collect(),
-            other => Err((field_name, format!("{other} is not a string or list"))),
-        };
-    }
-    Err((
-        "gold",
-        "missing (also no answer/final_answer/solution)".into(),
-    ))
+    Ok(aha_verify::grade(task, response, &gold, opts).grade)
 }
