@@ -22,7 +22,7 @@ RUN_ID=$(date -u +%Y%m%dT%H%M%SZ)
 
 echo "== building (release)"
 cargo build --release -p aha --bin aha
-cargo build --release -p aha-serve --example loadgen
+cargo build --release -p aha-reward-server --example loadgen
 TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 AHA="$TARGET_DIR/release/aha"
 LOADGEN="$TARGET_DIR/release/examples/loadgen"

@@ -23,11 +23,12 @@ enum Command {
     Reflect(cmd::reflect::Args),
     /// Generate a continuation with the embedded model.
     Generate(cmd::generate::Args),
-    /// Serve rewards over HTTP (OpenRLHF, oat and aha's own API).
+    /// Serve rewards over HTTP to RL engines (OpenRLHF, oat, verl and aha's own API).
     ServeReward(cmd::serve_reward::Args),
     /// Serve the embedded model over an OpenAI-compatible API (/v1/completions,
-    /// /v1/chat/completions, /v1/models), batching concurrent requests.
-    Serve(cmd::serve::Args),
+    /// /v1/chat/completions, /v1/models), batching concurrent requests. Alias: `serve`.
+    #[command(visible_alias = "serve")]
+    ServeModel(cmd::serve_model::Args),
     /// The epoch-0 probe: sample a dataset under templates x temperatures (resumable), then
     /// grade and analyse self-reflection.
     Probe(Box<cmd::probe::Args>),
@@ -52,7 +53,7 @@ fn main() -> ExitCode {
         Command::Reflect(args) => cmd::reflect::run(args),
         Command::Generate(args) => cmd::generate::run(args),
         Command::ServeReward(args) => cmd::serve_reward::run(args),
-        Command::Serve(args) => cmd::serve::run(args),
+        Command::ServeModel(args) => cmd::serve_model::run(args),
         Command::Probe(args) => cmd::probe::run(*args),
         Command::Report(args) => cmd::report::run(args),
         Command::Demo(args) => cmd::demo::run(args),

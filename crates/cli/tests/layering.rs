@@ -42,7 +42,11 @@ fn allowed_internal() -> BTreeMap<&'static str, &'static [&'static str]> {
         ),
         ("aha-openai", &[][..]),
         ("aha-hub", &[][..]),
-        ("aha-serve", &["aha-verify", "aha-reflect"][..]),
+        ("aha-reward-server", &["aha-verify", "aha-reflect"][..]),
+        (
+            "aha-model-server",
+            &["aha-openai", "aha-probe", "aha-tokenizer"][..],
+        ),
         ("aha-python", &["aha-verify", "aha-reflect"][..]),
         ("aha-report", &["aha-reflect"][..]),
         (

@@ -1,4 +1,4 @@
-//! `aha serve` on a tiny random model (127.0.0.1, port 0): `/v1/models`, and `aha probe
+//! `aha serve-model` on a tiny random model (127.0.0.1, port 0): `/v1/models`, and `aha probe
 //! --server` against it (concurrent requests, both endpoints) draws exactly the texts that
 //! `aha probe --model` draws in-process with the same seeds.
 
@@ -58,7 +58,7 @@ fn served_samples_equal_embedded_samples() {
     let model = tiny_model(dir.path(), TINY_HF, 5);
     let mut child = Command::new(env!("CARGO_BIN_EXE_aha"))
         .args([
-            "serve",
+            "serve-model",
             "--model",
             model.to_str().unwrap(),
             "--addr",

@@ -12,7 +12,7 @@
 //! `block_on`).
 //!
 //! ```no_run
-//! use aha_openai::{ChatMessage, ChatRequest, Client, ClientConfig};
+//! use aha_openai::{ChatMessage, ChatRequest, Client, ClientConfig, Sampling};
 //! let mut cfg = ClientConfig::new("http://127.0.0.1:8000/v1");
 //! cfg.api_key = std::env::var("OPENAI_API_KEY").ok();
 //! let client = Client::new(cfg)?;
@@ -21,9 +21,7 @@
 //!     .map(|q| ChatRequest {
 //!         model: "gpt-4o-mini-2024-07-18".into(),
 //!         messages: vec![ChatMessage::user(*q)],
-//!         temperature: Some(0.0),
-//!         max_tokens: Some(300),
-//!         ..Default::default()
+//!         sampling: Sampling { temperature: Some(0.0), max_tokens: Some(300), ..Default::default() },
 //!     })
 //!     .collect();
 //! for r in client.chat_many(&reqs, |i, _| eprintln!("request {i} done")) {
@@ -42,5 +40,5 @@ pub use client::{Client, ClientConfig};
 pub use error::{Error, Result};
 pub use types::{
     ChatChoice, ChatMessage, ChatRequest, ChatResponse, CompletionChoice, CompletionRequest,
-    CompletionResponse, Usage,
+    CompletionResponse, Sampling, Usage,
 };

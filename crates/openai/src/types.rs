@@ -31,13 +31,9 @@ impl ChatMessage {
     }
 }
 
-/// `POST /v1/chat/completions` body. `None` fields are not sent (server defaults apply).
+/// The sampling fields both endpoints share. `None` fields are not sent (server defaults apply).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ChatRequest {
-    /// Model name.
-    pub model: String,
-    /// The conversation.
-    pub messages: Vec<ChatMessage>,
+pub struct Sampling {
     /// Number of choices to sample.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub n: Option<u32>,
@@ -53,9 +49,21 @@ pub struct ChatRequest {
     /// Stop strings.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop: Option<Vec<String>>,
-    /// Sampling seed (honoured by vLLM/SGLang; best effort on OpenAI).
+    /// Sampling seed (honoured by vLLM, SGLang and llama-server; best effort on OpenAI).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+}
+
+/// `POST /v1/chat/completions` body. `None` fields are not sent (server defaults apply).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChatRequest {
+    /// Model name.
+    pub model: String,
+    /// The conversation.
+    pub messages: Vec<ChatMessage>,
+    /// How to sample (flattened into the body).
+    #[serde(flatten)]
+    pub sampling: Sampling,
 }
 
 /// `POST /v1/completions` body (raw prompt, no chat template).
@@ -65,24 +73,9 @@ pub struct CompletionRequest {
     pub model: String,
     /// The prompt text.
     pub prompt: String,
-    /// Number of choices to sample.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub n: Option<u32>,
-    /// Sampling temperature.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub temperature: Option<f64>,
-    /// Nucleus sampling mass.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub top_p: Option<f64>,
-    /// Maximum new tokens per choice.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub max_tokens: Option<u32>,
-    /// Stop strings.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub stop: Option<Vec<String>>,
-    /// Sampling seed.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub seed: Option<u64>,
+    /// How to sample (flattened into the body).
+    #[serde(flatten)]
+    pub sampling: Sampling,
     /// Number of top log-probabilities per token to return.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub logprobs: Option<u32>,

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use aha_openai::{ChatMessage, ChatRequest, Client, ClientConfig, CompletionRequest, Error};
+use aha_openai::{
+    ChatMessage, ChatRequest, Client, ClientConfig, CompletionRequest, Error, Sampling,
+};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -139,12 +141,14 @@ fn chat_round_trip_sends_every_parameter() {
     let client = Client::new(cfg).unwrap();
     let r = client
         .chat(&ChatRequest {
-            n: Some(2),
-            temperature: Some(0.5),
-            top_p: Some(0.9),
-            max_tokens: Some(300),
-            stop: Some(vec!["</answer>".into()]),
-            seed: Some(7),
+            sampling: Sampling {
+                n: Some(2),
+                temperature: Some(0.5),
+                top_p: Some(0.9),
+                max_tokens: Some(300),
+                stop: Some(vec!["</answer>".into()]),
+                seed: Some(7),
+            },
             ..req("m", "hello")
         })
         .unwrap();
@@ -182,7 +186,10 @@ fn completions_endpoint() {
         .completions(&CompletionRequest {
             model: "m".into(),
             prompt: "hello".into(),
-            max_tokens: Some(1),
+            sampling: Sampling {
+                max_tokens: Some(1),
+                ..Default::default()
+            },
             ..Default::default()
         })
         .unwrap();

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use aha_data::{Problem, Template};
-use aha_openai::{ChatMessage, ChatRequest, Client};
+use aha_openai::{ChatMessage, ChatRequest, Client, Sampling};
 use aha_reflect::aggregate::{ResponseRecord, Summary, summarize};
 use aha_reflect::judge::{self, JudgeCache, JudgeVerdict};
 use aha_reflect::{KeywordDetector, classify_with_report};
@@ -288,9 +288,11 @@ fn run_judge(
                 ChatRequest {
                     model: j.model.clone(),
                     messages: vec![ChatMessage::user(prompt)],
-                    temperature: Some(judge::STUDY_JUDGE_TEMPERATURE),
-                    max_tokens: Some(judge::STUDY_JUDGE_MAX_TOKENS),
-                    ..Default::default()
+                    sampling: Sampling {
+                        temperature: Some(judge::STUDY_JUDGE_TEMPERATURE),
+                        max_tokens: Some(judge::STUDY_JUDGE_MAX_TOKENS),
+                        ..Default::default()
+                    },
                 },
             ));
         }

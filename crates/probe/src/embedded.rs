@@ -96,7 +96,7 @@ impl EmbeddedSampler {
 
     /// Samples one continuation per prompt, `prompts[i]` (token ids) with seed `seeds[i]`, in
     /// forward batches of at most the configured size. For callers that tokenize themselves
-    /// (e.g. `aha serve` with multi-message chats).
+    /// (e.g. `aha serve-model` with multi-message chats).
     pub fn generate(
         &self,
         prompts: &[Vec<u32>],

@@ -2,7 +2,7 @@
 //! OpenAI-compatible server.
 
 use aha_data::Prompt;
-use aha_openai::{ChatMessage, ChatRequest, Client, CompletionRequest};
+use aha_openai::{ChatMessage, ChatRequest, Client, CompletionRequest, Sampling};
 
 use crate::error::{Error, Result};
 
@@ -61,7 +61,7 @@ pub trait Sampler {
     ) -> Vec<Vec<Result<Completion>>>;
 }
 
-/// Samples from an OpenAI-compatible server (vLLM, SGLang, llama.cpp's server, `aha serve`):
+/// Samples from an OpenAI-compatible server (vLLM, SGLang, llama.cpp's server, `aha serve-model`):
 /// `/v1/completions` for raw-text prompts, `/v1/chat/completions` for chat prompts.
 ///
 /// Each sample is its own request with `n = 1`: the `usage` of an `n > 1` response only gives
@@ -104,18 +104,21 @@ impl Sampler for OpenAiSampler {
         for (j, job) in jobs.iter().enumerate() {
             let p = &job.params;
             let stop = (!p.stop.is_empty()).then(|| p.stop.clone());
+            let sampling = |seed: Option<u64>| Sampling {
+                n: Some(1),
+                temperature: Some(p.temperature),
+                top_p: Some(p.top_p),
+                max_tokens: Some(p.max_tokens),
+                stop: stop.clone(),
+                seed,
+            };
             for (s, seed) in job.seeds.iter().enumerate() {
                 match &job.prompt {
                     Prompt::Text(text) => {
                         text_reqs.push(CompletionRequest {
                             model: self.model.clone(),
                             prompt: text.clone(),
-                            n: Some(1),
-                            temperature: Some(p.temperature),
-                            top_p: Some(p.top_p),
-                            max_tokens: Some(p.max_tokens),
-                            stop: stop.clone(),
-                            seed: *seed,
+                            sampling: sampling(*seed),
                             ..Default::default()
                         });
                         text_slots.push((j, s));
@@ -124,12 +127,7 @@ impl Sampler for OpenAiSampler {
                         chat_reqs.push(ChatRequest {
                             model: self.model.clone(),
                             messages: vec![ChatMessage::user(user.clone())],
-                            n: Some(1),
-                            temperature: Some(p.temperature),
-                            top_p: Some(p.top_p),
-                            max_tokens: Some(p.max_tokens),
-                            stop: stop.clone(),
-                            seed: *seed,
+                            sampling: sampling(*seed),
                         });
                         chat_slots.push((j, s));
                     }

@@ -5,7 +5,7 @@ pub mod generate;
 pub mod probe;
 pub mod reflect;
 pub mod report;
-pub mod serve;
+pub mod serve_model;
 pub mod serve_reward;
 pub mod sft;
 pub mod train;
@@ -184,7 +184,7 @@ pub fn resolve_model(model: &Path) -> anyhow::Result<PathBuf> {
     Ok(files.path().to_path_buf())
 }
 
-/// The model flags `aha train`, `aha sft` and `aha serve` share.
+/// The model flags `aha train`, `aha sft` and `aha serve-model` share.
 #[derive(Debug, clap::Args)]
 pub struct ModelArgs {
     /// The model: a GGUF file, a Hugging Face directory (config.json + safetensors +

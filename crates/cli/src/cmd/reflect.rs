@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use aha_openai::{ChatMessage, ChatRequest, Client, ClientConfig};
+use aha_openai::{ChatMessage, ChatRequest, Client, ClientConfig, Sampling};
 use aha_reflect::aggregate::{ResponseRecord, summarize};
 use aha_reflect::judge::{self, JudgeCache, JudgeVerdict};
 use aha_reflect::{
@@ -554,9 +554,11 @@ fn run_judge(
                 ChatRequest {
                     model: args.judge_model.clone(),
                     messages: vec![ChatMessage::user(prompt)],
-                    temperature: Some(judge::STUDY_JUDGE_TEMPERATURE),
-                    max_tokens: Some(max_tokens),
-                    ..Default::default()
+                    sampling: Sampling {
+                        temperature: Some(judge::STUDY_JUDGE_TEMPERATURE),
+                        max_tokens: Some(max_tokens),
+                        ..Default::default()
+                    },
                 },
             ));
         }

@@ -11,7 +11,7 @@ use anyhow::Context;
 use clap::ValueEnum;
 
 use aha_reflect::{KeywordDetector, Keywords, MatchMode};
-use aha_serve::{AhaScorer, ServeConfig, Task, Template};
+use aha_reward_server::{AhaScorer, ServeConfig, Task, Template};
 use aha_verify::{CountdownOptions, RewardScheme};
 
 /// Arguments of `aha serve-reward`.
@@ -138,7 +138,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         config.max_batch,
         config.max_body_bytes,
     );
-    aha_serve::serve_until_signal(config, Arc::new(scorer), args.addr, |bound| {
+    aha_reward_server::serve_until_signal(config, Arc::new(scorer), args.addr, |bound| {
         // Tests and scripts read this line to learn the port when --addr ends in :0.
         println!("listening on http://{bound}");
         let _ = std::io::stdout().flush();

@@ -7,7 +7,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aha_serve::{ServeConfig, Template};
+use aha_reward_server::{ServeConfig, Template};
 use aha_verify::RewardScheme;
 use anyhow::{Context, Result};
 use common::{Conn, Slow, real_scorer};
@@ -21,7 +21,7 @@ async fn sigterm_finishes_in_flight_requests_then_stops() -> Result<()> {
     };
     let (tx, rx) = std::sync::mpsc::channel();
     let server = std::thread::spawn(move || {
-        aha_serve::serve_until_signal(
+        aha_reward_server::serve_until_signal(
             ServeConfig::default(),
             Arc::new(slow),
             "127.0.0.1:0".parse().expect("literal address"),

@@ -5,7 +5,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aha_serve::{ServeConfig, Task, Template};
+use aha_reward_server::{ServeConfig, Task, Template};
 use aha_verify::RewardScheme;
 use anyhow::Result;
 use common::{Conn, Reply, Slow, real_scorer, start, start_default};

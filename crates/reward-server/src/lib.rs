@@ -203,7 +203,7 @@ pub fn serve_until_signal(
         .enable_all()
         // Grading jobs are bounded by the pool's permits; the margin covers tokio's own use.
         .max_blocking_threads(service.app.config.workers + 4)
-        .thread_name("aha-serve")
+        .thread_name("aha-reward-server")
         .build()
         .map_err(|source| Error::Io {
             context: "starting the async runtime".into(),

@@ -7,7 +7,7 @@
 //! the rewards of every 50th reply against the expected ones.
 //!
 //! ```sh
-//! cargo run --release -p aha-serve --example loadgen -- --url http://127.0.0.1:5000 --batch 1
+//! cargo run --release -p aha-reward-server --example loadgen -- --url http://127.0.0.1:5000 --batch 1
 //! ```
 
 use std::io::Write;

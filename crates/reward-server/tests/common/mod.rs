@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aha_reflect::{KeywordDetector, Keywords, MatchMode};
-use aha_serve::{AhaScorer, RewardService, Sample, Scored, Scorer, ServeConfig, Template};
+use aha_reward_server::{AhaScorer, RewardService, Sample, Scored, Scorer, ServeConfig, Template};
 use aha_verify::{CountdownOptions, RewardScheme};
 use anyhow::{Context, Result};
 use http_body_util::{BodyExt, Full};
@@ -46,7 +46,7 @@ impl Scorer for Slow {
 pub struct TestServer {
     pub addr: SocketAddr,
     stop: Option<oneshot::Sender<()>>,
-    pub handle: JoinHandle<aha_serve::Result<()>>,
+    pub handle: JoinHandle<aha_reward_server::Result<()>>,
 }
 
 impl TestServer {

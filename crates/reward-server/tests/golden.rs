@@ -1,5 +1,5 @@
 //! Golden-file test: every line of `tests/golden/requests.jsonl` is a request and the exact
-//! status and JSON body the service must answer. `UPDATE_GOLDEN=1 cargo test -p aha-serve --test
+//! status and JSON body the service must answer. `UPDATE_GOLDEN=1 cargo test -p aha-reward-server --test
 //! golden` rewrites the expectations from the current behaviour (review the diff).
 
 mod common;

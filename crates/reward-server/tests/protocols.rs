@@ -4,7 +4,7 @@ mod common;
 
 use std::sync::Arc;
 
-use aha_serve::{ServeConfig, Task, Template};
+use aha_reward_server::{ServeConfig, Task, Template};
 use aha_verify::RewardScheme;
 use anyhow::Result;
 use common::{Conn, real_scorer, start, start_default};
