@@ -64,6 +64,7 @@ fn source_name(s: aha_verify::AnswerSource) -> &'static str {
         A::AnswerTag => "answer_tag",
         A::AnswerIs => "answer_is",
         A::LastNumber => "last_number",
+        A::MathSpan => "math_span",
         A::Whole => "whole",
     }
 }

@@ -100,6 +100,8 @@ pub enum AnswerSource {
     AnswerIs,
     /// The last number in the response (fallback, off by default).
     LastNumber,
+    /// The last `$…$`, `$$…$$`, `\(…\)` or `\[…\]` span (lenient extraction only).
+    MathSpan,
     /// The whole text was taken as the answer ([`grade_answer`]).
     Whole,
 }
@@ -177,8 +179,68 @@ pub enum PercentPolicy {
     Hundredth,
 }
 
-/// Options for math grading. `Default` gives the documented default policies.
-#[derive(Debug, Clone)]
+/// Which boxes of a response (or of a reference) make up its answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BoxPolicy {
+    /// The last `\boxed{}` only (default): a model that boxes a draft and then its correction
+    /// is graded on the correction. The Qwen2.5-Math grader also takes the last box.
+    #[default]
+    Last,
+    /// Every box, in order, as one comma list (a set): `\boxed{3}` and `\boxed{-4}` against
+    /// `3, -4`. Boxes with the same text count once. math-verify merges boxes that follow one
+    /// another, joined by `,`, "and" or "or".
+    All,
+}
+
+impl BoxPolicy {
+    /// Every accepted name.
+    pub const NAMES: [&str; 2] = ["last", "all"];
+
+    /// Parses `last` or `all`.
+    pub fn parse(name: &str) -> Option<BoxPolicy> {
+        match name {
+            "last" => Some(BoxPolicy::Last),
+            "all" => Some(BoxPolicy::All),
+            _ => None,
+        }
+    }
+}
+
+/// What an equation chain such as `y = 2+2 = 4` is taken to answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EquationChain {
+    /// The last side, only when every link of the chain holds (default): `y = 2+2 = 4` answers
+    /// 4, `y = 2+2 = 5` answers nothing. A decimal that closes the chain as an approximation
+    /// (`x = \frac13 \approx 0.333`) hands the answer back to the exact side before it.
+    #[default]
+    Checked,
+    /// The last side, whatever the links say (math-verify's choice).
+    Last,
+}
+
+impl EquationChain {
+    /// Every accepted name.
+    pub const NAMES: [&str; 2] = ["checked", "last"];
+
+    /// Parses `checked` or `last`.
+    pub fn parse(name: &str) -> Option<EquationChain> {
+        match name {
+            "checked" => Some(EquationChain::Checked),
+            "last" => Some(EquationChain::Last),
+            _ => None,
+        }
+    }
+}
+
+/// Options for math grading. `Default` gives the documented default policies (see
+/// `docs/verifier.md` for each default, its reason and the peer graders' choices).
+///
+/// Deserialises from a JSON object with any subset of the fields (the rest keep their
+/// defaults); unknown names are refused.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct MathOptions {
     /// Take the last `\boxed{}`/`\fbox{}` (default `true`).
     pub boxed: bool,
@@ -205,6 +267,30 @@ pub struct MathOptions {
     /// Accept an inequality where the reference is an interval and vice versa (default `true`;
     /// math-verify only accepts the prediction-interval direction by default).
     pub relation_interval: bool,
+    /// A decimal answer against a reference that is not a decimal (`0.1428571428571428` or
+    /// `0.14286` for `\frac17`, `1.6667` for `\frac53`, `1.41421` for `\sqrt2`) is accepted when
+    /// it agrees with the exact value to every digit it gives (it is the value truncated or
+    /// rounded at its last digit) and shows at least this many significant digits.
+    /// `0` turns this off (decimals must then equal the value exactly). Default 5.
+    pub decimal_digits: u32,
+    /// Rounding precision like math-verify's `float_rounding`: when set to `k` and one side is
+    /// written as a decimal, both sides are rounded to `k` digits after the point and compared
+    /// (`precision = 2` accepts `0.67` for `\frac23`). Default `None` (off).
+    pub precision: Option<u32>,
+    /// Which boxes make up the answer, of the response and of a boxed reference (default
+    /// [`BoxPolicy::Last`]).
+    pub boxes: BoxPolicy,
+    /// Lenient extraction for evaluating instruct models (default `false`): when there is no
+    /// box and no answer tag, the answer after the last "answer is" / "answer:" ("Final
+    /// Answer: …"), else the last `$…$`/`\[…\]` math span or the last number, whichever
+    /// comes last in the response.
+    pub lenient: bool,
+    /// Read a comma between digits as a decimal comma (`1,22` = 1.22) when the group after it
+    /// is not exactly three digits and it is outside brackets (default `false`: `1,22` is
+    /// the list 1, 22 and `1,234` is 1234).
+    pub decimal_comma: bool,
+    /// What an equation chain answers (default [`EquationChain::Checked`]).
+    pub equation_chain: EquationChain,
     /// Reward values (default [`RewardScheme::Binary`]).
     pub reward: RewardScheme,
     /// Work budget per comparison, in steps (default 50 000, a few milliseconds at most in a release build).
@@ -225,6 +311,12 @@ impl Default for MathOptions {
             strict_brackets: true,
             rounded_reference: true,
             relation_interval: true,
+            decimal_digits: 5,
+            precision: None,
+            boxes: BoxPolicy::Last,
+            lenient: false,
+            decimal_comma: false,
+            equation_chain: EquationChain::Checked,
             reward: RewardScheme::Binary,
             budget_steps: 50_000,
             max_answer_bytes: 10_000,

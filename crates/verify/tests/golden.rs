@@ -1,5 +1,7 @@
 //! Golden answer pairs: every `tests/golden/*.jsonl` line is one case
-//! `{"gold", "pred", "mode": "answer"|"response", "expected", "source", "note"?}`.
+//! `{"gold", "pred", "mode": "answer"|"response", "expected", "source", "note"?, "options"?}`,
+//! where `options` is a [`MathOptions`] object with the policies that differ from the default
+//! (`{"lenient": true}`, `{"precision": 2}`).
 //! Failures print expected above actual; `UPDATE_GOLDEN=1` rewrites `expected` with the actual
 //! verdicts (review the diff).
 
@@ -15,7 +17,7 @@ fn golden_dir() -> PathBuf {
 #[test]
 fn golden_pairs() {
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
-    let opts = MathOptions::default();
+    let default_opts = MathOptions::default();
     let mut files: Vec<PathBuf> = std::fs::read_dir(golden_dir())
         .expect("golden dir")
         .map(|e| e.expect("entry").path())
@@ -41,6 +43,11 @@ fn golden_pairs() {
                 path.display(),
                 i + 1
             );
+            let opts = match case.get("options") {
+                Some(o) => serde_json::from_value::<MathOptions>(o.clone())
+                    .unwrap_or_else(|e| panic!("{}:{}: bad options: {e}", path.display(), i + 1)),
+                None => default_opts.clone(),
+            };
             let grade = match case["mode"].as_str().unwrap_or("answer") {
                 "response" => grade_math(pred, gold, &opts),
                 _ => grade_answer(pred, gold, &opts),

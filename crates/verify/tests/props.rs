@@ -4,7 +4,10 @@
 
 use std::time::{Duration, Instant};
 
-use aha_verify::{MathOptions, Verdict, extract_answer, grade_answer, grade_math, parse_answer};
+use aha_verify::{
+    BoxPolicy, EquationChain, MathOptions, Verdict, extract_answer, grade_answer, grade_math,
+    parse_answer,
+};
 use proptest::prelude::*;
 
 /// Generous per-call bound for unoptimised test builds on a shared, noisy machine (release
@@ -84,6 +87,27 @@ proptest! {
         prop_assert!(t < BOUND, "grade_answer({a:?}, {b:?}) took {t:?}");
         let (_, t) = timed(|| grade_math(&a, &b, &opts));
         prop_assert!(t < BOUND, "grade_math({a:?}, {b:?}) took {t:?}");
+    }
+
+    #[test]
+    fn every_policy_never_panics_and_is_bounded(a in mathy(), b in mathy(), s in "\\PC{0,120}", k in 0u32..8) {
+        // The non-default policies: all boxes, lenient extraction, decimal commas, rounding
+        // precision, unchecked equation chains, strict decimals.
+        let opts = MathOptions {
+            boxes: BoxPolicy::All,
+            lenient: true,
+            decimal_comma: true,
+            precision: Some(k),
+            equation_chain: EquationChain::Last,
+            decimal_digits: k,
+            ..MathOptions::default()
+        };
+        for (r, g) in [(&a, &b), (&s, &b), (&a, &s)] {
+            let (_, t) = timed(|| grade_math(r, g, &opts));
+            prop_assert!(t < BOUND, "grade_math({r:?}, {g:?}) took {t:?}");
+            let (_, t) = timed(|| grade_answer(r, g, &opts));
+            prop_assert!(t < BOUND, "grade_answer({r:?}, {g:?}) took {t:?}");
+        }
     }
 
     #[test]

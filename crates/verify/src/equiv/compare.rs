@@ -60,6 +60,9 @@ impl Cmp<'_, '_> {
                 return Ok(true);
             }
         }
+        if self.decimal_answer_eq(g, p)? || self.rounded_eq(g, p)? {
+            return Ok(true);
+        }
         if g.poly.has_opaque() || p.poly.has_opaque() {
             for seed in 1..=3u64 {
                 let a = num_eval(&g.expr, seed, self.percent, self.budget)?;
@@ -73,8 +76,136 @@ impl Cmp<'_, '_> {
         Ok(false)
     }
 
+    /// The decimal-answer policy (`decimal_digits`): a decimal answer `p` against a reference
+    /// `g` that is not a decimal, equal when it shows enough significant digits and is the value
+    /// truncated or rounded at its last digit.
+    fn decimal_answer_eq(&mut self, g: &Scalar, p: &Scalar) -> Result<bool> {
+        let min = self.opts.decimal_digits;
+        let (Some(d), Some(pv)) = (lone_decimals(&p.expr), p.poly.as_constant()) else {
+            return Ok(false);
+        };
+        if min == 0
+            || d > 400
+            || is_decimal_literal(&g.expr)
+            || g.poly.has_vars()
+            || significant_digits(&pv, d) < min
+        {
+            return Ok(false);
+        }
+        let ten_d = Q::from_integer(num_traits::pow(BigInt::from(10), d as usize));
+        // The digits written, as an integer: `1.6667` → 16667.
+        let n = (&pv * &ten_d).to_integer();
+        if let Some(gq) = g.poly.as_constant() {
+            // A rational reference, decided exactly: `p` must be `g` truncated or rounded.
+            let x = gq * &ten_d;
+            return Ok(n == x.trunc().to_integer() || n == x.round().to_integer());
+        }
+        let gv = num_eval(&g.expr, 0, self.percent, self.budget)?;
+        if !gv.is_finite() || gv.im.abs() > 1e-12 {
+            return Ok(false);
+        }
+        let x = gv.re * ten_d.to_f64().unwrap_or(f64::INFINITY);
+        if x.abs() < 2f64.powi(50) {
+            let n = n.to_f64().unwrap_or(f64::NAN);
+            return Ok(n == x.trunc() || n == x.round());
+        }
+        // More digits than a double holds: off by less than one unit in the last place, with
+        // a few ulps of the double's own error allowed for.
+        let pf = pv.to_f64().unwrap_or(f64::NAN);
+        let ulp = ten_d.recip().to_f64().unwrap_or(0.0);
+        Ok((gv.re - pf).abs() < ulp + 4.0 * f64::EPSILON * gv.re.abs())
+    }
+
+    /// The rounding-precision policy (`precision = k`): when one side is written as a decimal,
+    /// both sides rounded to `k` digits after the point are compared (as math-verify's
+    /// `float_rounding` does).
+    fn rounded_eq(&mut self, g: &Scalar, p: &Scalar) -> Result<bool> {
+        let Some(k) = self.opts.precision else {
+            return Ok(false);
+        };
+        if !(is_decimal_literal(&g.expr) || is_decimal_literal(&p.expr))
+            || g.poly.has_vars()
+            || p.poly.has_vars()
+        {
+            return Ok(false);
+        }
+        let k = k.min(30);
+        if let (Some(a), Some(b)) = (g.poly.as_constant(), p.poly.as_constant()) {
+            return Ok(round_q(&a, k) == round_q(&b, k));
+        }
+        let a = num_eval(&g.expr, 0, self.percent, self.budget)?;
+        let b = num_eval(&p.expr, 0, self.percent, self.budget)?;
+        let scale = 10f64.powi(k as i32);
+        Ok(a.is_finite()
+            && b.is_finite()
+            && a.im.abs() < 1e-12
+            && b.im.abs() < 1e-12
+            && (a.re * scale).round() == (b.re * scale).round())
+    }
+
+    /// What an equation chain answers under the `equation_chain` policy, or `None` when `v` is
+    /// not a chain: `y = 2+2 = 4` (a name, then values) or `2+2 = 4` (values only).
+    /// [`Value::Invalid`] when a link of a checked chain is false.
+    fn chain_value(&mut self, v: &Value) -> Result<Option<Value>> {
+        let Value::Rel { sides, ops } = v else {
+            return Ok(None);
+        };
+        if ops.iter().any(|o| *o != RelOp::Eq) {
+            return Ok(None);
+        }
+        let named = answer_name(&sides[0].poly);
+        let values = &sides[usize::from(named)..];
+        let constant = values.iter().all(|s| !s.poly.has_vars());
+        // `x = 5` is an assignment (handled as such); `2 = 2` chains need two values.
+        if values.len() < 2 || (!named && !constant && sides.len() == 2) {
+            return Ok(None);
+        }
+        let answer = match self.opts.equation_chain {
+            crate::EquationChain::Last => values.len() - 1,
+            crate::EquationChain::Checked => {
+                if !constant {
+                    return Ok(Some(Value::Invalid));
+                }
+                for w in values.windows(2) {
+                    if !self.scalar_eq(&w[0], &w[1])? && !self.scalar_eq(&w[1], &w[0])? {
+                        return Ok(Some(Value::Invalid));
+                    }
+                }
+                // A decimal that closes the chain approximately hands the answer back to the
+                // exact value before it (`\frac13 \approx 0.333`).
+                let mut k = values.len() - 1;
+                while k > 0
+                    && is_decimal_literal(&values[k].expr)
+                    && !is_decimal_literal(&values[k - 1].expr)
+                    && values[k].poly != values[k - 1].poly
+                {
+                    k -= 1;
+                }
+                k
+            }
+        };
+        let last = values[answer].clone();
+        Ok(Some(if named {
+            Value::Rel {
+                sides: vec![sides[0].clone(), last],
+                ops: vec![RelOp::Eq],
+            }
+        } else {
+            Value::Scalar(last)
+        }))
+    }
+
     pub(super) fn eq(&mut self, g: &Value, p: &Value) -> Result<bool> {
         self.budget.charge(1)?;
+        if matches!(g, Value::Invalid) || matches!(p, Value::Invalid) {
+            return Ok(false);
+        }
+        if let Some(g2) = self.chain_value(g)? {
+            return self.eq(&g2, p);
+        }
+        if let Some(p2) = self.chain_value(p)? {
+            return self.eq(g, &p2);
+        }
         match (g, p) {
             (Value::Scalar(a), Value::Scalar(b)) => return self.scalar_eq(a, b),
             (Value::Rel { .. }, Value::Rel { .. }) => return self.rel_eq(g, p),
@@ -161,7 +292,7 @@ impl Cmp<'_, '_> {
         let (gr, pr) = (relational(g), relational(p));
         if (gr || pr)
             && (self.opts.relation_interval || gr == pr)
-            && let (Some(a), Some(b)) = (intervals(g), intervals(p))
+            && let (Some(a), Some(b)) = (intervals(g, self.budget), intervals(p, self.budget))
             && a.len() == b.len()
         {
             return self.intervals_eq(&a, &b);
@@ -206,7 +337,7 @@ impl Cmp<'_, '_> {
             }
             return Ok(false);
         }
-        if let (Some(a), Some(b)) = (intervals(g), intervals(p)) {
+        if let (Some(a), Some(b)) = (intervals(g, self.budget), intervals(p, self.budget)) {
             return self.intervals_eq(&a, &b);
         }
         if go == po && gs.len() == ps.len() {
@@ -309,19 +440,11 @@ pub(super) fn lone_var_rhs(v: &Value) -> Option<&Scalar> {
     answer_name(&sides[0].poly).then_some(&sides[1])
 }
 
-pub(super) fn lone_var(p: &Poly) -> Option<String> {
-    if p.terms.len() != 1 {
-        return None;
-    }
-    let (m, c) = p.terms.iter().next()?;
-    match (m.as_slice(), c.is_one()) {
-        ([(Atom::Var(v), e)], true) if e.is_one() => Some(v.clone()),
-        _ => None,
-    }
-}
-
-/// A left-hand side naming the answer: a lone variable, or a function application like `f(x)`
-/// (parsed as the product `f·x`), i.e. a product of distinct variables with coefficient 1.
+/// A left-hand side made only of symbols, naming the answer: a lone variable, a function
+/// application like `f(x)` (parsed as the product `f·x`), a ratio or fraction of names (`x:y`,
+/// `S_1:S_2`, `\frac{AM}{MC}`), or the absolute value of such a name (`|PQ|`). That is one term
+/// with coefficient 1 whose factors are variables to the power ±1 (at least one +1) or `|…|`
+/// of a name.
 pub(super) fn answer_name(p: &Poly) -> bool {
     if p.terms.len() != 1 {
         return false;
@@ -329,9 +452,35 @@ pub(super) fn answer_name(p: &Poly) -> bool {
     let Some((m, c)) = p.terms.iter().next() else {
         return false;
     };
+    let factor = |(a, e): &(Atom, Q)| match a {
+        Atom::Var(_) => e.is_one() || *e == -Q::one(),
+        Atom::Func(f, args) => f == "abs" && e.is_one() && args.len() == 1 && answer_name(&args[0]),
+        _ => false,
+    };
     c.is_one()
         && !m.is_empty()
-        && m.len() <= 3
-        && m.iter()
-            .all(|(a, e)| matches!(a, Atom::Var(_)) && e.is_one())
+        && m.len() <= 4
+        && m.iter().all(factor)
+        && m.iter().any(|(_, e)| e.is_one())
+}
+
+/// Significant digits of a decimal written with `d` digits after the point (`1.6667` → 5,
+/// `0.0120` → 3).
+fn significant_digits(v: &Q, d: u32) -> u32 {
+    let scaled = v.abs() * Q::from_integer(num_traits::pow(BigInt::from(10), d as usize));
+    let n = scaled.to_integer();
+    if n == BigInt::from(0) {
+        0
+    } else {
+        n.to_string().len() as u32
+    }
+}
+
+/// `q` rounded half away from zero to `k` digits after the point, times `10^k`.
+fn round_q(q: &Q, k: u32) -> BigInt {
+    let s = q.abs() * Q::from_integer(num_traits::pow(BigInt::from(10), k as usize));
+    let r = (s + Q::new(BigInt::one(), BigInt::from(2)))
+        .floor()
+        .to_integer();
+    if q.is_negative() { -r } else { r }
 }

@@ -32,7 +32,7 @@ use num_traits::One;
 use crate::budget::Budget;
 use crate::error::{Error, Result};
 use crate::expr::Expr;
-use crate::{MathOptions, PercentPolicy, Verdict};
+use crate::{BoxPolicy, MathOptions, PercentPolicy, Verdict};
 
 use canon::{Ctx, PercentMode};
 use compare::Cmp;
@@ -82,7 +82,40 @@ fn parse_clean(text: &str, opts: &MathOptions, b: &mut Budget) -> Result<Expr> {
     if let Some(c) = choice_letter(t, false) {
         return Ok(Expr::Choice(c));
     }
+    if opts.decimal_comma {
+        return crate::parse::parse(&decimal_commas(t), b);
+    }
     crate::parse::parse(t, b)
+}
+
+/// Rewrites decimal commas as points: a `,` outside brackets between a digit and a run of
+/// digits that is not exactly three long (`1,22` → `1.22`, `3,5` → `3.5`; `1,234` and
+/// `(1,2)` stay), when the digits before it have no point.
+fn decimal_commas(t: &str) -> String {
+    let c: Vec<char> = t.chars().collect();
+    let mut out = String::with_capacity(t.len());
+    let mut depth = 0i32;
+    for (i, &ch) in c.iter().enumerate() {
+        match ch {
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => depth -= 1,
+            _ => {}
+        }
+        if ch == ',' && depth == 0 && i > 0 && c[i - 1].is_ascii_digit() {
+            let run = c[i + 1..].iter().take_while(|d| d.is_ascii_digit()).count();
+            let mut k = i;
+            while k > 0 && c[k - 1].is_ascii_digit() {
+                k -= 1;
+            }
+            let point_before = k > 0 && c[k - 1] == '.';
+            if run > 0 && run != 3 && !point_before {
+                out.push('.');
+                continue;
+            }
+        }
+        out.push(ch);
+    }
+    out
 }
 
 /// A multiple-choice letter A–E written as `C`, `(C)`, `\text{(C)}`, `\textbf{(C)}`; with
@@ -149,8 +182,13 @@ pub(crate) struct Gold {
 impl Gold {
     /// Reads a reference; a `\boxed{}` inside it is unwrapped first (its last box).
     pub(crate) fn new(gold: &str, opts: &MathOptions) -> Gold {
-        let text = match crate::extract::last_boxed(gold) {
-            Some((s, e)) if gold.contains("\\boxed") || gold.contains("\\fbox") => &gold[s..e],
+        let boxed = gold.contains("\\boxed") || gold.contains("\\fbox");
+        let joined = (boxed && opts.boxes == BoxPolicy::All)
+            .then(|| crate::extract::all_boxed(gold))
+            .flatten();
+        let text = match (&joined, crate::extract::last_boxed(gold)) {
+            (Some(j), _) => j.text.as_str(),
+            (None, Some((s, e))) if boxed => &gold[s..e],
             _ => gold,
         };
         let mut b = Budget::new(opts.budget_steps);

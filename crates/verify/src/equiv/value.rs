@@ -32,6 +32,8 @@ pub(super) enum Value {
     },
     Text(String),
     Choice(char),
+    /// An answer that equals nothing (an equation chain with a false link).
+    Invalid,
 }
 
 pub(super) fn count_pm(e: &Expr) -> usize {
@@ -105,7 +107,27 @@ pub(super) fn to_value(e: &Expr, cx: &mut Ctx<'_>) -> Result<Value> {
             }
             Value::Set(out)
         }
-        Expr::Union(parts) => Value::Union(many(parts, cx)?),
+        Expr::Union(parts) => {
+            let parts = many(parts, cx)?;
+            // A union of finite sets is one finite set: `\{2,5\} \cup \{7\}` = `\{2,5,7\}`.
+            if parts.iter().all(|p| matches!(p, Value::Set(_))) {
+                let mut out: Vec<Value> = Vec::new();
+                for p in parts {
+                    let Value::Set(items) = p else { continue };
+                    for it in items {
+                        cx.budget.charge(out.len() as u64 + 1)?;
+                        let dup = matches!(&it, Value::Scalar(a)
+                            if out.iter().any(|o| matches!(o, Value::Scalar(b) if b.poly == a.poly)));
+                        if !dup {
+                            out.push(it);
+                        }
+                    }
+                }
+                Value::Set(out)
+            } else {
+                Value::Union(parts)
+            }
+        }
         Expr::Matrix(rows) => Value::Matrix(
             rows.iter()
                 .map(|r| many(r, cx))
@@ -121,6 +143,13 @@ pub(super) fn to_value(e: &Expr, cx: &mut Ctx<'_>) -> Result<Value> {
                         sides[1],
                         Expr::Seq { .. } | Expr::Set(_) | Expr::Union(_) | Expr::Matrix(_)
                     )) =>
+        {
+            to_value(&sides[1], cx)?
+        }
+        // A labelled tuple `(a, b) = (4, 1)`: the tuple of names labels the value on the right
+        // (a tuple, or a set of tuples of the same length).
+        Expr::Rel(sides, ops)
+            if sides.len() == 2 && ops[0] == RelOp::Eq && labels(&sides[0], &sides[1]) =>
         {
             to_value(&sides[1], cx)?
         }
@@ -156,4 +185,24 @@ pub(super) fn to_value(e: &Expr, cx: &mut Ctx<'_>) -> Result<Value> {
             }
         }
     })
+}
+
+/// Whether `left` is a tuple of distinct names (`(a, b)`, `(m, n)`) labelling `right`, a tuple
+/// of the same length or a set or union of such tuples.
+fn labels(left: &Expr, right: &Expr) -> bool {
+    let Expr::Seq { items: names, .. } = left else {
+        return false;
+    };
+    let all_names = names.iter().all(|n| matches!(n, Expr::Var(_)))
+        && names
+            .iter()
+            .enumerate()
+            .all(|(i, n)| !names[..i].contains(n));
+    let fits = |e: &Expr| matches!(e, Expr::Seq { items, .. } if items.len() == names.len());
+    all_names
+        && names.len() >= 2
+        && match right {
+            Expr::Set(v) | Expr::Union(v) => !v.is_empty() && v.iter().all(fits),
+            e => fits(e),
+        }
 }

@@ -411,8 +411,40 @@ pub(super) fn brace_arg_text(
     Ok((chars[i + 1..close].iter().map(|x| x.1).collect(), close + 1))
 }
 
+/// Length of a thousands separator at `i`: a comma followed by LaTeX spacing (`,\!`, `,\,`,
+/// `,\ `, with plain spaces around them: `4,\! 096`), a thin space alone (`1\,000`, `1\;000`), or
+/// a bare comma outside brackets (`top`); 0 if there is none. A comma followed by plain spaces
+/// only (`4, 096`) is a list separator, not this.
+fn separator_len(chars: &[(usize, char)], i: usize, end: usize, top: bool) -> usize {
+    let at = |k: usize| (k < end).then(|| chars[k].1);
+    let spacing =
+        |k: usize| at(k) == Some('\\') && matches!(at(k + 1), Some('!' | ',' | ';' | ':' | ' '));
+    let (mut k, mut latex) = match at(i) {
+        Some(',') => (i + 1, false),
+        Some('\\') if spacing(i) && at(i + 1) != Some('!') => (i + 2, true),
+        _ => return 0,
+    };
+    loop {
+        if spacing(k) {
+            k += 2;
+            latex = true;
+        } else if at(k) == Some(' ') && latex {
+            k += 1;
+        } else {
+            break;
+        }
+    }
+    if latex {
+        k - i
+    } else if top {
+        1
+    } else {
+        0
+    }
+}
+
 /// Lexes a number at `i`: digits, one decimal point, thousands separators (`1,000` outside
-/// brackets, `1\,000`, `1,\!000`), scientific `1.5e-3`.
+/// brackets, `1\,000`, `1,\!000`, `4,\! 096`), scientific `1.5e-3`.
 pub(super) fn lex_number(
     chars: &[(usize, char)],
     mut i: usize,
@@ -429,19 +461,7 @@ pub(super) fn lex_number(
     let first_len = s.len();
     if (1..=3).contains(&first_len) {
         loop {
-            let sep_len = if i + 2 < end
-                && chars[i].1 == ','
-                && chars[i + 1].1 == '\\'
-                && chars[i + 2].1 == '!'
-            {
-                3
-            } else if top && i < end && chars[i].1 == ',' {
-                1
-            } else if i + 1 < end && chars[i].1 == '\\' && chars[i + 1].1 == ',' {
-                2
-            } else {
-                0
-            };
+            let sep_len = separator_len(chars, i, end, top);
             if sep_len == 0 {
                 break;
             }
