@@ -34,6 +34,9 @@ enum Command {
     Probe(Box<cmd::probe::Args>),
     /// One self-contained HTML report (inline SVG figures) from probe and training outputs.
     Report(cmd::report::Args),
+    /// The study's per-step analysis of a run made by verl, TRL, OpenRLHF, oat or aha:
+    /// metrics.jsonl and summary.json (with the study's claims) for `aha report`.
+    Analyse(cmd::analyse::Args),
     /// The whole study end to end on a CPU in minutes: a micro world, a tiny base model
     /// pre-trained on it, the epoch-0 probe, GRPO and Dr. GRPO, and the report.
     Demo(cmd::demo::Args),
@@ -56,6 +59,7 @@ fn main() -> ExitCode {
         Command::ServeModel(args) => cmd::serve_model::run(args),
         Command::Probe(args) => cmd::probe::run(*args),
         Command::Report(args) => cmd::report::run(args),
+        Command::Analyse(args) => cmd::analyse::run(args),
         Command::Demo(args) => cmd::demo::run(args),
         Command::Train(args) => cmd::train::run(*args),
         Command::Sft(args) => cmd::sft::run(args),

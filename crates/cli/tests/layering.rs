@@ -8,7 +8,13 @@ use std::process::Command;
 use serde_json::Value;
 
 /// Crates that must not pull in any of [`FORBIDDEN`], even transitively (normal dependencies).
-const PURE: &[&str] = &["aha-verify", "aha-reflect", "aha-data", "aha-report"];
+const PURE: &[&str] = &[
+    "aha-verify",
+    "aha-reflect",
+    "aha-data",
+    "aha-report",
+    "aha-analyse",
+];
 
 /// Async runtimes, HTTP stacks, ML frameworks and binding layers.
 const FORBIDDEN: &[&str] = &[
@@ -28,6 +34,7 @@ fn allowed_internal() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("aha-verify", &[][..]),
         ("aha-data", &["aha-verify"][..]),
         ("aha-reflect", &["aha-verify"][..]),
+        ("aha-analyse", &["aha-verify", "aha-reflect"][..]),
         ("aha-tokenizer", &[][..]),
         ("aha-model", &["aha-tokenizer"][..]),
         (
@@ -38,6 +45,7 @@ fn allowed_internal() -> BTreeMap<&'static str, &'static [&'static str]> {
                 "aha-data",
                 "aha-verify",
                 "aha-reflect",
+                "aha-analyse",
             ][..],
         ),
         ("aha-openai", &[][..]),

@@ -2,15 +2,19 @@
 //! fields (accuracy, outcome composition, lengths by outcome, reflection, SSR).
 //!
 //! Grading ([`Grader::grade`]) turns one response text into a [`Graded`] record; the metrics
-//! ([`task_metrics`], [`eval_metrics`]) are pure functions of those records, so they are
-//! unit-tested against hand-computed numbers without a model.
-
-use std::collections::BTreeMap;
+//! ([`task_metrics`], [`eval_metrics`]) are pure functions of those records, defined once in
+//! `aha_analyse::metrics` (re-exported here) so that `aha analyse` measures an engine's run the
+//! same way, and unit-tested against hand-computed numbers without a model.
 
 use aha_data::{Gold, Template};
-use aha_reflect::{KeywordDetector, Keywords, MatchMode, SsrCategory, classify_with_report};
+use aha_reflect::{KeywordDetector, Keywords, MatchMode, classify_with_report};
 use aha_verify::{Grade, GradeOptions, RewardScheme, Verdict, r1_format_ok};
 use serde::{Deserialize, Serialize};
+
+// The metric definitions live in aha-analyse, shared with `aha analyse` (one implementation).
+pub use aha_analyse::metrics::{
+    EvalMetrics, Graded, SSR_CATEGORIES, TaskAccumulator, TaskMetrics, eval_metrics, task_metrics,
+};
 
 use crate::error::{Error, Result};
 
@@ -85,27 +89,6 @@ impl Default for RewardConfig {
     }
 }
 
-/// One graded response: everything the task metrics need.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Graded {
-    /// The reward given (after the truncation rule).
-    pub reward: f64,
-    /// The verifier's verdict on the text.
-    pub verdict: Verdict,
-    /// An answer could be read in the required format.
-    pub formatted: bool,
-    /// Cut by the token budget.
-    pub truncated: bool,
-    /// Response length in tokens.
-    pub tokens: usize,
-    /// Reflection keyword occurrences.
-    pub reflection_count: usize,
-    /// SSR category (math golds only).
-    pub ssr: Option<SsrCategory>,
-    /// The extracted answer, if any.
-    pub extracted: Option<String>,
-}
-
 /// Grades responses of one template under one reward function, and counts reflections.
 #[derive(Debug)]
 pub struct Grader {
@@ -132,12 +115,8 @@ impl Grader {
                 format!("{t} (must be finite)"),
             ));
         }
-        let kw = if std::path::Path::new(keywords).is_file() {
-            Keywords::from_file(std::path::Path::new(keywords))
-        } else {
-            Keywords::preset(keywords)
-        }
-        .map_err(|e| Error::invalid("reflection.keywords", e.to_string()))?;
+        let kw = Keywords::from_spec(keywords)
+            .map_err(|e| Error::invalid("reflection.keywords", e.to_string()))?;
         let detector = KeywordDetector::new(&kw, mode)
             .map_err(|e| Error::invalid("reflection.keywords", e.to_string()))?;
         // Only the format the template asks for counts, as in the study.
@@ -227,132 +206,10 @@ impl Grader {
     }
 }
 
-/// The task-level fields of a `metrics.jsonl` line (docs/pipeline.md); `None` is omitted.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TaskMetrics {
-    /// Fraction of responses graded correct.
-    pub accuracy: f64,
-    /// Same as `accuracy` (the outcome composition's first part).
-    pub frac_correct: f64,
-    /// Fraction with an answer in the required format that is not correct.
-    pub frac_formatted_wrong: f64,
-    /// Fraction without an answer in the required format (not correct).
-    pub frac_unformatted: f64,
-    /// Fraction with an answer in the required format (correct ones included).
-    pub format_rate: f64,
-    /// Mean length (tokens) of correct responses.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub len_correct: Option<f64>,
-    /// Mean length (tokens) of the other responses.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub len_incorrect: Option<f64>,
-    /// Mean reflection keyword occurrences per response.
-    pub reflection_count_mean: f64,
-    /// Fraction of responses with at least one reflection keyword.
-    pub reflection_rate: f64,
-    /// SSR category counts (math golds only; every category present, zeros included).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ssr: Option<BTreeMap<String, usize>>,
-}
-
-/// The SSR categories counted in `metrics.jsonl`.
-pub const SSR_CATEGORIES: [SsrCategory; 7] = [
-    SsrCategory::CorrectToCorrect,
-    SsrCategory::WrongToCorrect,
-    SsrCategory::CorrectToWrong,
-    SsrCategory::WrongToWrong,
-    SsrCategory::None,
-    SsrCategory::NoPriorAnswer,
-    SsrCategory::GoldUnparseable,
-];
-
-/// The task metrics of a batch of graded responses (all zeros for an empty batch).
-pub fn task_metrics(graded: &[Graded]) -> TaskMetrics {
-    let n = graded.len().max(1) as f64;
-    let frac = |f: &dyn Fn(&Graded) -> bool| graded.iter().filter(|g| f(g)).count() as f64 / n;
-    let correct = frac(&|g| g.verdict.is_correct());
-    let ssr = graded.iter().any(|g| g.ssr.is_some()).then(|| {
-        let mut m: BTreeMap<String, usize> = SSR_CATEGORIES
-            .iter()
-            .map(|c| (c.as_str().to_string(), 0))
-            .collect();
-        for c in graded.iter().filter_map(|g| g.ssr) {
-            *m.entry(c.as_str().to_string()).or_default() += 1;
-        }
-        m
-    });
-    TaskMetrics {
-        accuracy: correct,
-        frac_correct: correct,
-        frac_formatted_wrong: frac(&|g| g.formatted && !g.verdict.is_correct()),
-        frac_unformatted: frac(&|g| !g.formatted && !g.verdict.is_correct()),
-        format_rate: frac(&|g| g.formatted),
-        len_correct: mean_len(graded, true),
-        len_incorrect: mean_len(graded, false),
-        reflection_count_mean: graded
-            .iter()
-            .map(|g| g.reflection_count as f64)
-            .sum::<f64>()
-            / n,
-        reflection_rate: frac(&|g| g.reflection_count > 0),
-        ssr,
-    }
-}
-
-/// The `eval` object of a `metrics.jsonl` line: greedy responses on the held-out split.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EvalMetrics {
-    /// Problems evaluated.
-    pub n: usize,
-    /// Fraction correct.
-    pub accuracy: f64,
-    /// Mean reward.
-    pub reward_mean: f64,
-    /// Fraction with an answer in the required format.
-    pub format_rate: f64,
-    /// Mean length in tokens.
-    pub len_mean: f64,
-    /// Mean length of correct responses.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub len_correct: Option<f64>,
-    /// Mean length of the other responses.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub len_incorrect: Option<f64>,
-    /// Fraction cut by the budget.
-    pub truncated_rate: f64,
-    /// Fraction with a reflection keyword.
-    pub reflection_rate: f64,
-}
-
-/// The eval metrics of graded greedy responses.
-pub fn eval_metrics(graded: &[Graded]) -> EvalMetrics {
-    let n = graded.len().max(1) as f64;
-    let frac = |f: &dyn Fn(&Graded) -> bool| graded.iter().filter(|g| f(g)).count() as f64 / n;
-    EvalMetrics {
-        n: graded.len(),
-        accuracy: frac(&|g| g.verdict.is_correct()),
-        reward_mean: graded.iter().map(|g| g.reward).sum::<f64>() / n,
-        format_rate: frac(&|g| g.formatted),
-        len_mean: graded.iter().map(|g| g.tokens as f64).sum::<f64>() / n,
-        len_correct: mean_len(graded, true),
-        len_incorrect: mean_len(graded, false),
-        truncated_rate: frac(&|g| g.truncated),
-        reflection_rate: frac(&|g| g.reflection_count > 0),
-    }
-}
-
-fn mean_len(graded: &[Graded], correct: bool) -> Option<f64> {
-    let v: Vec<f64> = graded
-        .iter()
-        .filter(|g| g.verdict.is_correct() == correct)
-        .map(|g| g.tokens as f64)
-        .collect();
-    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aha_reflect::SsrCategory;
 
     fn g(verdict: Verdict, formatted: bool, tokens: usize, refl: usize) -> Graded {
         Graded {

@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod analyse;
 pub mod demo;
 pub mod generate;
 pub mod probe;
