@@ -6,9 +6,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use aha_data::{Problem, Template};
-use aha_openai::{ChatMessage, ChatRequest, Client, Sampling};
 use aha_reflect::aggregate::{ResponseRecord, Summary, summarize};
-use aha_reflect::judge::{self, JudgeCache, JudgeVerdict};
+use aha_reflect::judge::{self, JudgeCache, JudgePrompt, JudgeVerdict};
 use aha_reflect::{KeywordDetector, classify_with_report};
 use aha_verify::{GradeOptions, RewardScheme, Verdict};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -16,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
+use crate::judge::OpenAiJudge;
 use crate::store::{ProbeConfig, ResponseLine, read_responses, write_atomic};
 
 /// Version of the `graded.jsonl` line layout.
@@ -27,10 +27,8 @@ pub const PROBE_SUMMARY_SCHEMA_VERSION: u32 = 1;
 /// OpenAI-compatible endpoint, with a reply cache so re-analysing costs nothing.
 #[derive(Debug)]
 pub struct JudgeSettings {
-    /// The client (its config sets concurrency, retries, timeouts).
-    pub client: Client,
-    /// The judge model name.
-    pub model: String,
+    /// The judge model and its endpoint.
+    pub judge: OpenAiJudge,
     /// The reply cache file (JSONL, append-only).
     pub cache: PathBuf,
 }
@@ -229,7 +227,7 @@ pub fn analyse(
     let summary = ProbeSummary {
         schema_version: PROBE_SUMMARY_SCHEMA_VERSION,
         config: config.clone(),
-        judge_model: judge.map(|j| j.model.clone()),
+        judge_model: judge.map(|j| j.judge.model.clone()),
         judge_failures: judged
             .as_ref()
             .map_or(0, |v| v.iter().filter(|x| x.is_none()).count()),
@@ -274,68 +272,48 @@ fn run_judge(
     progress: bool,
 ) -> Result<Vec<Option<JudgeVerdict>>> {
     let mut cache = JudgeCache::open(&j.cache)?;
-    let mut out: Vec<Option<JudgeVerdict>> = vec![None; lines.len()];
-    let mut pending: Vec<(usize, String, ChatRequest)> = Vec::new();
-    for (i, l) in lines.iter().enumerate() {
-        let prompt = judge::judge_prompt(&by_id[l.question_id.as_str()].question, &l.response);
-        let key = judge::cache_key(&j.model, &prompt);
-        if let Some(reply) = cache.get(&key) {
-            out[i] = Some(JudgeVerdict::parse(reply));
-        } else {
-            pending.push((
-                i,
-                key,
-                ChatRequest {
-                    model: j.model.clone(),
-                    messages: vec![ChatMessage::user(prompt)],
-                    sampling: Sampling {
-                        temperature: Some(judge::STUDY_JUDGE_TEMPERATURE),
-                        max_tokens: Some(judge::STUDY_JUDGE_MAX_TOKENS),
-                        ..Default::default()
-                    },
-                },
-            ));
-        }
-    }
-    if pending.is_empty() {
-        return Ok(out);
-    }
-    let bar = if progress {
-        ProgressBar::new(pending.len() as u64)
-    } else {
-        ProgressBar::hidden()
-    };
+    let prompts: Vec<JudgePrompt> = lines
+        .iter()
+        .map(|l| JudgePrompt {
+            text: judge::judge_prompt(&by_id[l.question_id.as_str()].question, &l.response),
+            max_tokens: judge::STUDY_JUDGE_MAX_TOKENS,
+        })
+        .collect();
+    let bar = ProgressBar::hidden();
     bar.set_style(
         ProgressStyle::with_template("judge {bar:40} {pos}/{len} ({per_sec}, eta {eta})")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let reqs: Vec<ChatRequest> = pending.iter().map(|p| p.2.clone()).collect();
-    let mut cache_err = None;
-    let results = j.client.chat_many(&reqs, |k, r| {
-        bar.inc(1);
-        // Cache as replies arrive, so an interrupted analysis keeps what it paid for.
-        if let Ok(resp) = r
-            && let Err(e) = cache.insert(&pending[k].1, &j.model, resp.first_text())
-        {
-            cache_err.get_or_insert(e);
-        }
-    });
+    let replies = judge::ask_cached(
+        &j.judge,
+        &j.judge.model,
+        &mut cache,
+        &prompts,
+        &mut |n| {
+            if progress && n > 0 {
+                bar.set_length(n as u64);
+                bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            }
+        },
+        &mut || bar.inc(1),
+    )?;
     bar.finish_and_clear();
-    if let Some(e) = cache_err {
-        return Err(e.into());
-    }
     let mut failures = 0;
-    for ((i, _, _), r) in pending.iter().zip(results) {
-        match r {
-            Ok(resp) => out[*i] = Some(JudgeVerdict::parse(resp.first_text())),
+    let out = replies
+        .replies
+        .iter()
+        .enumerate()
+        .map(|(i, r)| match r {
+            Ok(reply) => Some(JudgeVerdict::parse(reply)),
             Err(e) => {
                 failures += 1;
                 if failures <= 3 {
-                    eprintln!("judge failed on {}: {e}", lines[*i].question_id);
+                    eprintln!("judge failed on {}: {e}", lines[i].question_id);
                 }
+                None
             }
-        }
-    }
+        })
+        .collect();
     Ok(out)
 }
 

@@ -19,6 +19,7 @@
 mod analyse;
 mod embedded;
 mod error;
+mod judge;
 mod sampler;
 mod store;
 mod sweep;
@@ -29,6 +30,7 @@ pub use analyse::{
 };
 pub use embedded::EmbeddedSampler;
 pub use error::{Error, Result};
+pub use judge::OpenAiJudge;
 pub use sampler::{Completion, OpenAiSampler, SampleJob, Sampler, SamplingParams};
 pub use store::{
     CONFIG_SCHEMA_VERSION, ProbeConfig, RESPONSES_SCHEMA_VERSION, ResponseLine, ResponseWriter,

@@ -108,8 +108,10 @@ fn end_to_end_exact_summary_on_both_endpoints_with_judge() {
     assert_eq!(seeds.len(), 12);
 
     let judge = JudgeSettings {
-        client: Client::new(ClientConfig::new(&stub.url)).unwrap(),
-        model: "judge".into(),
+        judge: aha_probe::OpenAiJudge {
+            client: Client::new(ClientConfig::new(&stub.url)).unwrap(),
+            model: "judge".into(),
+        },
         cache: out.join("judge-cache.jsonl"),
     };
     let s = analyse(&out, &cfg, &ps, &ts, &detector(), Some(&judge), false).unwrap();

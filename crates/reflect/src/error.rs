@@ -7,6 +7,14 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// `Keywords::from_spec` was given neither a preset name nor an existing file.
+    #[error("keywords `{spec}` is neither a preset ({known}) nor an existing file")]
+    UnknownKeywords {
+        /// The preset name or path given.
+        spec: String,
+        /// The preset names.
+        known: String,
+    },
     /// `Keywords::preset` was given a name that is not one of [`crate::PRESETS`].
     #[error("unknown keyword preset `{name}` (known: {known})")]
     UnknownPreset {

@@ -322,8 +322,145 @@ impl JudgeCache {
     }
 }
 
+/// One question for the judge: a prompt sent as one user message, with its reply budget.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JudgePrompt {
+    /// The prompt ([`judge_prompt`] or [`answering_prompt`]).
+    pub text: String,
+    /// Most reply tokens ([`STUDY_JUDGE_MAX_TOKENS`] or [`STUDY_ANSWERING_MAX_TOKENS`]).
+    pub max_tokens: u32,
+}
+
+/// Whatever answers judge prompts: in practice an OpenAI-compatible client (implemented where
+/// the HTTP client lives, so this crate stays free of it).
+pub trait JudgeBackend {
+    /// Asks every prompt of `prompts` (at [`STUDY_JUDGE_TEMPERATURE`]), calling `done(i, reply)`
+    /// as each reply arrives, and returns the replies in order (`Err`: why that one failed).
+    fn ask_many(
+        &self,
+        prompts: &[JudgePrompt],
+        done: &mut dyn FnMut(usize, &std::result::Result<String, String>),
+    ) -> Vec<std::result::Result<String, String>>;
+}
+
+/// The replies of one [`ask_cached`] call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JudgeReplies {
+    /// One per prompt, in order: the reply (cached or fresh), or why asking failed.
+    pub replies: Vec<std::result::Result<String, String>>,
+    /// How many came from the cache.
+    pub cached: usize,
+}
+
+/// The one judge runner (the probe's analysis and `aha reflect` both use it): replies already in
+/// `cache` are reused, the rest are asked of `backend` and cached as they arrive, so an
+/// interrupted run keeps what it paid for. `on_asked(n)` is called once with the number of
+/// prompts that go to the backend, and `on_reply()` after each of their replies (progress bars).
+///
+/// Fails only when the cache cannot be written.
+pub fn ask_cached(
+    backend: &dyn JudgeBackend,
+    model: &str,
+    cache: &mut JudgeCache,
+    prompts: &[JudgePrompt],
+    on_asked: &mut dyn FnMut(usize),
+    on_reply: &mut dyn FnMut(),
+) -> Result<JudgeReplies> {
+    let mut replies: Vec<std::result::Result<String, String>> = Vec::with_capacity(prompts.len());
+    let mut pending: Vec<(usize, String)> = Vec::new();
+    for (i, p) in prompts.iter().enumerate() {
+        let key = cache_key(model, &p.text);
+        match cache.get(&key) {
+            Some(reply) => replies.push(Ok(reply.to_string())),
+            None => {
+                replies.push(Err(String::new()));
+                pending.push((i, key));
+            }
+        }
+    }
+    let cached = prompts.len() - pending.len();
+    on_asked(pending.len());
+    if pending.is_empty() {
+        return Ok(JudgeReplies { replies, cached });
+    }
+    let asked: Vec<JudgePrompt> = pending.iter().map(|(i, _)| prompts[*i].clone()).collect();
+    let mut cache_error = None;
+    let fresh = backend.ask_many(&asked, &mut |j, reply| {
+        on_reply();
+        if let Ok(text) = reply
+            && cache_error.is_none()
+            && let Err(e) = cache.insert(&pending[j].1, model, text)
+        {
+            cache_error = Some(e);
+        }
+    });
+    if let Some(e) = cache_error {
+        return Err(e);
+    }
+    for ((i, _), reply) in pending.iter().zip(fresh) {
+        replies[*i] = reply;
+    }
+    Ok(JudgeReplies { replies, cached })
+}
+
 #[cfg(test)]
 mod tests {
+    struct Echo(std::cell::Cell<usize>);
+    impl JudgeBackend for Echo {
+        fn ask_many(
+            &self,
+            prompts: &[JudgePrompt],
+            done: &mut dyn FnMut(usize, &std::result::Result<String, String>),
+        ) -> Vec<std::result::Result<String, String>> {
+            self.0.set(self.0.get() + prompts.len());
+            let out: Vec<_> = prompts
+                .iter()
+                .map(|p| {
+                    if p.text.contains("fail") {
+                        Err("boom".to_string())
+                    } else {
+                        Ok(format!("re: {}", p.text))
+                    }
+                })
+                .collect();
+            for (i, r) in out.iter().enumerate() {
+                done(i, r);
+            }
+            out
+        }
+    }
+
+    #[test]
+    fn ask_cached_asks_only_what_the_cache_lacks_and_keeps_failures_uncached() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cache.jsonl");
+        let p = |t: &str| JudgePrompt {
+            text: t.into(),
+            max_tokens: 8,
+        };
+        let prompts = [p("a"), p("fail"), p("b")];
+        let backend = Echo(std::cell::Cell::new(0));
+        let mut cache = JudgeCache::open(&path).unwrap();
+        let (mut asked, mut replied) = (0, 0);
+        let r = ask_cached(
+            &backend,
+            "m",
+            &mut cache,
+            &prompts,
+            &mut |n| asked = n,
+            &mut || replied += 1,
+        )
+        .unwrap();
+        assert_eq!((asked, replied, r.cached), (3, 3, 0));
+        assert_eq!(r.replies[0], Ok("re: a".to_string()));
+        assert_eq!(r.replies[1], Err("boom".to_string()));
+        // Reopened: the two good replies are cached; only the failure is asked again.
+        let mut cache = JudgeCache::open(&path).unwrap();
+        let r = ask_cached(&backend, "m", &mut cache, &prompts, &mut |_| {}, &mut || {}).unwrap();
+        assert_eq!((r.cached, backend.0.get()), (2, 4));
+        assert_eq!(r.replies[2], Ok("re: b".to_string()));
+    }
+
     use super::*;
     use proptest::prelude::*;
 

@@ -72,6 +72,28 @@ impl Keywords {
         Ok(k)
     }
 
+    /// A keyword set named on a command line or in a config: a preset name (see [`PRESETS`]),
+    /// else a file (see [`Keywords::from_file`]). The one reading of `--keywords` everywhere.
+    ///
+    /// ```
+    /// assert_eq!(aha_reflect::Keywords::from_spec("paper15").unwrap().words().len(), 15);
+    /// let err = aha_reflect::Keywords::from_spec("no-such-set").unwrap_err().to_string();
+    /// assert!(err.contains("paper15"), "{err}");
+    /// ```
+    pub fn from_spec(spec: &str) -> Result<Keywords> {
+        if PRESETS.contains(&spec) {
+            return Keywords::preset(spec);
+        }
+        let path = Path::new(spec);
+        if path.exists() {
+            return Keywords::from_file(path);
+        }
+        Err(Error::UnknownKeywords {
+            spec: spec.to_string(),
+            known: PRESETS.join(", "),
+        })
+    }
+
     /// Reads a user list: one keyword per line, `#` starts a comment line, blank lines ignored,
     /// surrounding whitespace trimmed (inner spaces are part of the keyword: `check again`).
     pub fn from_file(path: &Path) -> Result<Keywords> {

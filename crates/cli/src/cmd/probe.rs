@@ -2,7 +2,7 @@
 //! behind an OpenAI-compatible server (`--server URL`): sample every question of a dataset under each template and temperature (resumable), then
 //! grade and analyse into `DIR/graded.jsonl`, `DIR/summary.json` and a terminal table.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -12,7 +12,7 @@ use aha_probe::{
     EmbeddedSampler, JudgeSettings, OpenAiSampler, ProbeConfig, Sampler, SweepOptions,
 };
 use aha_reflect::judge::STUDY_JUDGE_MODEL;
-use aha_reflect::{KeywordDetector, Keywords, MatchMode, PRESETS};
+use aha_reflect::{KeywordDetector, Keywords, MatchMode};
 use anyhow::Context;
 
 /// Keyword matching mode.
@@ -207,7 +207,7 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         args.out.join("responses.jsonl").display()
     );
 
-    let keywords = load_keywords(&args.keywords)?;
+    let keywords = Keywords::from_spec(&args.keywords)?;
     let mode = match args.match_mode {
         Match::Substring => MatchMode::Substring,
         Match::Word => MatchMode::Word,
@@ -220,8 +220,10 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
             cfg.concurrency = args.judge_concurrency;
             cfg.max_retries = args.retries;
             Some(JudgeSettings {
-                client: Client::new(cfg)?,
-                model: args.judge_model.clone(),
+                judge: aha_probe::OpenAiJudge {
+                    client: Client::new(cfg)?,
+                    model: args.judge_model.clone(),
+                },
                 cache: args.out.join("judge-cache.jsonl"),
             })
         }
@@ -244,18 +246,4 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         started.elapsed().as_secs_f64()
     );
     Ok(ExitCode::SUCCESS)
-}
-
-fn load_keywords(spec: &str) -> anyhow::Result<Keywords> {
-    if PRESETS.contains(&spec) {
-        return Ok(Keywords::preset(spec)?);
-    }
-    let path = Path::new(spec);
-    if path.exists() {
-        return Ok(Keywords::from_file(path)?);
-    }
-    anyhow::bail!(
-        "--keywords `{spec}` is neither a preset ({}) nor an existing file",
-        PRESETS.join(", ")
-    )
 }

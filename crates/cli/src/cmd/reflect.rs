@@ -1,14 +1,7 @@
-//! `aha reflect`: self-reflection keywords, SSR classes and (optionally) the LLM judge for a JSONL
-//! file of responses, plus the study's aggregate tables.
-//!
-//! Input: one JSON object per line with `response` (alias `output`) and optionally `id` /
-//! `question_id` (string or number; the k responses of a question share it), `gold` (string or
-//! number: enables grading and SSR), `question` (needed by the judge), `prompt` (the templated
-//! model input, for `--judge-answering`), `correct` (bool) or
-//! `reward` (number; correct iff == 1, the study's rule), `temperature`, `n_tokens`.
-//! Output: one JSON line per input line, in order, with `schema_version`, `line`,
-//! `keyword_count`, `keywords`, `has_reflection`, `hits`, rates, and `ssr` when `gold` is given.
-//! A malformed line yields an error record naming line and field; the run goes on and exits 1.
+//! `aha reflect`: flags → [`aha_reflect::lines`] (keywords, SSR, typed records) and the judge
+//! runner ([`aha_reflect::judge::ask_cached`] over [`aha_probe::OpenAiJudge`]), then the study's
+//! aggregate tables. See [`aha_reflect::lines`] for the input fields. A malformed line yields an
+//! error record naming line and field; the run goes on and exits 1.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
@@ -16,18 +9,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use aha_openai::{ChatMessage, ChatRequest, Client, ClientConfig, Sampling};
+use aha_openai::{Client, ClientConfig};
 use aha_reflect::aggregate::{ResponseRecord, summarize};
-use aha_reflect::judge::{self, JudgeCache, JudgeVerdict};
-use aha_reflect::{
-    KeywordDetector, KeywordReport, Keywords, MatchMode, PRESETS, SsrReport, classify_with_report,
-};
-use aha_verify::{MathOptions, Reference, Verdict, extract_answer};
+use aha_reflect::judge::{self, JudgeCache, JudgePrompt};
+use aha_reflect::lines::{InputLine, LineAnalysis, RECORD_SCHEMA_VERSION};
+use aha_reflect::{KeywordDetector, Keywords, MatchMode};
+use aha_verify::MathOptions;
 use anyhow::Context;
-use serde_json::{Map, Value, json};
-
-/// Output schema version of `aha reflect` records.
-const SCHEMA_VERSION: u32 = 1;
+use serde_json::json;
 
 /// Files with more lines than this get a progress bar.
 const PROGRESS_MIN_LINES: usize = 1_000;
@@ -88,34 +77,9 @@ pub struct Args {
     pub judge_retries: u32,
 }
 
-/// One parsed input line.
-#[derive(Debug, Default)]
-struct Line {
-    response: String,
-    id: Option<Value>,
-    question_id: String,
-    gold: Option<String>,
-    question: Option<String>,
-    prompt: Option<String>,
-    correct: Option<bool>,
-    temperature: Option<f64>,
-    n_tokens: Option<usize>,
-}
-
-/// The analysis of one good line.
-struct Analysed {
-    line: Line,
-    report: KeywordReport,
-    verdict: Option<Verdict>,
-    answer: Option<String>,
-    ssr: Option<SsrReport>,
-    judge: Option<Result<String, String>>,
-    answering: Option<Result<String, String>>,
-}
-
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let keywords = load_keywords(&args.keywords)?;
+    let keywords = Keywords::from_spec(&args.keywords)?;
     let mode = MatchMode::from(args.match_mode);
     let detector = KeywordDetector::new(&keywords, mode)?;
     let keyword_set = keywords.label();
@@ -130,7 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let file = File::open(&args.input)
         .with_context(|| format!("cannot open input {}", args.input.display()))?;
-    let mut rows: Vec<Result<Analysed, String>> = Vec::new();
+    let mut rows: Vec<Result<LineAnalysis, String>> = Vec::new();
     // Lines are read as bytes so that one line of invalid UTF-8 is an error record, not the end
     // of the run.
     let mut raw: Vec<Vec<u8>> = Vec::new();
@@ -157,7 +121,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let parsed = match std::str::from_utf8(bytes) {
             Err(e) => Err(format!("invalid UTF-8: {e}")),
             Ok(t) if t.trim().is_empty() => Err("empty line".to_string()),
-            Ok(t) => parse_line(t, n).and_then(|mut line| {
+            Ok(t) => InputLine::parse(t, n).and_then(|mut line| {
                 if let (None, Some(tok)) = (line.n_tokens, &tokenizer) {
                     let ids = tok
                         .encode_plain(&line.response, false)
@@ -169,7 +133,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         };
         rows.push(
             parsed
-                .map(|line| analyse(line, &detector, &opts))
+                .map(|line| LineAnalysis::new(line, &detector, &opts))
                 .map_err(|e| format!("{}:{n}: {e}", args.input.display())),
         );
         bar.inc(1);
@@ -191,10 +155,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     };
     for (i, row) in rows.iter().enumerate() {
         let record = match row {
-            Ok(a) => record(i + 1, a, &keyword_set),
+            Ok(a) => serde_json::to_value(a.record(i + 1, &keyword_set))?,
             Err(e) => {
                 eprintln!("aha reflect: {e}");
-                json!({"schema_version": SCHEMA_VERSION, "line": i + 1, "error": e})
+                json!({"schema_version": RECORD_SCHEMA_VERSION, "line": i + 1, "error": e})
             }
         };
         serde_json::to_writer(&mut out, &record)?;
@@ -216,7 +180,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let records: Vec<ResponseRecord> = rows
             .iter()
             .filter_map(|r| r.as_ref().ok())
-            .map(response_record)
+            .map(LineAnalysis::response_record)
             .collect();
         let summary = summarize(&records, &keywords, mode);
         if args.summary {
@@ -260,224 +224,6 @@ fn progress(len: usize, what: &'static str) -> indicatif::ProgressBar {
     bar
 }
 
-fn load_keywords(spec: &str) -> anyhow::Result<Keywords> {
-    if PRESETS.contains(&spec) {
-        return Ok(Keywords::preset(spec)?);
-    }
-    let path = Path::new(spec);
-    if path.exists() {
-        return Ok(Keywords::from_file(path)?);
-    }
-    anyhow::bail!(
-        "--keywords `{spec}` is neither a preset ({}) nor an existing file",
-        PRESETS.join(", ")
-    )
-}
-
-/// Parses one input line; errors name the field.
-fn parse_line(text: &str, n: usize) -> Result<Line, String> {
-    let v: Value = serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
-    let obj = v
-        .as_object()
-        .ok_or_else(|| "expected a JSON object".to_string())?;
-    let response = match obj.get("response").or_else(|| obj.get("output")) {
-        Some(Value::String(s)) => s.clone(),
-        Some(_) => return Err("field `response`: expected a string".into()),
-        None => return Err("field `response`: missing".into()),
-    };
-    let id = obj.get("id").cloned();
-    let question_id = match obj.get("question_id").or(id.as_ref()) {
-        None => format!("line-{n}"),
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Number(x)) => x.to_string(),
-        Some(_) => {
-            let f = if obj.contains_key("question_id") {
-                "question_id"
-            } else {
-                "id"
-            };
-            return Err(format!("field `{f}`: expected a string or number"));
-        }
-    };
-    let gold = match obj.get("gold") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(Value::Number(x)) => Some(x.to_string()),
-        Some(_) => return Err("field `gold`: expected a string or number".into()),
-    };
-    let question = opt_str(obj, "question")?;
-    let prompt = opt_str(obj, "prompt")?;
-    let correct = match (obj.get("correct"), obj.get("reward")) {
-        (Some(Value::Bool(b)), _) => Some(*b),
-        (Some(Value::Null) | None, Some(Value::Number(r))) => r.as_f64().map(|r| r == 1.0),
-        (Some(Value::Null) | None, None | Some(Value::Null)) => None,
-        (Some(_), _) => return Err("field `correct`: expected true or false".into()),
-        (_, Some(_)) => return Err("field `reward`: expected a number".into()),
-    };
-    let temperature = match obj.get("temperature") {
-        None | Some(Value::Null) => None,
-        Some(Value::Number(t)) => t.as_f64().filter(|t| t.is_finite() && *t >= 0.0),
-        Some(_) => None,
-    };
-    if obj.get("temperature").is_some_and(|t| !t.is_null()) && temperature.is_none() {
-        return Err("field `temperature`: expected a number ≥ 0".into());
-    }
-    let n_tokens = match obj.get("n_tokens") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(
-            v.as_u64()
-                .ok_or_else(|| "field `n_tokens`: expected a non-negative integer".to_string())?
-                as usize,
-        ),
-    };
-    Ok(Line {
-        response,
-        id,
-        question_id,
-        gold,
-        question,
-        prompt,
-        correct,
-        temperature,
-        n_tokens,
-    })
-}
-
-fn opt_str(obj: &Map<String, Value>, field: &str) -> Result<Option<String>, String> {
-    match obj.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(format!("field `{field}`: expected a string")),
-    }
-}
-
-fn analyse(line: Line, detector: &KeywordDetector, opts: &MathOptions) -> Analysed {
-    let report = match line.n_tokens {
-        Some(n) => detector.analyze_with_tokens(&line.response, n),
-        None => detector.analyze(&line.response),
-    };
-    let (verdict, answer, ssr) = match &line.gold {
-        Some(gold) => {
-            let s = classify_with_report(&line.response, &report, gold, opts);
-            // The SSR report grades the final answer; without one, ask the verifier whether
-            // the gold itself is readable so such lines are not counted as wrong.
-            let verdict = if s.final_answer.is_none() && !Reference::new(gold, opts).is_readable() {
-                Verdict::GoldUnparseable
-            } else {
-                s.final_verdict
-            };
-            (Some(verdict), s.final_answer.clone(), Some(s))
-        }
-        None => (
-            None,
-            extract_answer(&line.response, opts).map(|e| e.text),
-            None,
-        ),
-    };
-    Analysed {
-        line,
-        report,
-        verdict,
-        answer,
-        ssr,
-        judge: None,
-        answering: None,
-    }
-}
-
-fn correct_of(a: &Analysed) -> Option<bool> {
-    a.line.correct.or(match a.verdict {
-        Some(Verdict::GoldUnparseable) | None => None,
-        Some(v) => Some(v.is_correct()),
-    })
-}
-
-fn record(n: usize, a: &Analysed, keyword_set: &str) -> Value {
-    let r = &a.report;
-    let mut m = Map::new();
-    m.insert("schema_version".into(), json!(SCHEMA_VERSION));
-    m.insert("line".into(), json!(n));
-    if let Some(id) = &a.line.id {
-        m.insert("id".into(), id.clone());
-    }
-    m.insert("question_id".into(), json!(a.line.question_id));
-    m.insert("keyword_set".into(), json!(keyword_set));
-    m.insert("keyword_count".into(), json!(r.total));
-    m.insert("keywords".into(), json!(r.per_keyword));
-    m.insert("has_reflection".into(), json!(r.has_reflection()));
-    m.insert("in_think".into(), json!(r.in_think));
-    m.insert("per_1k_chars".into(), json!(r.per_1k_chars));
-    if let Some(t) = r.per_1k_tokens {
-        m.insert("per_1k_tokens".into(), json!(t));
-    }
-    m.insert("hits".into(), json!(r.hits));
-    if let Some(c) = correct_of(a) {
-        m.insert("correct".into(), json!(c));
-    }
-    if let Some(v) = a.verdict {
-        m.insert("verdict".into(), json!(v));
-    }
-    if let Some(s) = &a.ssr {
-        m.insert("ssr".into(), json!(s));
-    }
-    match &a.judge {
-        Some(Ok(reply)) => {
-            let v = JudgeVerdict::parse(reply);
-            m.insert(
-                "judge".into(),
-                json!({
-                    "reply": reply,
-                    "reflection": v.study_reflection,
-                    "category": v.category.map(|c| c.number()),
-                    "cross": v.study_reflection && r.has_reflection(),
-                }),
-            );
-        }
-        Some(Err(e)) => {
-            m.insert("judge_error".into(), json!(e));
-        }
-        None => {}
-    }
-    match &a.answering {
-        Some(Ok(reply)) => {
-            m.insert(
-                "answering".into(),
-                json!({"reply": reply, "verdict": judge::Answering::parse(reply)}),
-            );
-        }
-        Some(Err(e)) => {
-            m.insert("answering_error".into(), json!(e));
-        }
-        None => {}
-    }
-    Value::Object(m)
-}
-
-fn response_record(a: &Analysed) -> ResponseRecord {
-    ResponseRecord {
-        question_id: a.line.question_id.clone(),
-        temperature: a.line.temperature,
-        keyword_count: a.report.total,
-        per_keyword: a.report.per_keyword.clone(),
-        correct: correct_of(a),
-        answered: Some(a.answer.is_some()),
-        answer: a.answer.clone(),
-        ssr: a.ssr.as_ref().map(|s| s.category),
-        judge_reflection: match &a.judge {
-            Some(Ok(reply)) => Some(JudgeVerdict::parse(reply).study_reflection),
-            _ => None,
-        },
-        judge_category: match &a.judge {
-            Some(Ok(reply)) => Some(JudgeVerdict::parse(reply).category),
-            _ => None,
-        },
-        answering: match &a.answering {
-            Some(Ok(reply)) => Some(judge::Answering::parse(reply)),
-            _ => None,
-        },
-    }
-}
-
 /// Which judge a request is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum JudgeKind {
@@ -488,7 +234,7 @@ enum JudgeKind {
 }
 
 /// The slot of a row that a judge's reply goes into.
-fn slot(a: &mut Analysed, kind: JudgeKind) -> &mut Option<Result<String, String>> {
+fn slot(a: &mut LineAnalysis, kind: JudgeKind) -> &mut Option<Result<String, String>> {
     match kind {
         JudgeKind::Reflection => &mut a.judge,
         JudgeKind::Answering => &mut a.answering,
@@ -500,75 +246,30 @@ fn slot(a: &mut Analysed, kind: JudgeKind) -> &mut Option<Result<String, String>
 fn run_judge(
     args: &Args,
     url: &str,
-    rows: &mut [Result<Analysed, String>],
+    rows: &mut [Result<LineAnalysis, String>],
 ) -> anyhow::Result<usize> {
     let mut cache = JudgeCache::open(&args.judge_cache)?;
-    // (row, kind, cache key, request)
-    let mut pending: Vec<(usize, JudgeKind, String, ChatRequest)> = Vec::new();
+    let mut asks: Vec<(usize, JudgeKind)> = Vec::new();
+    let mut prompts: Vec<JudgePrompt> = Vec::new();
     let mut failures = 0;
-    let mut hits = 0;
     for (i, row) in rows.iter_mut().enumerate() {
         let Ok(a) = row else { continue };
-        let mut wanted = vec![(
-            JudgeKind::Reflection,
-            a.line
-                .question
-                .as_ref()
-                .map(|q| judge::judge_prompt(q, &a.line.response))
-                .ok_or("field `question`: missing (the judge needs it)"),
-            judge::STUDY_JUDGE_MAX_TOKENS,
-        )];
+        let mut wanted = vec![(JudgeKind::Reflection, a.line.judge_prompt())];
         if args.judge_answering {
-            wanted.push((
-                JudgeKind::Answering,
-                a.line
-                    .prompt
-                    .as_ref()
-                    .or(a.line.question.as_ref())
-                    .map(|p| judge::answering_prompt(p, &a.line.response))
-                    .ok_or(
-                        "fields `prompt` and `question`: missing (the answering judge needs one)",
-                    ),
-                judge::STUDY_ANSWERING_MAX_TOKENS,
-            ));
+            wanted.push((JudgeKind::Answering, a.line.answering_prompt()));
         }
-        for (kind, prompt, max_tokens) in wanted {
-            let prompt = match prompt {
-                Ok(p) => p,
-                Err(e) => {
-                    *slot(a, kind) = Some(Err(e.to_string()));
-                    failures += 1;
-                    continue;
+        for (kind, prompt) in wanted {
+            match prompt {
+                Ok(p) => {
+                    asks.push((i, kind));
+                    prompts.push(p);
                 }
-            };
-            let key = judge::cache_key(&args.judge_model, &prompt);
-            if let Some(reply) = cache.get(&key) {
-                *slot(a, kind) = Some(Ok(reply.to_string()));
-                hits += 1;
-                continue;
+                Err(e) => {
+                    *slot(a, kind) = Some(Err(e));
+                    failures += 1;
+                }
             }
-            pending.push((
-                i,
-                kind,
-                key,
-                ChatRequest {
-                    model: args.judge_model.clone(),
-                    messages: vec![ChatMessage::user(prompt)],
-                    sampling: Sampling {
-                        temperature: Some(judge::STUDY_JUDGE_TEMPERATURE),
-                        max_tokens: Some(max_tokens),
-                        ..Default::default()
-                    },
-                },
-            ));
         }
-    }
-    eprintln!(
-        "aha reflect: judge: {hits} cached, {} to send to {url}",
-        pending.len()
-    );
-    if pending.is_empty() {
-        return Ok(failures);
     }
     let mut cfg = ClientConfig::new(url);
     cfg.api_key = std::env::var(&args.judge_key_env)
@@ -583,38 +284,41 @@ fn run_judge(
     cfg.concurrency = args.judge_concurrency;
     cfg.timeout = Duration::from_secs(args.judge_timeout_s);
     cfg.max_retries = args.judge_retries;
-    let client = Client::new(cfg)?;
-    let reqs: Vec<ChatRequest> = pending.iter().map(|(_, _, _, r)| r.clone()).collect();
-    let bar = indicatif::ProgressBar::new(reqs.len() as u64);
+    let backend = aha_probe::OpenAiJudge {
+        client: Client::new(cfg)?,
+        model: args.judge_model.clone(),
+    };
+    let bar = indicatif::ProgressBar::hidden();
     if let Ok(style) =
         indicatif::ProgressStyle::with_template("judge {bar:40} {pos}/{len} ({per_sec}, eta {eta})")
     {
         bar.set_style(style);
     }
-    let mut cache_error = None;
-    let results = client.chat_many(&reqs, |j, res| {
-        bar.inc(1);
-        if let Ok(resp) = res
-            && cache_error.is_none()
-            && let Err(e) = cache.insert(&pending[j].2, &args.judge_model, resp.first_text())
-        {
-            cache_error = Some(e);
-        }
-    });
+    let total = prompts.len();
+    let replies = judge::ask_cached(
+        &backend,
+        &args.judge_model,
+        &mut cache,
+        &prompts,
+        &mut |n| {
+            eprintln!(
+                "aha reflect: judge: {} cached, {n} to send to {url}",
+                total - n
+            );
+            bar.set_length(n as u64);
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+        },
+        &mut || bar.inc(1),
+    )
+    .context("cannot write the judge cache")?;
     bar.finish_and_clear();
-    if let Some(e) = cache_error {
-        return Err(e).context("cannot write the judge cache");
-    }
-    for ((i, kind, _, _), res) in pending.iter().zip(results) {
-        if let Ok(a) = &mut rows[*i] {
-            *slot(a, *kind) = Some(match res {
-                Ok(resp) => Ok(resp.first_text().to_string()),
-                Err(e) => {
-                    failures += 1;
-                    eprintln!("aha reflect: line {}: judge: {e}", i + 1);
-                    Err(e.to_string())
-                }
-            });
+    for ((i, kind), reply) in asks.into_iter().zip(replies.replies) {
+        if let Ok(a) = &mut rows[i] {
+            if let Err(e) = &reply {
+                failures += 1;
+                eprintln!("aha reflect: line {}: judge: {e}", i + 1);
+            }
+            *slot(a, kind) = Some(reply);
         }
     }
     Ok(failures)
