@@ -2,7 +2,7 @@
 """Runs math-verify and `aha verify` on the same pair list, alternating, and reports throughput,
 the ratio, and the verdicts that disagree with the hand-labelled expectations.
 
-usage: compare.py PAIRS.jsonl AHA_BIN VENV_PYTHON [--rounds N] [--hang-timeout S]
+usage: compare.py PAIRS.jsonl AHA_BIN VENV_PYTHON [--rounds N] [--hang-timeout S] [--aha-flag F ...]
 """
 import argparse
 import json
@@ -57,7 +57,7 @@ def run_mathverify(pairs_path, n, python, hang_timeout, workdir):
     return results, secs, hangs
 
 
-def run_aha(pairs, aha, workdir, repeat):
+def run_aha(pairs, aha, workdir, repeat, flags=()):
     """Runs `aha verify` once per mode on the list repeated `repeat` times (to amortise process
     start); returns (verdict per pair, wall seconds per copy of the list)."""
     verdicts = [None] * len(pairs)
@@ -72,7 +72,7 @@ def run_aha(pairs, aha, workdir, repeat):
                 for i in idx:
                     f.write(json.dumps({"response": pairs[i]["pred"], "gold": pairs[i]["gold"]}) + "\n")
         t = time.perf_counter()
-        out = subprocess.run([aha, "verify", "--input", inp] + extra, capture_output=True, text=True)
+        out = subprocess.run([aha, "verify", "--input", inp] + extra + list(flags), capture_output=True, text=True)
         total += time.perf_counter() - t
         recs = [json.loads(l) for l in out.stdout.splitlines()]
         for i, r in zip(idx, recs):
@@ -89,6 +89,7 @@ def main():
     ap.add_argument("--hang-timeout", type=float, default=10.0)
     ap.add_argument("--show", type=int, default=15)
     ap.add_argument("--aha-repeat", type=int, default=10, help="copies of the list fed to aha per run")
+    ap.add_argument("--aha-flag", action="append", default=[], help="extra flag for `aha verify` (repeatable)")
     a = ap.parse_args()
     pairs = [json.loads(l) for l in open(a.pairs)]
     n = len(pairs)
@@ -98,13 +99,14 @@ def main():
             mv, mv_secs, hangs = run_mathverify(a.pairs, n, a.python, a.hang_timeout, wd)
             ok_pairs = n - len(hangs)
             mv_rates.append(ok_pairs / mv_secs if mv_secs else float("nan"))
-            av, aha_secs = run_aha(pairs, a.aha, wd, a.aha_repeat)
+            av, aha_secs = run_aha(pairs, a.aha, wd, a.aha_repeat, a.aha_flag)
             aha_rates.append(n / aha_secs)
             print(f"round {rnd + 1}: math-verify {mv_rates[-1]:9.1f} pairs/s ({ok_pairs} pairs in {mv_secs:.2f} s, "
                   f"{len(hangs)} hung > {a.hang_timeout:.0f} s)   aha {aha_rates[-1]:9.1f} pairs/s ({n} pairs in "
                   f"{aha_secs:.4f} s wall per copy, list fed {a.aha_repeat}x incl. process start)   ratio {aha_rates[-1] / mv_rates[-1]:.0f}x", flush=True)
     best_mv, best_aha = max(mv_rates), max(aha_rates)
-    print(f"\n{os.path.basename(a.pairs)}: {n} pairs; best math-verify {best_mv:.1f}/s, best aha {best_aha:.1f}/s, "
+    mode = " ".join(a.aha_flag) or "default"
+    print(f"\n{os.path.basename(a.pairs)} (aha {mode}): {n} pairs; best math-verify {best_mv:.1f}/s, best aha {best_aha:.1f}/s, "
           f"ratio {best_aha / best_mv:.0f}x (best of {a.rounds} rounds each)")
 
     def wrong(got_correct, p):

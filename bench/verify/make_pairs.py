@@ -1,7 +1,12 @@
 #!/usr/bin/env python3
 """Builds the benchmark pair lists (JSONL: gold, pred, mode, expected, source).
 
-golden.jsonl   every case of crates/verify/tests/golden/*.jsonl (hand-labelled expected verdicts)
+golden.jsonl   every case of crates/verify/tests/golden/*.jsonl graded with the default options
+               (hand-labelled expected verdicts)
+lenient.jsonl  the golden cases labelled for lenient extraction alone (`"options": {"lenient":
+               true}`), plus MATH500 solutions with their `\boxed{X}` replaced by `X` (the way an
+               instruct model without a box prompt answers): against their own reference
+               (correct) and against the next problem's different integer answer (incorrect)
 math500.jsonl  from MATH500: reference vs its solution's last box (correct), reference vs the full
                solution text as a response (correct), reference vs another problem's different
                integer answer (incorrect), reference vs itself with its last digit changed
@@ -42,13 +47,20 @@ def last_boxed(s):
 def main():
     repo, data, out = sys.argv[1], sys.argv[2], sys.argv[3]
     os.makedirs(out, exist_ok=True)
+    keys = ("gold", "pred", "mode", "expected", "source")
+    lenient = []
     with open(os.path.join(out, "golden.jsonl"), "w") as f:
         n = 0
         for path in sorted(glob.glob(os.path.join(repo, "crates/verify/tests/golden/*.jsonl"))):
             for line in open(path):
                 if line.strip():
                     c = json.loads(line)
-                    f.write(json.dumps({k: c[k] for k in ("gold", "pred", "mode", "expected", "source")}) + "\n")
+                    opts = c.get("options")
+                    if opts == {"lenient": True}:
+                        lenient.append({k: c[k] for k in keys})
+                    if opts:
+                        continue
+                    f.write(json.dumps({k: c[k] for k in keys}) + "\n")
                     n += 1
     print(f"golden.jsonl: {n} pairs")
     rows = [json.loads(l) for l in open(os.path.join(data, "benchmarks/math500.jsonl"))]
@@ -78,6 +90,27 @@ def main():
         for p in pairs:
             f.write(json.dumps(p) + "\n")
     print(f"math500.jsonl: {len(pairs)} pairs")
+    # Lenient: the solution without its box (`\boxed{X}` -> `X`), as an instruct model writes.
+    unboxed = []
+    for r in rows:
+        s = r["solution"]
+        i = max(s.rfind("\\boxed{"), -1)
+        box = last_boxed(s)
+        if i < 0 or box is None or "\\boxed" in s[:i]:
+            continue
+        text = s[:i] + box + s[i + len("\\boxed{") + len(box) + 1:]
+        unboxed.append((r, text))
+    for r, text in unboxed:
+        lenient.append({"gold": r["answer"], "pred": text, "mode": "response", "expected": "correct",
+                        "source": "MATH500 " + r["unique_id"] + " unboxed solution"})
+    for (a, text), (b, _) in zip(unboxed, unboxed[1:] + unboxed[:1]):
+        if a["answer"].lstrip("-").isdigit() and b["answer"].lstrip("-").isdigit() and int(a["answer"]) != int(b["answer"]):
+            lenient.append({"gold": b["answer"], "pred": text, "mode": "response", "expected": "incorrect",
+                            "source": "MATH500 " + a["unique_id"] + " unboxed solution vs " + b["unique_id"]})
+    with open(os.path.join(out, "lenient.jsonl"), "w") as f:
+        for p in lenient:
+            f.write(json.dumps(p) + "\n")
+    print(f"lenient.jsonl: {len(lenient)} pairs")
 
 
 if __name__ == "__main__":

@@ -3,7 +3,12 @@
 # in one run (alternating rounds). Needs network access to PyPI the first time (the venv is cached
 # in ~/.cache/aha/venv-mathverify) and the repo's data/ (or AHA_SHARED_DATA) for the MATH500 list.
 #
-#   bench/verify/run.sh            # golden set + MATH500 set, 2 rounds each
+# Default mode (the RL-reward defaults) on the golden set and the MATH500 set, then lenient mode
+# (`aha verify --lenient`, for evaluating instruct models) on the lenient golden cases and MATH500
+# solutions without their box. math-verify runs with its defaults in both (its extraction is
+# already lenient). Each block prints the throughput ratio and the wrong-verdict counts of both.
+#
+#   bench/verify/run.sh            # 2 rounds each
 #   ROUNDS=3 bench/verify/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -35,4 +40,9 @@ if [ -s "$PAIRS/math500.jsonl" ]; then
   echo
   echo "== MATH500 pairs"
   python3 "$HERE/compare.py" "$PAIRS/math500.jsonl" "$AHA" "$VENV/bin/python" --rounds "$ROUNDS"
+fi
+if [ -s "$PAIRS/lenient.jsonl" ]; then
+  echo
+  echo "== lenient: golden lenient cases + MATH500 unboxed solutions (aha verify --lenient)"
+  python3 "$HERE/compare.py" "$PAIRS/lenient.jsonl" "$AHA" "$VENV/bin/python" --rounds "$ROUNDS" --aha-flag=--lenient
 fi

@@ -171,3 +171,40 @@ fn invalid_utf8_line_is_one_malformed_line() {
     assert!(recs[1]["error"].as_str().unwrap().contains("not UTF-8"));
     assert_eq!(recs[2]["verdict"], "correct");
 }
+
+#[test]
+fn policy_flags_reach_the_grader() {
+    let unboxed = r#"{"response": "So the probability is $\\frac{1}{2}$.", "gold": "0.5"}"#;
+    let (_, recs, _) = run(&[], unboxed);
+    assert_eq!(recs[0]["verdict"], "no_answer");
+    let (_, recs, _) = run(&["--lenient"], unboxed);
+    assert_eq!(recs[0]["verdict"], "correct");
+    assert_eq!(recs[0]["source"], "math_span");
+
+    let two_boxes = r#"{"response": "\\boxed{3} or \\boxed{-4}", "gold": "3, -4"}"#;
+    let (_, recs, _) = run(&[], two_boxes);
+    assert_eq!(recs[0]["verdict"], "incorrect");
+    let (_, recs, _) = run(&["--boxes", "all"], two_boxes);
+    assert_eq!(recs[0]["verdict"], "correct");
+
+    let decimal = r#"{"response": "\\boxed{0.67}", "gold": "\\frac{2}{3}"}"#;
+    let (_, recs, _) = run(&[], decimal);
+    assert_eq!(recs[0]["verdict"], "incorrect");
+    let (_, recs, _) = run(&["--precision", "2"], decimal);
+    assert_eq!(recs[0]["verdict"], "correct");
+    let long = r#"{"response": "\\boxed{1.6667}", "gold": "\\frac{5}{3}"}"#;
+    let (_, recs, _) = run(&[], long);
+    assert_eq!(recs[0]["verdict"], "correct");
+    let (_, recs, _) = run(&["--decimal-digits", "0"], long);
+    assert_eq!(recs[0]["verdict"], "incorrect");
+
+    let comma = r#"{"response": "\\boxed{1,22}", "gold": "1.22"}"#;
+    let (_, recs, _) = run(&["--decimal-comma"], comma);
+    assert_eq!(recs[0]["verdict"], "correct");
+
+    let chain = r#"{"response": "\\boxed{y = 2+2 = 5}", "gold": "5"}"#;
+    let (_, recs, _) = run(&[], chain);
+    assert_eq!(recs[0]["verdict"], "incorrect");
+    let (_, recs, _) = run(&["--equation-chain", "last"], chain);
+    assert_eq!(recs[0]["verdict"], "correct");
+}

@@ -12,7 +12,10 @@ use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use aha_verify::{AnswerFormat, Gold, Grade, GradeOptions, MathOptions, RewardScheme, Verdict};
+use aha_verify::{
+    AnswerFormat, BoxPolicy, EquationChain, Gold, Grade, GradeOptions, MathOptions, RewardScheme,
+    Verdict,
+};
 use anyhow::Context;
 use serde_json::{Value, json};
 
@@ -65,6 +68,46 @@ pub struct Args {
     /// Math: fall back to the last number in the response.
     #[arg(long)]
     pub last_number: bool,
+    /// Math: lenient extraction for evaluating instruct models: without a box or an answer tag,
+    /// take "Final Answer: …" / "the answer is …", else the last math span or the last number.
+    #[arg(long)]
+    pub lenient: bool,
+    /// Math: which boxes make up the answer (of the response and of a boxed reference).
+    #[arg(long, value_enum, default_value_t = Boxes::Last)]
+    pub boxes: Boxes,
+    /// Math: fewest significant digits for a decimal answer to match an exact reference it
+    /// truncates or rounds (`1.6667` for 5/3); 0 requires exact decimals.
+    #[arg(long, default_value_t = 5)]
+    pub decimal_digits: u32,
+    /// Math: compare decimals rounded to this many digits after the point (math-verify's
+    /// `float_rounding`; `--precision 2` accepts 0.67 for 2/3). Off by default.
+    #[arg(long)]
+    pub precision: Option<u32>,
+    /// Math: read `1,22` as 1.22 (a comma between digits, outside brackets, not before exactly
+    /// three digits).
+    #[arg(long)]
+    pub decimal_comma: bool,
+    /// Math: what an equation chain like `y = 2+2 = 4` answers.
+    #[arg(long, value_enum, default_value_t = Chain::Checked)]
+    pub equation_chain: Chain,
+}
+
+/// Which boxes make up the answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Boxes {
+    /// The last box.
+    Last,
+    /// Every box, as one set.
+    All,
+}
+
+/// What an equation chain answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Chain {
+    /// The last side, when every link holds.
+    Checked,
+    /// The last side, unchecked (math-verify).
+    Last,
 }
 
 /// Runs the subcommand.
@@ -87,6 +130,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Scheme::Simplerl => AnswerFormat::Boxed.math_options(RewardScheme::SimpleRl),
     });
     opts.math.last_number = args.last_number;
+    opts.math.lenient = args.lenient;
+    opts.math.boxes = match args.boxes {
+        Boxes::Last => BoxPolicy::Last,
+        Boxes::All => BoxPolicy::All,
+    };
+    opts.math.decimal_digits = args.decimal_digits;
+    opts.math.precision = args.precision;
+    opts.math.decimal_comma = args.decimal_comma;
+    opts.math.equation_chain = match args.equation_chain {
+        Chain::Checked => EquationChain::Checked,
+        Chain::Last => EquationChain::Last,
+    };
     opts.countdown.strict = args.strict;
     let bar = if total >= PROGRESS_MIN_LINES {
         let b = indicatif::ProgressBar::new(total);
