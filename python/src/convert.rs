@@ -5,7 +5,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyString};
 
-use aha_verify::{MathOptions, PercentPolicy, RewardScheme};
+use aha_verify::{BoxPolicy, EquationChain, MathOptions, PercentPolicy, RewardScheme};
 
 use aha_verify::Gold as Reference;
 use serde_json::Value;
@@ -142,8 +142,9 @@ pub fn task(name: &str) -> PyResult<Task> {
 
 /// The keyword options `verify` accepts, for error messages and the stubs.
 const OPTION_NAMES: &str = "boxed, answer_tag, answer_is, last_number, percent, \
-require_reduced_fractions, strict_brackets, rounded_reference, relation_interval, reward, \
-budget_steps, max_answer_bytes, strict";
+require_reduced_fractions, strict_brackets, rounded_reference, relation_interval, decimal_digits, \
+precision, boxes, lenient, decimal_comma, equation_chain, reward, budget_steps, \
+max_answer_bytes, strict";
 
 /// Builds grading options from `**options`; unknown names and bad values raise.
 pub fn options(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Options> {
@@ -163,6 +164,46 @@ pub fn options(kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Options> {
             "strict_brackets" => m.strict_brackets = flag(&key, &v)?,
             "rounded_reference" => m.rounded_reference = flag(&key, &v)?,
             "relation_interval" => m.relation_interval = flag(&key, &v)?,
+            "lenient" => m.lenient = flag(&key, &v)?,
+            "decimal_comma" => m.decimal_comma = flag(&key, &v)?,
+            "decimal_digits" => {
+                m.decimal_digits = match v.extract::<u32>() {
+                    Ok(n) => n,
+                    Err(_) => {
+                        return Err(PyValueError::new_err(format!(
+                            "option `decimal_digits` must be an integer >= 0, got {}",
+                            v.repr().map(|r| r.to_string()).unwrap_or_default()
+                        )));
+                    }
+                }
+            }
+            "precision" => {
+                m.precision = if v.is_none() {
+                    None
+                } else {
+                    Some(u32::try_from(positive(&key, &v)?).map_err(|_| {
+                        PyValueError::new_err("option `precision` is too large".to_string())
+                    })?)
+                }
+            }
+            "boxes" => {
+                let name = word(&key, &v)?;
+                m.boxes = BoxPolicy::parse(&name).ok_or_else(|| {
+                    PyValueError::new_err(format!(
+                        "option `boxes` must be one of {:?}, got '{name}'",
+                        BoxPolicy::NAMES
+                    ))
+                })?
+            }
+            "equation_chain" => {
+                let name = word(&key, &v)?;
+                m.equation_chain = EquationChain::parse(&name).ok_or_else(|| {
+                    PyValueError::new_err(format!(
+                        "option `equation_chain` must be one of {:?}, got '{name}'",
+                        EquationChain::NAMES
+                    ))
+                })?
+            }
             "budget_steps" => m.budget_steps = positive(&key, &v)?,
             "max_answer_bytes" => {
                 m.max_answer_bytes = usize::try_from(positive(&key, &v)?).map_err(|_| {

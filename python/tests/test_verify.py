@@ -114,6 +114,27 @@ def test_last_number_option():
     assert aha.verify(r, "12", last_number=True).correct
 
 
+def test_policy_options():
+    unboxed = r"So the probability is $\frac{1}{2}$."
+    assert aha.verify(unboxed, "0.5").verdict == "no_answer"
+    v = aha.verify(unboxed, "0.5", lenient=True)
+    assert v.correct and v.source == "math_span"
+    two = r"\boxed{3} or \boxed{-4}"
+    assert not aha.verify(two, "3, -4").correct
+    assert aha.verify(two, "3, -4", boxes="all").correct
+    assert not aha.verify(r"\boxed{0.67}", r"\frac{2}{3}").correct
+    assert aha.verify(r"\boxed{0.67}", r"\frac{2}{3}", precision=2).correct
+    assert aha.verify(r"\boxed{1.6667}", r"\frac{5}{3}").correct
+    assert not aha.verify(r"\boxed{1.6667}", r"\frac{5}{3}", decimal_digits=0).correct
+    assert aha.verify(r"\boxed{1,22}", "1.22", decimal_comma=True).correct
+    assert aha.verify(r"\boxed{y = 2+2 = 5}", "5", equation_chain="last").correct
+    assert not aha.verify(r"\boxed{y = 2+2 = 5}", "5").correct
+    with pytest.raises(ValueError, match="option `boxes` must be"):
+        aha.verify(two, "3", boxes="first")
+    with pytest.raises(ValueError, match="option `equation_chain` must be"):
+        aha.verify(two, "3", equation_chain="all")
+
+
 def test_bad_arguments_raise_clear_python_errors():
     with pytest.raises(TypeError, match="unknown option `boxd`"):
         aha.verify(r"\boxed{5}", "5", boxd=True)

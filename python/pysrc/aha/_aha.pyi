@@ -12,7 +12,7 @@ EXTRA_LOG_NAMES: list[str]
 
 Task = Literal["math", "math_answer", "countdown"]
 VerdictName = Literal["correct", "incorrect", "no_answer", "gold_unparseable"]
-Source = Literal["boxed", "answer_tag", "answer_is", "last_number", "whole"]
+Source = Literal["boxed", "answer_tag", "answer_is", "last_number", "math_span", "whole"]
 MatchMode = Literal["substring", "word"]
 #: A math reference (``str``/number, or a sequence of them = any-of) or a Countdown reference
 #: (``{"target": int, "numbers": [int, ...]}`` or the same as JSON text).
@@ -120,6 +120,12 @@ def verify(
     strict_brackets: bool = True,
     rounded_reference: bool = True,
     relation_interval: bool = True,
+    decimal_digits: int = 5,
+    precision: int | None = None,
+    boxes: Literal["last", "all"] = "last",
+    lenient: bool = False,
+    decimal_comma: bool = False,
+    equation_chain: Literal["checked", "last"] = "checked",
     reward: Literal["binary", "simplerl", "simple_rl"] = "binary",
     budget_steps: int = 200_000,
     max_answer_bytes: int = 10_000,
@@ -131,6 +137,14 @@ def verify(
     is") and compare it exactly with ``gold`` (a string, a number or a list of accepted answers;
     a reference with ``\\boxed{}`` uses its last box). ``"math_answer"``: ``response`` is the bare
     answer. ``"countdown"``: ``gold`` is ``{"target", "numbers"}`` (dict or JSON text).
+
+    Policies (see docs/verifier.md): ``decimal_digits`` (fewest significant digits for a
+    decimal answer that truncates or rounds an exact reference; 0 = exact decimals only),
+    ``precision`` (compare decimals rounded to that many places, like math-verify's
+    ``float_rounding``), ``boxes="all"`` (every box as one set), ``lenient`` (for instruct
+    models: "Final Answer:", the last math span or the last number when there is no box),
+    ``decimal_comma`` (``1,22`` = 1.22), ``equation_chain="last"`` (the last side of
+    ``y = 2+2 = 5`` without checking the links).
 
     A wrong or missing answer and an unreadable reference are verdicts, never exceptions.
     Raises ``TypeError`` for an unknown option or a reference of the wrong type, ``ValueError``
