@@ -18,7 +18,8 @@ use std::sync::LazyLock;
 
 use anyhow::Context;
 
-/// Keyword matching mode (`--match`) of `aha reflect` and `aha train`.
+/// Keyword matching mode (`--match`) of `aha reflect`, `aha probe`, `aha train` and
+/// `aha serve-reward`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Match {
     /// The study's rule: lower-cased substrings, Python `str.count` semantics.

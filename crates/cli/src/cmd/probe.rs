@@ -15,14 +15,7 @@ use aha_reflect::judge::STUDY_JUDGE_MODEL;
 use aha_reflect::{KeywordDetector, Keywords, MatchMode};
 use anyhow::Context;
 
-/// Keyword matching mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Match {
-    /// The study's rule: lower-cased substrings, Python `str.count` semantics.
-    Substring,
-    /// Word boundaries (not comparable with published numbers).
-    Word,
-}
+pub use super::Match;
 
 /// Arguments of `aha probe`.
 #[derive(Debug, clap::Args)]
@@ -208,10 +201,7 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     );
 
     let keywords = Keywords::from_spec(&args.keywords)?;
-    let mode = match args.match_mode {
-        Match::Substring => MatchMode::Substring,
-        Match::Word => MatchMode::Word,
-    };
+    let mode = MatchMode::from(args.match_mode);
     let detector = KeywordDetector::new(&keywords, mode)?;
     let judge = match &args.judge_url {
         Some(url) => {

@@ -50,8 +50,8 @@ pub struct Args {
     #[arg(long)]
     keywords_file: Option<PathBuf>,
     /// How keywords match: `substring` (the study's rule) or `word` (word boundaries).
-    #[arg(long, value_enum, default_value_t = MatchArg::Substring)]
-    keyword_match: MatchArg,
+    #[arg(long, value_enum, default_value_t = super::Match::Substring)]
+    keyword_match: super::Match,
     /// Countdown: accept only + - * / and parentheses (TinyZero also accepts `**` and `//`).
     #[arg(long)]
     countdown_strict: bool,
@@ -81,24 +81,14 @@ enum SchemeArg {
     Simplerl,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum MatchArg {
-    Substring,
-    Word,
-}
-
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let keywords = match &args.keywords_file {
         Some(path) => Keywords::from_file(path)
             .with_context(|| format!("reading keywords from {}", path.display()))?,
-        None => Keywords::preset(&args.keywords)
-            .with_context(|| format!("keyword preset {:?}", args.keywords))?,
+        None => Keywords::from_spec(&args.keywords)?,
     };
-    let mode = match args.keyword_match {
-        MatchArg::Substring => MatchMode::Substring,
-        MatchArg::Word => MatchMode::Word,
-    };
+    let mode = MatchMode::from(args.keyword_match);
     let detector = KeywordDetector::new(&keywords, mode).context("building keyword detector")?;
     let template = match args.template {
         TemplateArg::R1 => Template::R1,
