@@ -1,4 +1,5 @@
-//! The study's prompt templates, exact to the byte (study-spec §1), and user templates.
+//! The study's prompt templates, exact to the byte (docs/study.md, "Prompt templates"), and user
+//! templates.
 //!
 //! Each template declares how its answer is extracted ([`AnswerFormat`]), the stop strings the
 //! upstream code sampled with, and whether `<think>` is prefilled (the R1 format reward then
@@ -43,10 +44,12 @@ const QWEN_MATH_HEAD: &str = "<|im_start|>system\nPlease reason step by step, an
 const QWEN_MATH_TAIL: &str = "<|im_end|>\n<|im_start|>assistant";
 const COUNTDOWN_HEAD: &str = "A conversation between User and Assistant. The user asks a question, and the Assistant solves it. The assistant first thinks about the reasoning process in the mind and then provides the user with the answer.\nUser: Using the numbers ";
 const COUNTDOWN_TAIL: &str = ". You can use basic arithmetic operations (+, -, *, /) and each number can only be used once. Show your work in <think> </think> tags. And return the final answer in <answer> </answer> tags, for example <answer> (1 + 2) / 3 </answer>.\nAssistant: Let me solve this step by step.\n<think>";
-/// The instruction `U:evaluate_model.py` appends for chat-template models (spec §1.3).
+/// The instruction `U:evaluate_model.py` appends for chat-template models (docs/study.md, "Prompt
+/// templates"; `U:` = sail-sg/understand-r1-zero, `OZ:` = sail-sg/oat-zero, as in its "Sources").
 const CHAT_SUFFIX: &str =
     "\nPlease reason step by step, and put your final answer within \\boxed{}.\n\n";
-/// OAT's Countdown stop strings for Qwen (spec §4.1).
+/// OAT's Countdown stop strings for Qwen, from the blog's Countdown run (docs/study.md, "Prompt
+/// templates").
 const COUNTDOWN_STOP: &[&str] = &["</s>", "<|im_end|>", "<|endoftext|>", "\nUser:"];
 
 /// The placeholder a user template must contain.

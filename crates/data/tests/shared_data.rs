@@ -173,7 +173,8 @@ fn answers_are_detected_per_dataset() {
     );
     assert_eq!(mv[0].gold, Gold::AnyOf(vec!["9.6\n".into()]));
     let sizes = |n: usize| mv.iter().filter(|p| p.gold.answers().len() == n).count();
-    assert_eq!((sizes(1), sizes(2), sizes(3)), (197, 71, 4)); // study-spec §7
+    // As in the paper's evaluation files (docs/study.md, "Evaluation and training sets").
+    assert_eq!((sizes(1), sizes(2), sizes(3)), (197, 71, 4));
     // OlympiadBench JSONL: final_answer list; question from `question`.
     let ob = load_ok(&dir, "benchmarks/olympiadbench.jsonl");
     assert_eq!(ob[0].id, "1606");

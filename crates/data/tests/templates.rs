@@ -1,6 +1,6 @@
 //! Golden tests: each built-in template rendered for a fixed question, compared byte for byte
-//! with the text of study-spec §1 (expected strings written out here, not built from the
-//! crate's constants).
+//! with the text of the study's templates (docs/study.md, "Prompt templates"; expected strings
+//! written out here, not built from the crate's constants).
 
 use aha_data::{AnswerFormat, Gold, Problem, Prompt, Template, UserTemplate};
 

@@ -1,4 +1,4 @@
-//! Group-relative advantages (study-spec §4.3 "Advantage", §5).
+//! Group-relative advantages (docs/study.md, "Advantages").
 //!
 //! Responses arrive as consecutive groups of `G` samples of the same prompt (the rollout order;
 //! they must never be shuffled apart before this step). Within each group, with `R` the scalar

@@ -1,4 +1,4 @@
-//! GRPO / Dr. GRPO training maths for aha (study-spec §4.3 and §5).
+//! GRPO / Dr. GRPO training maths for aha (docs/study.md, "Advantages" and "The policy loss").
 //!
 //! Where it sits: rollouts (any sampler) produce per-response scalar rewards and per-token
 //! log-probs; this crate turns rewards into group advantages ([`advantage`]), log-probs into a

@@ -1,5 +1,5 @@
 //! The PPO-clip policy loss with GRPO / Dr. GRPO aggregation, and the optional k3 KL term
-//! (study-spec §4.3 "Learner loss", §5).
+//! (docs/study.md, "The policy loss").
 //!
 //! Per token `t` of response `i` (advantage `A_i` broadcast to every token):
 //!

@@ -23,9 +23,9 @@
 //! - Dr. GRPO: resp. 1 tokens 1–2: ½·(1/4)·(-0.5) = -0.0625; token 3: 0;
 //!   resp. 2: ½·(1/4)·(0.5·0.9) = 0.05625.
 //!
-//! The two differ exactly as study-spec §5 says: GRPO weights each token of the short wrong
-//! response 3× more than a token of the long correct one (1/|o_i|) and scales by 1/std;
-//! Dr. GRPO weights all tokens by the same 1/C.
+//! The two differ as docs/study.md ("The policy loss") says: GRPO weights each token of the
+//! short wrong response 3× more than a token of the long correct one (1/|o_i|) and scales by
+//! 1/std; Dr. GRPO weights all tokens by the same 1/C.
 
 use aha_train::{AdvantageKind, LossConfig, group_advantages, policy_loss};
 use candle_core::{Device, Tensor, Var};
