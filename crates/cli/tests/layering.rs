@@ -1,6 +1,7 @@
-//! The dependency direction is part of the design (docs/style.md): the pure crates that grade and
-//! analyse must stay free of async runtimes, HTTP stacks and ML frameworks, so that they build fast,
-//! run anywhere (Python wheel, reward server threads) and never hang on a runtime.
+//! The dependency direction is part of the design (docs/architecture.md, "Layering rules"): the
+//! pure crates that grade and analyse must stay free of async runtimes, HTTP stacks and ML
+//! frameworks, so that they build fast, run anywhere (Python wheel, reward server threads) and
+//! never hang on a runtime.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
