@@ -57,7 +57,7 @@ fn allowed_internal() -> BTreeMap<&'static str, &'static [&'static str]> {
             &["aha-openai", "aha-probe", "aha-tokenizer"][..],
         ),
         ("aha-python", &["aha-verify", "aha-reflect"][..]),
-        ("aha-report", &["aha-reflect"][..]),
+        ("aha-report", &["aha-reflect", "aha-analyse"][..]),
         (
             "aha-demo",
             &[

@@ -102,6 +102,8 @@ pub struct Series {
     pub color: usize,
     /// Stroke style.
     pub dash: Dash,
+    /// Drawn thin and pale, without a legend entry: the raw values under a smoothed line.
+    pub faint: bool,
 }
 
 impl Series {
@@ -112,6 +114,7 @@ impl Series {
             points,
             color,
             dash: Dash::Solid,
+            faint: false,
         }
     }
 }
@@ -212,6 +215,11 @@ pub fn line_svg(id: &str, chart: &LineChart) -> Result<String> {
             }
             let color = color(s.color);
             let pts = s.points.iter().copied();
+            if s.faint {
+                ctx.draw_series(LineSeries::new(pts, color.mix(0.25).stroke_width(1)))
+                    .map_err(|e| chart_err(id, e))?;
+                continue;
+            }
             match s.dash {
                 Dash::Solid => ctx
                     .draw_series(LineSeries::new(pts, color.stroke_width(2)))
@@ -234,7 +242,122 @@ pub fn line_svg(id: &str, chart: &LineChart) -> Result<String> {
         let entries: Vec<(&str, usize, Option<Dash>)> = chart
             .series
             .iter()
-            .filter(|s| !s.points.is_empty())
+            .filter(|s| !s.points.is_empty() && !s.faint)
+            .map(|s| (s.name.as_str(), s.color, Some(s.dash)))
+            .collect();
+        draw_legend(id, &legend, &entries)?;
+        root.present().map_err(|e| chart_err(id, e))?;
+    }
+    Ok(svg)
+}
+
+/// Two measures over one x axis, each on its own y axis (left: `left`, right: `right`), as the
+/// study draws response length and reflection count together.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DualChart {
+    /// Caption.
+    pub title: String,
+    /// X axis label.
+    pub x_label: String,
+    /// Left y axis label.
+    pub y_label: String,
+    /// Right y axis label.
+    pub y2_label: String,
+    /// Lines on the left axis.
+    pub left: Vec<Series>,
+    /// Lines on the right axis.
+    pub right: Vec<Series>,
+}
+
+fn bounds<'a>(series: impl Iterator<Item = &'a Series>) -> (f64, f64, f64, f64) {
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for &(x, y) in series.flat_map(|s| s.points.iter()) {
+        x0 = x0.min(x);
+        x1 = x1.max(x);
+        y0 = y0.min(y);
+        y1 = y1.max(y);
+    }
+    (x0, x1, y0, y1)
+}
+
+/// Draws a two-axis line chart as a standalone SVG document.
+pub fn dual_svg(id: &str, chart: &DualChart) -> Result<String> {
+    let (x0, x1, y0, y1) = bounds(chart.left.iter().chain(&chart.right));
+    let (_, _, l0, l1) = bounds(chart.left.iter());
+    let (_, _, r0, r1) = bounds(chart.right.iter());
+    let _ = (y0, y1);
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| chart_err(id, e))?;
+        let (plot, legend) = root.split_horizontally(SIZE.0 - LEGEND_WIDTH);
+        let mut ctx = ChartBuilder::on(&plot)
+            .caption(&chart.title, ("sans-serif", CAPTION_PX))
+            .margin(12)
+            .x_label_area_size(48)
+            .y_label_area_size(78)
+            .right_y_label_area_size(78)
+            .build_cartesian_2d(padded(x0, x1), padded(l0, l1))
+            .map_err(|e| chart_err(id, e))?
+            .set_secondary_coord(padded(x0, x1), padded(r0, r1));
+        ctx.configure_mesh()
+            .x_desc(chart.x_label.as_str())
+            .y_desc(chart.y_label.as_str())
+            .x_labels(8)
+            .y_labels(8)
+            .x_label_formatter(&tick)
+            .y_label_formatter(&tick)
+            .label_style(("sans-serif", LABEL_PX))
+            .axis_desc_style(("sans-serif", LABEL_PX))
+            .light_line_style(WHITE.mix(0.0))
+            .bold_line_style(BLACK.mix(0.08))
+            .draw()
+            .map_err(|e| chart_err(id, e))?;
+        ctx.configure_secondary_axes()
+            .y_desc(chart.y2_label.as_str())
+            .y_labels(8)
+            .y_label_formatter(&tick)
+            .label_style(("sans-serif", LABEL_PX))
+            .axis_desc_style(("sans-serif", LABEL_PX))
+            .draw()
+            .map_err(|e| chart_err(id, e))?;
+        for (secondary, s) in chart
+            .left
+            .iter()
+            .map(|s| (false, s))
+            .chain(chart.right.iter().map(|s| (true, s)))
+        {
+            let c = color(s.color);
+            let style = if s.faint {
+                c.mix(0.25).stroke_width(1)
+            } else {
+                c.stroke_width(2)
+            };
+            let pts: Vec<(f64, f64)> = s.points.clone();
+            let r = if secondary {
+                match s.dash {
+                    Dash::Solid => ctx
+                        .draw_secondary_series(LineSeries::new(pts, style))
+                        .map(|_| ()),
+                    _ => ctx
+                        .draw_secondary_series(DashedLineSeries::new(pts, 9, 5, style))
+                        .map(|_| ()),
+                }
+            } else {
+                match s.dash {
+                    Dash::Solid => ctx.draw_series(LineSeries::new(pts, style)).map(|_| ()),
+                    _ => ctx
+                        .draw_series(DashedLineSeries::new(pts, 9, 5, style))
+                        .map(|_| ()),
+                }
+            };
+            r.map_err(|e| chart_err(id, e))?;
+        }
+        let entries: Vec<(&str, usize, Option<Dash>)> = chart
+            .left
+            .iter()
+            .chain(&chart.right)
+            .filter(|s| !s.points.is_empty() && !s.faint)
             .map(|s| (s.name.as_str(), s.color, Some(s.dash)))
             .collect();
         draw_legend(id, &legend, &entries)?;

@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Map, Value};
 
-use crate::chart::{self, BarChart, Dash, LineChart, Series};
+use crate::chart::{self, BarChart, Dash, DualChart, LineChart, Series};
 use crate::error::Result;
 use crate::load::{Group, Metrics, ProbeRun, Run, TrainRun};
 
@@ -15,6 +15,47 @@ const SAMPLES_PER_CATEGORY: usize = 3;
 
 /// SSR categories in the study's order (docs/pipeline.md).
 const SSR_CATEGORIES: [&str; 6] = ["C->C", "W->C", "C->W", "W->W", "no_prior_answer", "none"];
+
+/// Series longer than this get a smoothed line over the faint raw one.
+const SMOOTH_MIN_POINTS: usize = 30;
+
+/// How the report is drawn.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Options {
+    /// EMA weight in `[0, 1)` of the smoothed per-step curves (0: raw only); applied to series of
+    /// more than 30 steps, drawn over the faint raw line.
+    pub ema: f64,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { ema: 0.9 }
+    }
+}
+
+/// Each long series as a faint raw line plus its EMA (same name, colour and dash).
+fn smoothed(series: Vec<Series>, ema: f64) -> Vec<Series> {
+    let mut out = Vec::with_capacity(series.len() * 2);
+    for s in series {
+        if ema <= 0.0 || s.points.len() <= SMOOTH_MIN_POINTS {
+            out.push(s);
+            continue;
+        }
+        let ys: Vec<f64> = s.points.iter().map(|p| p.1).collect();
+        let mut smooth = s.clone();
+        smooth.points = s
+            .points
+            .iter()
+            .zip(aha_analyse::ema(&ys, ema))
+            .map(|(p, y)| (p.0, y))
+            .collect();
+        let mut raw = s;
+        raw.faint = true;
+        out.push(raw);
+        out.push(smooth);
+    }
+    out
+}
 
 /// One rendered figure.
 #[derive(Debug, Clone, PartialEq)]
@@ -350,7 +391,7 @@ fn ssr_pct(ssr: &BTreeMap<String, f64>, category: &str) -> Option<f64> {
     (total > 0.0).then(|| 100.0 * ssr.get(category).copied().unwrap_or(0.0) / total)
 }
 
-fn train_figures(runs: &[&TrainRun]) -> Result<Vec<Figure>> {
+fn train_figures(runs: &[&TrainRun], opts: &Options) -> Result<Vec<Figure>> {
     type Get = fn(&Metrics) -> Option<f64>;
     let per_run = |parts: &[(&str, Get)]| -> Vec<Series> {
         // One metric: a colour per run. Several: a colour per metric and a dash per run, so
@@ -381,8 +422,11 @@ fn train_figures(runs: &[&TrainRun]) -> Result<Vec<Figure>> {
     };
     let s = "step";
     let mut figs = Vec::new();
+    let ema = opts.ema;
+    // The study's figure: length and reflection count on one chart, two axes.
+    figs.extend(length_reflection_figure(runs, ema)?);
     let mut line = |id: &str, title: &str, y: &str, series: Vec<Series>| -> Result<()> {
-        figs.extend(line_figure(id, title, s, y, series)?);
+        figs.extend(line_figure(id, title, s, y, smoothed(series, ema))?);
         Ok(())
     };
     line(
@@ -414,6 +458,23 @@ fn train_figures(runs: &[&TrainRun]) -> Result<Vec<Figure>> {
             ("incorrect", |m| m.len_incorrect),
             ("truncated", |m| m.len_truncated),
         ]),
+    )?;
+    line(
+        "fig-train-length-chars",
+        "Response length in characters vs step, by outcome (as the study plots it)",
+        "characters",
+        per_run(&[
+            ("all", |m| m.chars_mean),
+            ("correct", |m| m.chars_correct),
+            ("incorrect", |m| m.chars_incorrect),
+            ("truncated", |m| m.chars_truncated),
+        ]),
+    )?;
+    line(
+        "fig-train-agreement",
+        "Engine reward vs aha's verdict: agreement per step (imported runs)",
+        "fraction of re-graded responses",
+        per_run(&[("", |m| m.engine_agreement)]),
     )?;
     line(
         "fig-train-eval-length",
@@ -521,6 +582,171 @@ fn train_figures(runs: &[&TrainRun]) -> Result<Vec<Figure>> {
         per_run(&[("", |m| m.step_time_s)]),
     )?;
     Ok(figs)
+}
+
+/// Mean length per step: characters where the run has them (the study's unit), else tokens.
+fn length_of(r: &TrainRun) -> (&'static str, fn(&Metrics) -> Option<f64>) {
+    if r.metrics.iter().any(|m| m.chars_mean.is_some()) {
+        ("characters", |m| m.chars_mean)
+    } else {
+        ("tokens", |m| m.len_mean)
+    }
+}
+
+fn length_reflection_figure(runs: &[&TrainRun], ema: f64) -> Result<Option<Figure>> {
+    let (mut left, mut right) = (Vec::new(), Vec::new());
+    let mut units = Vec::new();
+    for (ri, r) in runs.iter().enumerate() {
+        let (unit, len) = length_of(r);
+        units.push(unit);
+        let dash = Dash::nth(ri);
+        let mut l = over_step(format!("{} length ({unit})", r.name), &r.metrics, len);
+        (l.color, l.dash) = (0, dash);
+        let mut k = over_step(
+            format!("{} reflections / response", r.name),
+            &r.metrics,
+            |m| m.reflection_count_mean,
+        );
+        (k.color, k.dash) = (3, dash);
+        left.extend(smoothed(vec![l], ema));
+        right.extend(smoothed(vec![k], ema));
+    }
+    left.retain(|s| !s.points.is_empty());
+    right.retain(|s| !s.points.is_empty());
+    if left.is_empty() || right.is_empty() {
+        return Ok(None);
+    }
+    units.dedup();
+    let id = "fig-train-length-reflection";
+    let title = "Response length (left) and reflection keywords per response (right) vs step";
+    let chart = DualChart {
+        title: title.into(),
+        x_label: "step".into(),
+        y_label: format!("length ({})", units.join(" / ")),
+        y2_label: "keywords / response".into(),
+        left,
+        right,
+    };
+    let svg = chart::dual_svg(id, &chart)?;
+    Ok(Some(Figure {
+        id: id.into(),
+        title: title.into(),
+        series: chart
+            .left
+            .iter()
+            .chain(&chart.right)
+            .filter(|s| !s.faint)
+            .map(|s| s.name.clone())
+            .collect(),
+        svg,
+    }))
+}
+
+/// The study's claims of one run, from its per-step metrics (`aha_analyse::claims`).
+fn run_claims(r: &TrainRun, ema: f64) -> aha_analyse::Claims {
+    let (unit, len) = length_of(r);
+    let points: Vec<aha_analyse::ClaimPoint> = r
+        .metrics
+        .iter()
+        .map(|m| aha_analyse::ClaimPoint {
+            step: m.step as f64,
+            length: len(m),
+            reflection: m.reflection_count_mean,
+            wc: m
+                .ssr
+                .as_ref()
+                .map(|s| s.get("W->C").copied().unwrap_or(0.0)),
+            ww: m
+                .ssr
+                .as_ref()
+                .map(|s| s.get("W->W").copied().unwrap_or(0.0)),
+        })
+        .collect();
+    aha_analyse::claims(&points, ema, unit)
+}
+
+fn claims_table(out: &mut String, runs: &[&TrainRun], ema: f64) {
+    out.push_str(
+        "<table id=\"tab-claims\"><thead><tr><th>run</th><th>claim</th><th>numbers</th>\
+         <th>holds?</th></tr></thead><tbody>",
+    );
+    let yes = |b: bool| if b { "yes" } else { "no" };
+    for r in runs {
+        let c = run_claims(r, ema);
+        let name = escape_html(&r.name);
+        let row = |out: &mut String, claim: &str, nums: String, verdict: &str| {
+            let _ = write!(
+                out,
+                "<tr><td>{name}</td><td>{}</td><td>{}</td><td>{verdict}</td></tr>",
+                escape_html(claim),
+                escape_html(&nums)
+            );
+        };
+        match &c.length_dip {
+            Some(d) => row(
+                out,
+                "response length first falls, then rises",
+                format!(
+                    "EMA {ema} of {}: {:.1} at start → min {:.1} at step {} ({:.1}% lower) → {:.1} at end ({:.1}% above the min)",
+                    c.length_unit,
+                    d.start,
+                    d.min,
+                    d.min_step,
+                    100.0 * d.fall,
+                    d.end,
+                    100.0 * d.rise
+                ),
+                yes(d.falls_then_rises),
+            ),
+            None => row(
+                out,
+                "response length first falls, then rises",
+                "fewer than 3 steps with lengths".into(),
+                "–",
+            ),
+        }
+        match &c.reflection_tracks_length {
+            Some(t) => row(
+                out,
+                "reflection count tracks length",
+                format!(
+                    "Pearson r = {:.3} over {} steps (tracks at r ≥ {})",
+                    t.pearson_r,
+                    t.steps,
+                    aha_analyse::claims::TRACKS_R
+                ),
+                yes(t.tracks),
+            ),
+            None => row(
+                out,
+                "reflection count tracks length",
+                "too few steps, or a constant series".into(),
+                "–",
+            ),
+        }
+        match &c.wc_share {
+            Some(w) => row(
+                out,
+                "the W->C share of reflections on wrong answers grows",
+                format!(
+                    "first {k} step(s): {:.1}% of {} → last {k} step(s): {:.1}% of {}",
+                    100.0 * w.first,
+                    w.first_n,
+                    100.0 * w.last,
+                    w.last_n,
+                    k = w.window_steps
+                ),
+                yes(w.grows),
+            ),
+            None => row(
+                out,
+                "the W->C share of reflections on wrong answers grows",
+                "no SSR counts".into(),
+                "–",
+            ),
+        }
+    }
+    out.push_str("</tbody></table>");
 }
 
 /// Share of a training run's steps pooled for its "first steps" and "last steps" SSR rows
@@ -910,8 +1136,14 @@ fn distinct_train_names(runs: &[Run]) -> Vec<TrainRun> {
         .collect()
 }
 
-/// Builds the report from loaded runs (probe figures, then training figures).
+/// Builds the report from loaded runs (probe figures, then training figures) with the default
+/// [`Options`].
 pub fn build(runs: &[Run]) -> Result<Report> {
+    build_with(runs, &Options::default())
+}
+
+/// [`build`] with explicit options.
+pub fn build_with(runs: &[Run], opts: &Options) -> Result<Report> {
     let probes: Vec<&ProbeRun> = runs
         .iter()
         .filter_map(|r| match r {
@@ -929,7 +1161,7 @@ pub fn build(runs: &[Run]) -> Result<Report> {
     let train_figs = if trains.is_empty() {
         Vec::new()
     } else {
-        train_figures(&trains)?
+        train_figures(&trains, opts)?
     };
     let ssr = ssr_rows(&probes, &trains);
     // Only a comparison when there is something to compare: training runs, or several probes.
@@ -948,7 +1180,10 @@ pub fn build(runs: &[Run]) -> Result<Report> {
         .iter()
         .map(|r| match r {
             Run::Probe(p) => format!("{} (probe, {})", p.name, p.dir.display()),
-            Run::Train(t) => format!("{} (training, {})", t.name, t.dir.display()),
+            Run::Train(t) => match t.analysis.as_ref().and_then(|a| a.get("engine")?.as_str()) {
+                Some(engine) => format!("{} (imported {engine} run, {})", t.name, t.dir.display()),
+                None => format!("{} (training, {})", t.name, t.dir.display()),
+            },
         })
         .collect();
     h.push_str(&escape_html(&names.join("; ")));
@@ -983,6 +1218,11 @@ pub fn build(runs: &[Run]) -> Result<Report> {
         figs_html(&mut h, &train_figs, "figs");
         h.push_str("<h3>Summary</h3>");
         train_table(&mut h, &trains);
+        h.push_str(
+            "<h3>The study's claims</h3><p class=\"meta\">From each run's per-step curves \
+             (aha_analyse::claims): the W->C share pools the first and last 20% of steps.</p>",
+        );
+        claims_table(&mut h, &trains, opts.ema);
         h.push_str("</section>");
     }
     if !ssr.is_empty() {

@@ -10,5 +10,5 @@ mod html;
 pub mod load;
 
 pub use error::{Error, Result};
-pub use html::{Figure, Report, build, escape_html, highlight_keywords};
+pub use html::{Figure, Options, Report, build, build_with, escape_html, highlight_keywords};
 pub use load::{Run, load_dir};

@@ -188,6 +188,8 @@ pub struct TrainRun {
     pub metrics: Vec<Metrics>,
     /// Saved samples (`samples.jsonl`), when present.
     pub samples: Vec<TrainSample>,
+    /// `summary.json` of `aha analyse` (an imported run: engine, inputs, claims), when present.
+    pub analysis: Option<Map<String, Value>>,
 }
 
 /// One `metrics.jsonl` line (docs/pipeline.md); absent values stay `None`.
@@ -228,6 +230,18 @@ pub struct Metrics {
     pub reflection_count_mean: Option<f64>,
     #[serde(default)]
     pub reflection_rate: Option<f64>,
+    /// Lengths in characters (`aha analyse`).
+    #[serde(default)]
+    pub chars_mean: Option<f64>,
+    #[serde(default)]
+    pub chars_correct: Option<f64>,
+    #[serde(default)]
+    pub chars_incorrect: Option<f64>,
+    #[serde(default)]
+    pub chars_truncated: Option<f64>,
+    /// Share of re-graded responses where the engine's verdict equals aha's (`aha analyse`).
+    #[serde(default)]
+    pub engine_agreement: Option<f64>,
     /// SSR category counts of the step's rollouts (`C->C`, `W->C`, …).
     #[serde(default)]
     pub ssr: Option<BTreeMap<String, f64>>,
@@ -300,7 +314,9 @@ pub struct TrainSample {
 
 /// Detects what `dir` holds and loads it.
 pub fn load_dir(dir: &Path) -> Result<Run> {
-    if dir.join("summary.json").is_file() {
+    if dir.join("metrics.jsonl").is_file() && analysis_summary(dir)?.is_some() {
+        load_train(dir).map(Run::Train)
+    } else if dir.join("summary.json").is_file() {
         load_probe(dir).map(Run::Probe)
     } else if dir.join("metrics.jsonl").is_file() {
         load_train(dir).map(Run::Train)
@@ -438,7 +454,17 @@ pub fn load_probe(dir: &Path) -> Result<ProbeRun> {
     })
 }
 
-/// Loads a training run directory.
+/// `summary.json` when `aha analyse` wrote it (`"kind": "aha-analyse"`).
+fn analysis_summary(dir: &Path) -> Result<Option<Map<String, Value>>> {
+    let path = dir.join("summary.json");
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let m: Map<String, Value> = parse(&path, None, &read(&path)?)?;
+    Ok((m.get("kind").and_then(Value::as_str) == Some("aha-analyse")).then_some(m))
+}
+
+/// Loads a training run directory (also an `aha analyse` output directory).
 pub fn load_train(dir: &Path) -> Result<TrainRun> {
     let metrics_path = dir.join("metrics.jsonl");
     let mut metrics = Vec::new();
@@ -460,11 +486,36 @@ pub fn load_train(dir: &Path) -> Result<TrainRun> {
         .iter()
         .find_map(|m| m.run.clone())
         .unwrap_or_else(|| dir_name(dir));
+    let analysis = analysis_summary(dir)?;
+    let config = match (&analysis, config.is_empty()) {
+        // An imported run: its settings and inputs stand in for the config.
+        (Some(a), true) => {
+            let mut c = Map::new();
+            for k in [
+                "engine",
+                "format",
+                "inputs",
+                "eval_inputs",
+                "samples",
+                "skipped_lines",
+            ] {
+                if let Some(v) = a.get(k) {
+                    c.insert(k.to_string(), v.clone());
+                }
+            }
+            if let Some(Value::Object(st)) = a.get("settings") {
+                c.extend(st.iter().map(|(k, v)| (k.clone(), v.clone())));
+            }
+            c
+        }
+        _ => config,
+    };
     Ok(TrainRun {
         name,
         dir: dir.to_path_buf(),
         config,
         metrics,
         samples,
+        analysis,
     })
 }

@@ -66,6 +66,14 @@ fn every_expected_figure_is_present_with_its_series() {
             per(&["correct", "incorrect"]),
         ),
         ("fig-probe-ssr", strs(&t)),
+        // length (left axis) and reflection count (right axis) together, as the study draws them
+        (
+            "fig-train-length-reflection",
+            runs.iter()
+                .map(|r| format!("{r} length (tokens)"))
+                .chain(runs.iter().map(|r| format!("{r} reflections / response")))
+                .collect(),
+        ),
         ("fig-train-reward", per_run(&["mean", "std", "eval mean"])),
         ("fig-train-accuracy", per_run(&["train", "eval"])),
         (

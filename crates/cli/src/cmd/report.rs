@@ -18,6 +18,10 @@ pub struct Args {
     /// Also write each figure as `<figure id>.svg` into this directory (created if missing).
     #[arg(long)]
     pub svg_dir: Option<PathBuf>,
+    /// EMA weight of the smoothed per-step curves, drawn over the faint raw ones for runs of
+    /// more than 30 steps (0: raw only).
+    #[arg(long, default_value_t = 0.9)]
+    pub ema: f64,
 }
 
 /// Runs `aha report`.
@@ -27,7 +31,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|d| aha_report::load_dir(d))
         .collect::<Result<Vec<_>, _>>()?;
-    let report = aha_report::build(&runs)?;
+    anyhow::ensure!(
+        (0.0..1.0).contains(&args.ema),
+        "--ema must be in [0, 1), got {}",
+        args.ema
+    );
+    let report = aha_report::build_with(&runs, &aha_report::Options { ema: args.ema })?;
     std::fs::write(&args.out, &report.html)
         .with_context(|| format!("writing {}", args.out.display()))?;
     if let Some(dir) = &args.svg_dir {
