@@ -54,7 +54,7 @@ fn allowed_internal() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("aha-reward-server", &["aha-verify", "aha-reflect"][..]),
         (
             "aha-model-server",
-            &["aha-openai", "aha-probe", "aha-tokenizer"][..],
+            &["aha-openai", "aha-sample", "aha-tokenizer"][..],
         ),
         ("aha-python", &["aha-verify", "aha-reflect"][..]),
         ("aha-report", &["aha-reflect", "aha-analyse"][..]),
@@ -68,19 +68,23 @@ fn allowed_internal() -> BTreeMap<&'static str, &'static [&'static str]> {
                 "aha-tokenizer",
                 "aha-train",
                 "aha-probe",
+                "aha-sample",
                 "aha-report",
             ][..],
         ),
         (
-            "aha-probe",
+            "aha-sample",
             &[
                 "aha-data",
                 "aha-openai",
-                "aha-verify",
                 "aha-reflect",
                 "aha-model",
                 "aha-tokenizer",
             ][..],
+        ),
+        (
+            "aha-probe",
+            &["aha-data", "aha-sample", "aha-verify", "aha-reflect"][..],
         ),
     ])
 }

@@ -20,7 +20,7 @@ use aha_openai::{
     ChatChoice, ChatMessage, ChatRequest, ChatResponse, CompletionChoice, CompletionRequest,
     CompletionResponse, Sampling, Usage,
 };
-use aha_probe::{Completion, EmbeddedSampler, SamplingParams};
+use aha_sample::{Completion, EmbeddedSampler, SamplingParams};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};

@@ -36,6 +36,30 @@ pub struct Completion {
     pub stop_string: Option<String>,
 }
 
+impl Completion {
+    /// The response text as an OpenAI-compatible server returns it: decoded by `decode` (the
+    /// tokenizer's decoding without special tokens), without the end-of-sequence token that
+    /// ended it, and cut at the stop string that ended it (kept at the end when `include_stop`:
+    /// the R1 template's `</answer>`). The one decoding of a completion that the probe, RL
+    /// rollouts and the model server share.
+    pub fn response_text(&self, decode: &dyn Detokenize, include_stop: bool) -> String {
+        let mut tokens = self.tokens.as_slice();
+        if self.finish_reason == FinishReason::Stop
+            && self.stop_string.is_none()
+            && let Some((_, rest)) = tokens.split_last()
+        {
+            tokens = rest;
+        }
+        let mut text = decode.detokenize(tokens);
+        if let Some(stop) = &self.stop_string
+            && let Some(at) = text.find(stop.as_str())
+        {
+            text.truncate(if include_stop { at + stop.len() } else { at });
+        }
+        text
+    }
+}
+
 /// Turns token ids into text; needed for stop strings. Any `Fn(&[u32]) -> String` is one.
 pub trait Detokenize {
     /// The text of `tokens` (lossy on invalid UTF-8).

@@ -15,8 +15,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
-use crate::judge::OpenAiJudge;
 use crate::store::{ProbeConfig, ResponseLine, read_responses, write_atomic};
+use aha_sample::OpenAiJudge;
 
 /// Version of the `graded.jsonl` line layout.
 pub const GRADED_SCHEMA_VERSION: u32 = 1;

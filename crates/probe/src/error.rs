@@ -47,9 +47,9 @@ pub enum Error {
     /// Keyword or judge setup failed.
     #[error(transparent)]
     Reflect(#[from] aha_reflect::Error),
-    /// Creating the OpenAI-compatible client failed.
+    /// Setting up a sampler or the judge's client failed.
     #[error(transparent)]
-    OpenAi(#[from] aha_openai::Error),
+    Sample(#[from] aha_sample::Error),
 }
 
 /// `Result` with this crate's [`Error`].

@@ -1,9 +1,9 @@
 //! The epoch-0 probe of the study: do base models already reflect before any RL?
 //!
 //! Where it sits: the `aha probe` subcommand loads a dataset and templates (`aha-data`), builds a
-//! [`Sampler`] (an OpenAI-compatible server through `aha-openai`, or the model in-process through
-//! `aha-model` and `aha-tokenizer`: [`EmbeddedSampler`]), and calls [`run_sweep`] then
-//! [`analyse`]. Grading uses `aha-verify`, reflection analysis and aggregation `aha-reflect`.
+//! sampler (`aha-sample`: an OpenAI-compatible server, or the model in-process), and calls
+//! [`run_sweep`] then [`analyse`]. Grading uses `aha-verify`, reflection analysis, the judge
+//! runner and aggregation `aha-reflect`.
 //!
 //! A run directory holds:
 //! - `config.json`: the settings that decide which samples are drawn ([`ProbeConfig`]); a rerun
@@ -17,10 +17,7 @@
 #![warn(clippy::unwrap_used)]
 
 mod analyse;
-mod embedded;
 mod error;
-mod judge;
-mod sampler;
 mod store;
 mod sweep;
 
@@ -28,10 +25,7 @@ pub use analyse::{
     GRADED_SCHEMA_VERSION, JudgeSettings, LengthRow, PROBE_SUMMARY_SCHEMA_VERSION, ProbeSummary,
     TemplateSummary, analyse,
 };
-pub use embedded::EmbeddedSampler;
 pub use error::{Error, Result};
-pub use judge::OpenAiJudge;
-pub use sampler::{Completion, OpenAiSampler, SampleJob, Sampler, SamplingParams};
 pub use store::{
     CONFIG_SCHEMA_VERSION, ProbeConfig, RESPONSES_SCHEMA_VERSION, ResponseLine, ResponseWriter,
     SampleKey, check_or_write_config, read_responses, recover_responses, write_atomic,

@@ -22,7 +22,7 @@ pub const CONFIG_SCHEMA_VERSION: u32 = 1;
 pub struct ProbeConfig {
     /// [`CONFIG_SCHEMA_VERSION`].
     pub schema_version: u32,
-    /// The sampler ([`crate::Sampler::describe`]); a server URL is deliberately not part of it,
+    /// The sampler ([`aha_sample::Sampler::describe`]); a server URL is deliberately not part of it,
     /// so a restarted server on another port can continue the run.
     pub sampler: String,
     /// The dataset file (as resolved by the caller).

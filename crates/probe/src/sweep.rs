@@ -7,11 +7,11 @@ use aha_data::{Problem, Prompt, Template};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::error::{Error, Result};
-use crate::sampler::{SampleJob, Sampler, SamplingParams};
 use crate::store::{
     ProbeConfig, RESPONSES_SCHEMA_VERSION, ResponseLine, ResponseWriter, SampleKey,
     check_or_write_config, recover_responses,
 };
+use aha_sample::{SampleJob, Sampler, SamplingParams};
 
 /// How the sweep runs (none of this changes which samples are drawn).
 #[derive(Debug, Clone)]

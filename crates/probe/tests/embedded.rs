@@ -10,11 +10,9 @@ use std::path::{Path, PathBuf};
 use aha_data::{LoadOptions, Problem, Template, load};
 use aha_model::candle_core::Device;
 use aha_model::{Arch, Model, ModelConfig};
-use aha_probe::{
-    Completion, EmbeddedSampler, Error, ProbeConfig, SampleJob, Sampler, SweepOptions, analyse,
-    read_responses, run_sweep,
-};
+use aha_probe::{ProbeConfig, SweepOptions, analyse, read_responses, run_sweep};
 use aha_reflect::{KeywordDetector, Keywords, MatchMode};
+use aha_sample::{Completion, EmbeddedSampler, Error, SampleJob, Sampler};
 use aha_tokenizer::Tokenizer;
 
 type TestResult = Result<(), Box<dyn std::error::Error>>;
@@ -172,7 +170,7 @@ impl Sampler for Dying<'_> {
         &self,
         jobs: &[SampleJob],
         on_sample: &mut dyn FnMut(),
-    ) -> Vec<Vec<aha_probe::Result<Completion>>> {
+    ) -> Vec<Vec<aha_sample::Result<Completion>>> {
         let mut done = self.inner.sample(jobs, on_sample);
         for samples in &mut done {
             for s in samples.iter_mut() {

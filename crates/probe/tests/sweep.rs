@@ -10,10 +10,11 @@ use std::path::Path;
 use aha_data::{LoadOptions, Problem, Template, load};
 use aha_openai::{Client, ClientConfig};
 use aha_probe::{
-    Error, JudgeSettings, OpenAiSampler, ProbeConfig, ProbeSummary, SweepOptions, analyse,
-    read_responses, run_sweep,
+    Error, JudgeSettings, ProbeConfig, ProbeSummary, SweepOptions, analyse, read_responses,
+    run_sweep,
 };
 use aha_reflect::{KeywordDetector, Keywords, MatchMode};
+use aha_sample::OpenAiSampler;
 use serde_json::Value;
 
 fn problems(dir: &Path) -> Vec<Problem> {
@@ -108,7 +109,7 @@ fn end_to_end_exact_summary_on_both_endpoints_with_judge() {
     assert_eq!(seeds.len(), 12);
 
     let judge = JudgeSettings {
-        judge: aha_probe::OpenAiJudge {
+        judge: aha_sample::OpenAiJudge {
             client: Client::new(ClientConfig::new(&stub.url)).unwrap(),
             model: "judge".into(),
         },

@@ -777,27 +777,12 @@ impl Env<'_> {
         Ok(ids)
     }
 
-    /// The response text as an OpenAI-compatible server returns it: without the EOS token, cut
-    /// after (r1: keeping) the stop string.
+    /// The response text (see [`aha_model::Completion::response_text`]).
     fn response_text(&self, c: &Completion) -> String {
-        let mut tokens = c.tokens.as_slice();
-        if c.finish_reason == FinishReason::Stop
-            && c.stop_string.is_none()
-            && let Some((_, rest)) = tokens.split_last()
-        {
-            tokens = rest;
-        }
-        let mut text = self.tokenizer.decode_skip_special(tokens);
-        if let Some(stop) = &c.stop_string
-            && let Some(at) = text.find(stop.as_str())
-        {
-            text.truncate(if self.include_stop {
-                at + stop.len()
-            } else {
-                at
-            });
-        }
-        text
+        c.response_text(
+            &|t: &[u32]| self.tokenizer.decode_skip_special(t),
+            self.include_stop,
+        )
     }
 
     fn grade(&self, text: &str, p: &Problem, c: &Completion) -> Graded {

@@ -8,11 +8,10 @@ use std::time::{Duration, Instant};
 
 use aha_data::Template;
 use aha_openai::{Client, ClientConfig};
-use aha_probe::{
-    EmbeddedSampler, JudgeSettings, OpenAiSampler, ProbeConfig, Sampler, SweepOptions,
-};
+use aha_probe::{JudgeSettings, ProbeConfig, SweepOptions};
 use aha_reflect::judge::STUDY_JUDGE_MODEL;
 use aha_reflect::{KeywordDetector, Keywords, MatchMode};
+use aha_sample::{EmbeddedSampler, OpenAiSampler, Sampler};
 use anyhow::Context;
 
 pub use super::Match;
@@ -210,7 +209,7 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
             cfg.concurrency = args.judge_concurrency;
             cfg.max_retries = args.retries;
             Some(JudgeSettings {
-                judge: aha_probe::OpenAiJudge {
+                judge: aha_sample::OpenAiJudge {
                     client: Client::new(cfg)?,
                     model: args.judge_model.clone(),
                 },

@@ -1,5 +1,5 @@
 //! `aha reflect`: flags → [`aha_reflect::lines`] (keywords, SSR, typed records) and the judge
-//! runner ([`aha_reflect::judge::ask_cached`] over [`aha_probe::OpenAiJudge`]), then the study's
+//! runner ([`aha_reflect::judge::ask_cached`] over [`aha_sample::OpenAiJudge`]), then the study's
 //! aggregate tables. See [`aha_reflect::lines`] for the input fields. A malformed line yields an
 //! error record naming line and field; the run goes on and exits 1.
 
@@ -284,7 +284,7 @@ fn run_judge(
     cfg.concurrency = args.judge_concurrency;
     cfg.timeout = Duration::from_secs(args.judge_timeout_s);
     cfg.max_retries = args.judge_retries;
-    let backend = aha_probe::OpenAiJudge {
+    let backend = aha_sample::OpenAiJudge {
         client: Client::new(cfg)?,
         model: args.judge_model.clone(),
     };

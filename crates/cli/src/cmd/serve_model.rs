@@ -37,7 +37,7 @@ pub struct Args {
 /// Runs `aha serve-model`.
 pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     args.model.model = super::resolve_model(&args.model.model)?;
-    let sampler = aha_probe::EmbeddedSampler::load_with(
+    let sampler = aha_sample::EmbeddedSampler::load_with(
         &args.model.model,
         args.model.tokenizer.as_deref(),
         &args.model.kernels.load_options(),

@@ -143,22 +143,12 @@ impl EmbeddedSampler {
         }
     }
 
-    /// The text of a finished sequence, cut as an OpenAI-compatible server would: without the
-    /// end-of-sequence token and without the stop string (kept when `include_stop`).
+    /// A finished sequence as a sampler returns it (see [`aha_model::Completion::response_text`]).
     fn finish(&self, c: &aha_model::Completion, include_stop: bool) -> Completion {
-        let mut tokens = c.tokens.as_slice();
-        if c.finish_reason == FinishReason::Stop
-            && c.stop_string.is_none()
-            && let Some((_, rest)) = tokens.split_last()
-        {
-            tokens = rest;
-        }
-        let mut text = self.tokenizer.decode_skip_special(tokens);
-        if let Some(stop) = &c.stop_string
-            && let Some(at) = text.find(stop.as_str())
-        {
-            text.truncate(if include_stop { at + stop.len() } else { at });
-        }
+        let text = c.response_text(
+            &|t: &[u32]| self.tokenizer.decode_skip_special(t),
+            include_stop,
+        );
         Completion {
             text,
             finish_reason: match c.finish_reason {

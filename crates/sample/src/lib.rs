@@ -1,0 +1,18 @@
+//! Sampling behind one trait ([`Sampler`]): the embedded model in this process
+//! ([`EmbeddedSampler`], many sequences per forward pass, per-sample seeds) or any
+//! OpenAI-compatible server ([`OpenAiSampler`]: vLLM, SGLang, llama.cpp's server,
+//! `aha serve-model`). The probe's sweep, the demo and the model server sample through it; the
+//! LLM judge's OpenAI backend ([`OpenAiJudge`]) lives here too, beside the other OpenAI client
+//! code, so that aha-reflect stays free of HTTP.
+#![deny(missing_docs)]
+#![warn(clippy::unwrap_used)]
+
+mod embedded;
+mod error;
+mod judge;
+mod sampler;
+
+pub use embedded::EmbeddedSampler;
+pub use error::{Error, Result};
+pub use judge::OpenAiJudge;
+pub use sampler::{Completion, OpenAiSampler, SampleJob, Sampler, SamplingParams};
