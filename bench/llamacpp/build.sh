@@ -3,7 +3,8 @@
 # vendored in the llama-cpp-python sdist (PyPI is the only code registry reachable here, and no
 # prebuilt llama.cpp runs on Debian 12: the PyPI wheels need glibc 2.38).
 #
-#   bench/llamacpp/build.sh        # -> ${AHA_LLAMACPP_DIR:-$HOME/.cache/aha/llama.cpp}/bin/llama-*
+#   bench/llamacpp/build.sh               # -> ${AHA_LLAMACPP_DIR:-$HOME/.cache/aha/llama.cpp}/bin/llama-*
+#   bench/llamacpp/build.sh llama-server  # also the OpenAI-compatible server (bench/llama-server/)
 #
 # Needs cmake and a C++ compiler (`apt-get install -y cmake build-essential`). Takes ~4 min on
 # 2 cores. Idempotent: does nothing when every binary is already there. Prints the binary paths.
@@ -15,7 +16,9 @@ JOBS="${JOBS:-2}"
 PIP="${PIP:-pip}"
 # llama-cli is left out: in this llama.cpp it is built on the server (LLAMA_BUILD_SERVER, web UI
 # included); llama-completion is the classic prompt -> completion CLI with the same timings.
-TARGETS=(llama-tokenize llama-bench llama-completion)
+# Extra targets come as arguments (`llama-server`: built without its web UI, see below; ~4 more
+# minutes on 2 cores once the libraries exist).
+TARGETS=(llama-tokenize llama-bench llama-completion "$@")
 
 log() { echo "llamacpp-build: $*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -45,10 +48,15 @@ else
         tar -xzf "$sdist" -C "$src.tmp" --strip-components=3 "llama_cpp_python-$VERSION/vendor/llama.cpp"
         rm -rf "$src" && mv "$src.tmp" "$src"
     fi
-    log "configuring (cmake, Release, GGML_NATIVE=ON)"
+    server=OFF
+    case " ${TARGETS[*]} " in *" llama-server "*) server=ON ;; esac
+    # The server's web UI is neither built (npm) nor fetched (its prebuilt assets come from the
+    # Hugging Face hub): the binary then embeds no assets, and the HTTP API is unchanged.
+    log "configuring (cmake, Release, GGML_NATIVE=ON, LLAMA_BUILD_SERVER=$server)"
     cmake -S "$src" -B "$DIR/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
         -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
-        -DLLAMA_BUILD_SERVER=OFF -DBUILD_SHARED_LIBS=OFF >&2
+        -DLLAMA_BUILD_SERVER="$server" -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF \
+        -DBUILD_SHARED_LIBS=OFF >&2
     log "building ${TARGETS[*]} with $JOBS jobs"
     cmake --build "$DIR/build" --config Release -j "$JOBS" --target "${TARGETS[@]}" >&2
     mkdir -p "$DIR/bin"
@@ -56,7 +64,11 @@ else
         [ -x "$DIR/build/bin/$t" ] || die "build produced no $DIR/build/bin/$t"
         cp "$DIR/build/bin/$t" "$DIR/bin/$t.tmp" && mv "$DIR/bin/$t.tmp" "$DIR/bin/$t"
     done
-    # Record which llama.cpp this is, for benchmark reports (the sdist carries no git metadata).
-    echo "llama.cpp vendored in llama-cpp-python==$VERSION" > "$DIR/bin/VERSION"
+    # Record which llama.cpp this is, for benchmark reports: the sdist carries no git metadata
+    # (the binaries say "commit unknown"), but its CHANGELOG names the llama.cpp commit.
+    commit="$(tar -xzf "$sdist" -O "llama_cpp_python-$VERSION/CHANGELOG.md" 2>/dev/null |
+        awk -v v="## [$VERSION]" '$0 == v {f = 1; next} /^## / {f = 0}
+            f && /llama\.cpp@/ {sub(/.*llama\.cpp@/, ""); print; exit}' || true)"
+    echo "llama.cpp ${commit:+ggml-org/llama.cpp@$commit }vendored in llama-cpp-python==$VERSION" > "$DIR/bin/VERSION"
 fi
 for t in "${TARGETS[@]}"; do echo "$DIR/bin/$t"; done
