@@ -53,6 +53,10 @@ if [ -z "${AHA:-}" ]; then
     AHA="${CARGO_TARGET_DIR:-$ROOT/target}/release/aha"
 fi
 [ -x "$AHA" ] || die "aha binary $AHA not found"
+# The embedded probe's thread pool gets the same thread count as llama-server's -t. On a machine
+# whose cores are busy with other work use THREADS=1: spinning thread pools (llama.cpp's and
+# candle's) collapse when cores are oversubscribed.
+export RAYON_NUM_THREADS="$THREADS"
 
 rm -rf "$OUT" && mkdir -p "$OUT"
 {
