@@ -657,11 +657,12 @@ fn read_state(path: &Path, key: &str) -> State {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename.
+/// Writes `bytes` to `path` atomically ([`aha_rundir::write_atomic`]).
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    aha_rundir::write_atomic(path, bytes).map_err(|e| match e {
+        aha_rundir::Error::Io { path, source } => Error::Io { path, source },
+        other => Error::io(path, std::io::Error::other(other.to_string())),
+    })
 }
 
 fn file_key(path: &Path) -> String {

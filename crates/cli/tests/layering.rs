@@ -11,6 +11,7 @@ use serde_json::Value;
 /// Crates that must not pull in any of [`FORBIDDEN`], even transitively (normal dependencies).
 const PURE: &[&str] = &[
     "aha-verify",
+    "aha-rundir",
     "aha-reflect",
     "aha-data",
     "aha-report",
@@ -33,9 +34,13 @@ const FORBIDDEN: &[&str] = &[
 fn allowed_internal() -> BTreeMap<&'static str, &'static [&'static str]> {
     BTreeMap::from([
         ("aha-verify", &[][..]),
+        ("aha-rundir", &[][..]),
         ("aha-data", &["aha-verify"][..]),
         ("aha-reflect", &["aha-verify"][..]),
-        ("aha-analyse", &["aha-verify", "aha-reflect"][..]),
+        (
+            "aha-analyse",
+            &["aha-verify", "aha-reflect", "aha-rundir"][..],
+        ),
         ("aha-tokenizer", &[][..]),
         ("aha-model", &["aha-tokenizer"][..]),
         (
@@ -47,6 +52,7 @@ fn allowed_internal() -> BTreeMap<&'static str, &'static [&'static str]> {
                 "aha-verify",
                 "aha-reflect",
                 "aha-analyse",
+                "aha-rundir",
             ][..],
         ),
         ("aha-openai", &[][..]),
@@ -70,6 +76,7 @@ fn allowed_internal() -> BTreeMap<&'static str, &'static [&'static str]> {
                 "aha-probe",
                 "aha-sample",
                 "aha-report",
+                "aha-rundir",
             ][..],
         ),
         (
@@ -84,7 +91,13 @@ fn allowed_internal() -> BTreeMap<&'static str, &'static [&'static str]> {
         ),
         (
             "aha-probe",
-            &["aha-data", "aha-sample", "aha-verify", "aha-reflect"][..],
+            &[
+                "aha-data",
+                "aha-sample",
+                "aha-verify",
+                "aha-reflect",
+                "aha-rundir",
+            ][..],
         ),
     ])
 }

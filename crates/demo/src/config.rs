@@ -225,56 +225,13 @@ impl DemoConfig {
 /// a different configuration is refused with the differing fields named (dotted paths), so a
 /// rerun never mixes two runs' outputs.
 pub fn check_or_write(dir: &Path, cfg: &DemoConfig) -> Result<bool> {
-    let path = dir.join("config.json");
-    let new = cfg.to_json();
-    if path.is_file() {
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        let old: Value = serde_json::from_str(&text).map_err(|e| Error::Parse {
-            path: path.clone(),
-            line: e.line(),
-            msg: format!("not JSON: {e}"),
-        })?;
-        let mut diffs = Vec::new();
-        diff_paths("", &old, &new, &mut diffs);
-        if !diffs.is_empty() {
-            return Err(Error::ConfigMismatch {
-                dir: dir.to_path_buf(),
-                fields: diffs.join(", "),
-            });
-        }
-        return Ok(true);
-    }
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let text = serde_json::to_string_pretty(&new).unwrap_or_default();
-    std::fs::write(&path, text + "\n").map_err(|e| Error::io(&path, e))?;
-    Ok(false)
-}
-
-/// Dotted paths at which `a` and `b` differ.
-fn diff_paths(prefix: &str, a: &Value, b: &Value, out: &mut Vec<String>) {
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
-            keys.sort();
-            keys.dedup();
-            for k in keys {
-                let p = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                match (x.get(k), y.get(k)) {
-                    (Some(u), Some(v)) => diff_paths(&p, u, v, out),
-                    _ => out.push(p),
-                }
-            }
-        }
-        _ if a != b => out.push(if prefix.is_empty() {
-            "(whole file)".into()
-        } else {
-            prefix.to_string()
+    match aha_rundir::check_or_write_config(&dir.join("config.json"), &cfg.to_json(), &[]) {
+        Err(aha_rundir::Error::ConfigMismatch { fields, .. }) => Err(Error::ConfigMismatch {
+            dir: dir.to_path_buf(),
+            fields: fields.join(", "),
         }),
-        _ => {}
+        other => Ok(other?),
     }
 }
 
@@ -286,14 +243,12 @@ mod tests {
     fn configs_validate_and_diffs_name_fields() {
         DemoConfig::full(1).validate().unwrap();
         DemoConfig::quick(1).validate().unwrap();
-        let mut out = Vec::new();
-        diff_paths(
-            "",
+        let out = aha_rundir::json_diff(
             &DemoConfig::full(1).to_json(),
             &DemoConfig::full(2).to_json(),
-            &mut out,
         );
-        assert_eq!(out, vec!["seed".to_string()]);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].to_string(), "seed: 1 -> 2");
         let mut bad = DemoConfig::full(1);
         bad.rl.group_size = 1;
         assert!(

@@ -54,6 +54,9 @@ pub enum Error {
     /// The probe failed.
     #[error("probe: {0}")]
     Probe(#[from] aha_probe::Error),
+    /// A file of the run directory could not be written or read back.
+    #[error(transparent)]
+    RunDir(#[from] aha_rundir::Error),
     /// The reflection analysis failed.
     #[error("reflection analysis: {0}")]
     Reflect(#[from] aha_reflect::Error),

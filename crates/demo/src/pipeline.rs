@@ -150,7 +150,7 @@ fn mark_done(dir: &Path, name: &str, wall_s: f64) -> Result<PhaseRecord> {
         wall_s,
     };
     let p = d.join(format!("{name}.json"));
-    aha_probe::write_atomic(
+    aha_rundir::write_atomic(
         &p,
         serde_json::to_string(&rec).unwrap_or_default().as_bytes(),
     )?;
@@ -177,7 +177,7 @@ fn write_jsonl<T: Serialize>(path: &Path, rows: impl Iterator<Item = T>) -> Resu
         text.push_str(&serde_json::to_string(&r).unwrap_or_default());
         text.push('\n');
     }
-    aha_probe::write_atomic(path, text.as_bytes())?;
+    aha_rundir::write_atomic(path, text.as_bytes())?;
     Ok(())
 }
 
@@ -442,7 +442,7 @@ pub fn run(
             lines.push('\n');
         })?;
         bar.finish();
-        aha_probe::write_atomic(&loss_path, lines.as_bytes())?;
+        aha_rundir::write_atomic(&loss_path, lines.as_bytes())?;
         let mut tmp = base_path.clone().into_os_string();
         tmp.push(".tmp");
         let tmp = PathBuf::from(tmp);
@@ -547,7 +547,7 @@ pub fn run(
         .collect::<std::result::Result<Vec<_>, _>>()?;
     let report = aha_report::build(&runs)?;
     let report_path = dir.join("report.html");
-    aha_probe::write_atomic(&report_path, report.html.as_bytes())?;
+    aha_rundir::write_atomic(&report_path, report.html.as_bytes())?;
     phases.push(PhaseRecord {
         schema_version: SUMMARY_SCHEMA_VERSION,
         phase: "report".into(),
@@ -565,7 +565,7 @@ pub fn run(
         report: report_path,
     };
     let path = dir.join("summary.json");
-    aha_probe::write_atomic(
+    aha_rundir::write_atomic(
         &path,
         serde_json::to_string_pretty(&summary)
             .unwrap_or_default()

@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::error::{Error, Result};
-use crate::store::{ProbeConfig, ResponseLine, read_responses, write_atomic};
+use crate::store::{ProbeConfig, ResponseLine, read_responses};
+use aha_rundir::write_atomic;
 use aha_sample::OpenAiJudge;
 
 /// Version of the `graded.jsonl` line layout.

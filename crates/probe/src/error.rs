@@ -55,6 +55,27 @@ pub enum Error {
 /// `Result` with this crate's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
 
+impl From<aha_rundir::Error> for Error {
+    fn from(e: aha_rundir::Error) -> Error {
+        match e {
+            aha_rundir::Error::Io { path, source } => Error::Io { path, source },
+            aha_rundir::Error::Line {
+                path,
+                line,
+                message,
+            } => Error::Line {
+                path,
+                line,
+                message,
+            },
+            aha_rundir::Error::ConfigMismatch { path, fields } => {
+                Error::ConfigMismatch { path, fields }
+            }
+            other => Error::Config(other.to_string()),
+        }
+    }
+}
+
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
         Error::Io {

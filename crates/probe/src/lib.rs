@@ -28,6 +28,6 @@ pub use analyse::{
 pub use error::{Error, Result};
 pub use store::{
     CONFIG_SCHEMA_VERSION, ProbeConfig, RESPONSES_SCHEMA_VERSION, ResponseLine, ResponseWriter,
-    SampleKey, check_or_write_config, read_responses, recover_responses, write_atomic,
+    SampleKey, check_or_write_config, read_responses, recover_responses,
 };
 pub use sweep::{SweepOptions, SweepReport, run_sweep, sample_seed};

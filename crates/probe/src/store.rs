@@ -2,12 +2,10 @@
 //! `responses.jsonl`, recovered after a crash.
 
 use std::collections::HashSet;
-use std::fs::{File, OpenOptions};
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use aha_rundir::{JsonlAppender, TornTail};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::error::{Error, Result};
 
@@ -103,62 +101,10 @@ impl ProbeConfig {
 }
 
 /// Writes `dir/config.json` for a new run, or checks that an existing one matches `config`
-/// (the error lists every differing field).
+/// (the error lists every differing field as a dotted path).
 pub fn check_or_write_config(dir: &Path, config: &ProbeConfig) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let path = dir.join("config.json");
-    let new = serde_json::to_value(config).map_err(|e| Error::Config(e.to_string()))?;
-    match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let old: Value = serde_json::from_str(&text).map_err(|e| Error::Line {
-                path: path.clone(),
-                line: e.line(),
-                message: format!("not a probe config: {e}"),
-            })?;
-            let (Value::Object(old), Value::Object(new)) = (&old, &new) else {
-                return Err(Error::Line {
-                    path,
-                    line: 1,
-                    message: "not a JSON object".into(),
-                });
-            };
-            let mut keys: Vec<&String> = old.keys().chain(new.keys()).collect();
-            keys.sort();
-            keys.dedup();
-            let fields: Vec<String> = keys
-                .into_iter()
-                .filter(|k| old.get(*k) != new.get(*k))
-                .map(|k| {
-                    let show = |v: Option<&Value>| v.map_or("(absent)".into(), Value::to_string);
-                    format!("{k}: {} -> {}", show(old.get(k)), show(new.get(k)))
-                })
-                .collect();
-            if fields.is_empty() {
-                Ok(())
-            } else {
-                Err(Error::ConfigMismatch { path, fields })
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let text =
-                serde_json::to_string_pretty(&new).map_err(|e| Error::Config(e.to_string()))?;
-            write_atomic(&path, format!("{text}\n").as_bytes())
-        }
-        Err(e) => Err(Error::io(path, e)),
-    }
-}
-
-/// Writes a file atomically: a temporary sibling, fsynced, then renamed over `path`, so a reader
-/// (or a crash) never sees half a file.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let mut f = File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
-    f.sync_all().map_err(|e| Error::io(&tmp, e))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    aha_rundir::check_or_write_config(&dir.join("config.json"), config, &[])?;
+    Ok(())
 }
 
 /// One line of `responses.jsonl`: one sample.
@@ -203,44 +149,30 @@ impl ResponseLine {
 /// line (no trailing newline: the write was cut by a crash) is cut off the file, so the sample is
 /// drawn again and appended whole. A missing file is an empty run.
 pub fn recover_responses(path: &Path) -> Result<Vec<ResponseLine>> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io(path, e)),
-    };
-    let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-    if complete < bytes.len() {
-        let f = OpenOptions::new()
-            .write(true)
-            .open(path)
-            .map_err(|e| Error::io(path, e))?;
-        f.set_len(complete as u64).map_err(|e| Error::io(path, e))?;
-        f.sync_all().map_err(|e| Error::io(path, e))?;
-    }
-    parse_lines(path, &bytes[..complete])
+    check_lines(path, aha_rundir::read_jsonl(path, TornTail::Cut)?)
 }
 
 /// Reads a complete `responses.jsonl` (read-only; a torn last line is ignored).
 pub fn read_responses(path: &Path) -> Result<Vec<ResponseLine>> {
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    let complete = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
-    parse_lines(path, &bytes[..complete])
+    if !path.is_file() {
+        return Err(Error::io(
+            path,
+            std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+        ));
+    }
+    check_lines(path, aha_rundir::read_jsonl(path, TornTail::Ignore)?)
 }
 
-fn parse_lines(path: &Path, bytes: &[u8]) -> Result<Vec<ResponseLine>> {
-    let mut out = Vec::new();
+/// Every line has the supported schema version and is a new sample.
+fn check_lines(path: &Path, lines: Vec<(usize, ResponseLine)>) -> Result<Vec<ResponseLine>> {
+    let mut out = Vec::with_capacity(lines.len());
     let mut seen = HashSet::new();
-    for (i, raw) in bytes.split(|b| *b == b'\n').enumerate() {
-        let line_no = i + 1;
-        if raw.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
+    for (line_no, line) in lines {
         let err = |message: String| Error::Line {
             path: path.to_path_buf(),
             line: line_no,
             message,
         };
-        let line: ResponseLine = serde_json::from_slice(raw).map_err(|e| err(e.to_string()))?;
         if line.schema_version != RESPONSES_SCHEMA_VERSION {
             return Err(err(format!(
                 "field \"schema_version\": {} is not the supported version {RESPONSES_SCHEMA_VERSION}",
@@ -261,52 +193,33 @@ fn parse_lines(path: &Path, bytes: &[u8]) -> Result<Vec<ResponseLine>> {
 /// Appends lines to `responses.jsonl`, one `write` per batch, fsynced before returning.
 #[derive(Debug)]
 pub struct ResponseWriter {
-    path: PathBuf,
-    file: File,
+    file: JsonlAppender,
 }
 
 impl ResponseWriter {
     /// Opens `path` for appending (creating it).
     pub fn open(path: &Path) -> Result<ResponseWriter> {
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| Error::io(path, e))?;
         Ok(ResponseWriter {
-            path: path.to_path_buf(),
-            file,
+            file: JsonlAppender::open(path)?,
         })
     }
 
     /// Takes an exclusive advisory lock on the file, failing at once when another process
     /// holds it.
     pub fn try_lock(&self) -> Result<()> {
-        self.file.try_lock().map_err(|e| match e {
-            std::fs::TryLockError::WouldBlock => Error::Config(format!(
+        if self.file.try_lock()? {
+            Ok(())
+        } else {
+            Err(Error::Config(format!(
                 "{} is being written by another process (another aha probe into the same --out?)",
-                self.path.display()
-            )),
-            std::fs::TryLockError::Error(e) => Error::io(&self.path, e),
-        })
+                self.file.path().display()
+            )))
+        }
     }
 
     /// Appends `lines` and fsyncs.
     pub fn append(&mut self, lines: &[ResponseLine]) -> Result<()> {
-        if lines.is_empty() {
-            return Ok(());
-        }
-        let mut buf = Vec::new();
-        for l in lines {
-            // Serialising plain strings and numbers cannot fail; a NaN temperature is rejected
-            // by `ProbeConfig::validate` before any line is written.
-            serde_json::to_writer(&mut buf, l).map_err(|e| Error::Config(e.to_string()))?;
-            buf.push(b'\n');
-        }
-        self.file
-            .write_all(&buf)
-            .map_err(|e| Error::io(&self.path, e))?;
-        self.file.sync_data().map_err(|e| Error::io(&self.path, e))
+        Ok(self.file.append(lines)?)
     }
 }
 

@@ -283,6 +283,75 @@ fn split<'a, T>(
     }
 }
 
+/// Which judge a question is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JudgeKind {
+    Reflection,
+    Answering,
+}
+
+fn slot(a: &mut LineAnalysis, kind: JudgeKind) -> &mut Option<Result<String, String>> {
+    match kind {
+        JudgeKind::Reflection => &mut a.judge,
+        JudgeKind::Answering => &mut a.answering,
+    }
+}
+
+/// Asks the reflection judge (and, with `answering`, the answering judge) about every analysed
+/// line, through [`judge::ask_cached`], and stores the replies in the lines. Returns the
+/// failures as (row index, message): a line without the field its judge needs, or a reply that
+/// never came. Fails only when the cache cannot be written.
+pub fn judge_lines(
+    rows: &mut [Result<LineAnalysis, String>],
+    answering: bool,
+    backend: &dyn judge::JudgeBackend,
+    model: &str,
+    cache: &mut judge::JudgeCache,
+    on_asked: &mut dyn FnMut(usize, usize),
+    on_reply: &mut dyn FnMut(),
+) -> crate::Result<Vec<(usize, String)>> {
+    let mut asks: Vec<(usize, JudgeKind)> = Vec::new();
+    let mut prompts: Vec<JudgePrompt> = Vec::new();
+    let mut failures = Vec::new();
+    for (i, row) in rows.iter_mut().enumerate() {
+        let Ok(a) = row else { continue };
+        let mut wanted = vec![(JudgeKind::Reflection, a.line.judge_prompt())];
+        if answering {
+            wanted.push((JudgeKind::Answering, a.line.answering_prompt()));
+        }
+        for (kind, prompt) in wanted {
+            match prompt {
+                Ok(p) => {
+                    asks.push((i, kind));
+                    prompts.push(p);
+                }
+                Err(e) => {
+                    failures.push((i, e.clone()));
+                    *slot(a, kind) = Some(Err(e));
+                }
+            }
+        }
+    }
+    let total = prompts.len();
+    let replies = judge::ask_cached(
+        backend,
+        model,
+        cache,
+        &prompts,
+        &mut |n| on_asked(total - n, n),
+        on_reply,
+    )?;
+    for ((i, kind), reply) in asks.into_iter().zip(replies.replies) {
+        if let Ok(a) = &mut rows[i] {
+            if let Err(e) = &reply {
+                failures.push((i, format!("judge: {e}")));
+            }
+            *slot(a, kind) = Some(reply);
+        }
+    }
+    Ok(failures)
+}
+
 /// One output line of `aha reflect` (fields absent when unknown).
 #[derive(Debug, Serialize)]
 pub struct Record<'a> {

@@ -40,6 +40,9 @@ pub enum Error {
     /// The tensor engine failed (shape mismatch, device error, ...).
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
+    /// A run-directory file could not be written or read back.
+    #[error(transparent)]
+    RunDir(#[from] aha_rundir::Error),
 }
 
 impl Error {

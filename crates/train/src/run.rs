@@ -17,7 +17,6 @@
 //! equal to an uninterrupted run's, timing fields aside.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use aha_data::{Problem, Prompt, Template};
@@ -890,21 +889,20 @@ fn prepare_dir(
     Ok(Some((step, ckpt.map(|(_, d)| d))))
 }
 
-/// Top-level fields of two configs that differ, ignoring `steps` and `sources`.
+/// Fields of two configs that differ (dotted paths), ignoring `steps` (a resume may extend the
+/// run) and `sources`.
 fn config_diff(a: &RunConfig, b: &RunConfig, out: &Path) -> Result<Vec<String>> {
-    let (serde_json::Value::Object(a), serde_json::Value::Object(b)) = (
+    let (a, b) = (
         serde_json::to_value(a).map_err(|e| json_err(out, e))?,
         serde_json::to_value(b).map_err(|e| json_err(out, e))?,
-    ) else {
-        return Ok(Vec::new());
-    };
-    Ok(a.keys()
-        .chain(b.keys())
-        .filter(|k| *k != "steps" && *k != "sources")
-        .filter(|k| a.get(*k) != b.get(*k))
-        .cloned()
-        .collect::<std::collections::BTreeSet<_>>()
+    );
+    Ok(aha_rundir::json_diff(&a, &b)
         .into_iter()
+        .filter(|d| {
+            let top = d.path.split('.').next().unwrap_or_default();
+            top != "steps" && top != "sources"
+        })
+        .map(|d| d.to_string())
         .collect())
 }
 
@@ -1051,9 +1049,7 @@ fn load_weights(model: &Model, path: &Path) -> Result<()> {
 
 /// Hard-links `src` to `dst` through a temporary name and a rename; false when it cannot.
 fn link_atomic(src: &Path, dst: &Path) -> bool {
-    let mut tmp = dst.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
+    let tmp = aha_rundir::tmp_path(dst);
     let _ = std::fs::remove_file(&tmp);
     std::fs::hard_link(src, &tmp).is_ok() && std::fs::rename(&tmp, dst).is_ok()
 }
@@ -1071,40 +1067,14 @@ fn to_json<T: Serialize>(v: &T, path: &Path) -> Result<Vec<u8>> {
     Ok(text)
 }
 
-/// Writes `bytes` to `path` through `path.tmp` + fsync + rename.
+/// Writes `bytes` to `path` atomically ([`aha_rundir::write_atomic`]).
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let io = |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut f = std::fs::File::create(&tmp).map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    f.sync_all().map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    Ok(aha_rundir::write_atomic(path, bytes)?)
 }
 
-/// Appends `values` as JSON lines in one `write_all` on an `O_APPEND` handle (see
-/// [`crate::append_jsonl`]).
+/// Appends `values` as JSON lines in one write, fsynced ([`aha_rundir::append_jsonl`]).
 fn append_line<T: Serialize>(path: &Path, values: &[&T]) -> Result<()> {
-    let mut text = String::new();
-    for v in values {
-        text.push_str(&serde_json::to_string(v).map_err(|e| json_err(path, e))?);
-        text.push('\n');
-    }
-    let io = |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut f = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .map_err(io)?;
-    f.write_all(text.as_bytes()).map_err(io)?;
-    f.sync_data().map_err(io)
+    Ok(aha_rundir::append_jsonl(path, values)?)
 }
 
 #[cfg(test)]

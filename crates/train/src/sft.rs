@@ -284,9 +284,7 @@ pub fn sft(
 
 /// Writes `model`'s weights to `path` through `path.tmp` + rename.
 pub(crate) fn save_model_atomic(model: &Model, path: &Path) -> Result<()> {
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = std::path::PathBuf::from(tmp);
+    let tmp = aha_rundir::tmp_path(path);
     model.save(&tmp).map_err(Error::Model)?;
     std::fs::rename(&tmp, path).map_err(|source| Error::Io {
         path: path.to_path_buf(),

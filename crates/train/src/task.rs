@@ -18,7 +18,7 @@ pub use aha_analyse::metrics::{
 
 use crate::error::{Error, Result};
 
-/// Which reward function scores a response (study-spec §6).
+/// Which reward function scores a response (docs/study.md, Rewards).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RewardKind {
     /// 1 correct, 0 otherwise (oat / the paper's `boxed_reward_fn`); the answer is read in the

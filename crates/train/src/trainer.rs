@@ -16,7 +16,6 @@
 //! task-level fields (accuracy, format rate, reflection, SSR) need the verifier and are left to
 //! the caller, who has the rollouts.
 
-use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
@@ -613,22 +612,11 @@ pub struct Learned {
     pub optimizer_steps: usize,
 }
 
-/// Appends `value` as one JSON line to `path` (created if missing). `metrics.jsonl` is
-/// append-only: the whole line goes out in one `write_all` on an `O_APPEND` handle, so a killed
-/// run leaves at most one partial last line, never an interleaved one.
+/// Appends `value` as one JSON line to `path` (created if missing), in one write on an
+/// `O_APPEND` handle, fsynced ([`aha_rundir::append_jsonl`]): a killed run leaves at most one
+/// partial last line, never an interleaved one.
 pub fn append_jsonl<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let io = |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let mut line = serde_json::to_string(value).map_err(|e| io(std::io::Error::other(e)))?;
-    line.push('\n');
-    std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-        .and_then(|mut f| f.write_all(line.as_bytes()))
-        .map_err(io)
+    Ok(aha_rundir::append_jsonl(path, std::slice::from_ref(value))?)
 }
 
 fn model_err(e: aha_model::Error) -> Error {

@@ -339,7 +339,11 @@ fn output_directory_rules_are_enforced() -> R {
     let err = run(inputs, &other, &out, true, &mut |_| {})
         .unwrap_err()
         .to_string();
-    assert!(err.contains("group_size, lr"), "{err}");
+    // Every differing field is named, as a dotted path with both values.
+    assert!(
+        err.contains("group_size: ") && err.contains("lr.lr: ") && err.contains(" -> 4"),
+        "{err}"
+    );
     // A Countdown reward on math golds names the problem.
     let mut cd = cfg.clone();
     cd.reward.kind = RewardKind::Countdown;

@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use aha_openai::{Client, ClientConfig};
 use aha_reflect::aggregate::{ResponseRecord, summarize};
-use aha_reflect::judge::{self, JudgeCache, JudgePrompt};
-use aha_reflect::lines::{InputLine, LineAnalysis, RECORD_SCHEMA_VERSION};
+use aha_reflect::judge::{self, JudgeCache};
+use aha_reflect::lines::{InputLine, LineAnalysis, RECORD_SCHEMA_VERSION, judge_lines};
 use aha_reflect::{KeywordDetector, Keywords, MatchMode};
 use aha_verify::MathOptions;
 use anyhow::Context;
@@ -224,53 +224,14 @@ fn progress(len: usize, what: &'static str) -> indicatif::ProgressBar {
     bar
 }
 
-/// Which judge a request is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum JudgeKind {
-    /// The 4-category self-reflection judge.
-    Reflection,
-    /// The answering-ability judge (`--judge-answering`).
-    Answering,
-}
-
-/// The slot of a row that a judge's reply goes into.
-fn slot(a: &mut LineAnalysis, kind: JudgeKind) -> &mut Option<Result<String, String>> {
-    match kind {
-        JudgeKind::Reflection => &mut a.judge,
-        JudgeKind::Answering => &mut a.answering,
-    }
-}
-
-/// Judges every good line (cache first), storing replies in the rows. Returns the number of
-/// lines whose judging failed.
+/// Judges every good line ([`aha_reflect::lines::judge_lines`] over the OpenAI client), storing
+/// replies in the rows. Returns the number of lines whose judging failed.
 fn run_judge(
     args: &Args,
     url: &str,
     rows: &mut [Result<LineAnalysis, String>],
 ) -> anyhow::Result<usize> {
     let mut cache = JudgeCache::open(&args.judge_cache)?;
-    let mut asks: Vec<(usize, JudgeKind)> = Vec::new();
-    let mut prompts: Vec<JudgePrompt> = Vec::new();
-    let mut failures = 0;
-    for (i, row) in rows.iter_mut().enumerate() {
-        let Ok(a) = row else { continue };
-        let mut wanted = vec![(JudgeKind::Reflection, a.line.judge_prompt())];
-        if args.judge_answering {
-            wanted.push((JudgeKind::Answering, a.line.answering_prompt()));
-        }
-        for (kind, prompt) in wanted {
-            match prompt {
-                Ok(p) => {
-                    asks.push((i, kind));
-                    prompts.push(p);
-                }
-                Err(e) => {
-                    *slot(a, kind) = Some(Err(e));
-                    failures += 1;
-                }
-            }
-        }
-    }
     let mut cfg = ClientConfig::new(url);
     cfg.api_key = std::env::var(&args.judge_key_env)
         .ok()
@@ -294,32 +255,23 @@ fn run_judge(
     {
         bar.set_style(style);
     }
-    let total = prompts.len();
-    let replies = judge::ask_cached(
+    let failures = judge_lines(
+        rows,
+        args.judge_answering,
         &backend,
         &args.judge_model,
         &mut cache,
-        &prompts,
-        &mut |n| {
-            eprintln!(
-                "aha reflect: judge: {} cached, {n} to send to {url}",
-                total - n
-            );
-            bar.set_length(n as u64);
+        &mut |cached, asked| {
+            eprintln!("aha reflect: judge: {cached} cached, {asked} to send to {url}");
+            bar.set_length(asked as u64);
             bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
         },
         &mut || bar.inc(1),
     )
     .context("cannot write the judge cache")?;
     bar.finish_and_clear();
-    for ((i, kind), reply) in asks.into_iter().zip(replies.replies) {
-        if let Ok(a) = &mut rows[i] {
-            if let Err(e) = &reply {
-                failures += 1;
-                eprintln!("aha reflect: line {}: judge: {e}", i + 1);
-            }
-            *slot(a, kind) = Some(reply);
-        }
+    for (i, e) in &failures {
+        eprintln!("aha reflect: line {}: {e}", i + 1);
     }
-    Ok(failures)
+    Ok(failures.len())
 }

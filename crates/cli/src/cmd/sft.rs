@@ -139,9 +139,7 @@ fn read_examples(args: &Args, tok: &Tokenizer) -> anyhow::Result<Vec<SftExample>
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+    Ok(aha_rundir::write_atomic(path, bytes)?)
 }
 
 /// Runs `aha sft`.
