@@ -11,6 +11,9 @@ use crate::error::{Error, Result};
 /// `math_answer`, `countdown`).
 pub use aha_verify::Task;
 
+/// The smallest `max_header_bytes` (hyper's smallest read buffer).
+pub const MIN_HEADER_BYTES: usize = 8192;
+
 /// Limits and defaults of one server.
 #[derive(Debug, Clone)]
 pub struct ServeConfig {
@@ -28,6 +31,17 @@ pub struct ServeConfig {
     pub shutdown_grace: Duration,
     /// Strings removed from responses before grading (see [`DEFAULT_STOP_MARKERS`]).
     pub stop_markers: Vec<String>,
+    /// Most open connections. At the limit a new connection evicts the longest-idle one
+    /// (connections that never finished a request first); when all are busy it gets an
+    /// immediate 503 and is closed. Keep it below the process's descriptor limit (`ulimit -n`).
+    pub max_connections: usize,
+    /// Time a connection has to deliver a request head once it is ready for one; also the
+    /// keep-alive idle timeout. A late head closes the connection.
+    pub header_timeout: Duration,
+    /// Time the whole body has to arrive after its head (late → 408, connection closed).
+    pub body_timeout: Duration,
+    /// Largest request head (request line and headers) in bytes (larger → 431); at least 8192.
+    pub max_header_bytes: usize,
 }
 
 impl Default for ServeConfig {
@@ -40,6 +54,10 @@ impl Default for ServeConfig {
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             shutdown_grace: Duration::from_secs(30),
             stop_markers: DEFAULT_STOP_MARKERS.iter().map(|s| s.to_string()).collect(),
+            max_connections: 512,
+            header_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(60),
+            max_header_bytes: 64 * 1024,
         }
     }
 }
@@ -59,6 +77,19 @@ impl ServeConfig {
         if self.deadline.is_zero() {
             return Err(Error::Config("deadline must be positive".into()));
         }
+        if self.max_connections == 0 {
+            return Err(Error::Config("max_connections must be at least 1".into()));
+        }
+        if self.header_timeout.is_zero() || self.body_timeout.is_zero() {
+            return Err(Error::Config(
+                "header and body timeouts must be positive".into(),
+            ));
+        }
+        if self.max_header_bytes < MIN_HEADER_BYTES {
+            return Err(Error::Config(format!(
+                "max_header_bytes must be at least {MIN_HEADER_BYTES}"
+            )));
+        }
         if self.stop_markers.iter().any(|m| m.is_empty()) {
             return Err(Error::Config(
                 "stop markers must not be empty strings".into(),
@@ -69,6 +100,11 @@ impl ServeConfig {
 
     /// The deadline in whole milliseconds (for messages).
     pub(crate) fn deadline_ms(&self) -> u64 {
-        u64::try_from(self.deadline.as_millis()).unwrap_or(u64::MAX)
+        millis(self.deadline)
     }
+}
+
+/// A duration in whole milliseconds (for messages).
+pub(crate) fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

@@ -25,6 +25,13 @@ pub enum Error {
         /// The configured limit in bytes.
         limit: usize,
     },
+    /// The body did not arrive within `--body-timeout-ms` of the request head (e.g. a body
+    /// announced larger than it is).
+    #[error("request body did not arrive within {timeout_ms} ms")]
+    BodyTimeout {
+        /// The configured timeout in milliseconds.
+        timeout_ms: u64,
+    },
     /// A batch has more samples than `--max-batch`.
     #[error("{field}: batch of {len} samples exceeds the limit of {max}")]
     BatchTooLarge {
@@ -90,6 +97,7 @@ impl Error {
         match self {
             Error::InvalidField { .. } => "invalid_request",
             Error::BodyTooLarge { .. } => "body_too_large",
+            Error::BodyTimeout { .. } => "body_timeout",
             Error::BatchTooLarge { .. } => "batch_too_large",
             Error::Overloaded { .. } => "overloaded",
             Error::DeadlineExceeded { .. } => "deadline_exceeded",
@@ -107,6 +115,7 @@ impl Error {
             Error::BodyTooLarge { .. } | Error::BatchTooLarge { .. } => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
+            Error::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Error::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::DeadlineExceeded { .. } => StatusCode::GATEWAY_TIMEOUT,
             Error::NotFound { .. } => StatusCode::NOT_FOUND,

@@ -44,6 +44,23 @@
 //! [`IntoResponse`](axum::response::IntoResponse) impl on [`Error`]. Shutdown stops accepting,
 //! finishes in-flight requests, and gives up after `shutdown_grace`.
 //!
+//! Connections are limited too (module `conn`), so slow or hostile clients cannot lock out
+//! well-behaved ones (`tests/abuse.rs` runs the attacks at `ulimit -n 1024`):
+//!
+//! | limit (`ServeConfig` / `aha serve-reward` flag) | default | response |
+//! |---|---|---|
+//! | `max_connections` / `--max-connections` | 512 | evicts the longest-idle connection (never-served first, then idle keep-alive, then slow body senders); `503` + close when all are working |
+//! | `header_timeout` / `--header-timeout-ms` | 30 s | connection closed (request head late, or keep-alive idle) |
+//! | `body_timeout` / `--body-timeout-ms` | 60 s | `408` `body_timeout` + close |
+//! | `max_header_bytes` / `--max-header-bytes` | 64 KiB | `431` |
+//! | `max_body_bytes` / `--max-body-bytes` | 16 MiB | `413` (at once when `content-length` says so) |
+//! | `max_batch` / `--max-batch` | 4096 | `413` |
+//! | `deadline` / `--deadline-ms` (per-request work budget) | 10 s | `503` waiting, `504` grading |
+//!
+//! Running out of file descriptors below `max_connections` evicts in the same order instead of
+//! stalling the accept loop. `/healthz` reports the limits and `open_connections`,
+//! `evicted_connections` and `shed_connections`.
+//!
 //! # Metrics
 //!
 //! `aha_serve_requests_total{route,status}`, `aha_serve_request_duration_seconds{route}`
@@ -54,6 +71,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod config;
+mod conn;
 mod error;
 mod metrics;
 mod pool;
@@ -65,11 +83,10 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 pub use aha_verify::isolate::{Isolated, Isolator, PromptMatch, prompt_prefills_think};
-pub use config::{DEFAULT_STOP_MARKERS, ServeConfig, Task};
+pub use config::{DEFAULT_STOP_MARKERS, MIN_HEADER_BYTES, ServeConfig, Task};
 pub use error::{Error, Result};
 pub use scorer::{AhaScorer, Gold, Sample, Scored, Scorer, Template};
 pub use wire::{SCHEMA_VERSION, verdict_code};
@@ -101,6 +118,7 @@ impl RewardService {
                 metrics: metrics::Metrics::new(),
                 pool,
                 text,
+                conns: Arc::default(),
             }),
         })
     }
@@ -120,17 +138,16 @@ impl RewardService {
     {
         let grace = self.app.config.shutdown_grace;
         let router = self.router();
-        // Small request/response pairs on keep-alive connections: never wait for Nagle.
-        let listener = listener.tap_io(|tcp| {
-            // A socket that refuses TCP_NODELAY still works, only slower: nothing to report.
-            let _ = tcp.set_nodelay(true);
-        });
         let (fired_tx, fired_rx) = tokio::sync::oneshot::channel::<()>();
         let signal = async move {
             shutdown.await;
             let _ = fired_tx.send(());
         };
-        let server = axum::serve(listener, router).with_graceful_shutdown(signal);
+        let app = self.app.clone();
+        let server = async move {
+            conn::serve(listener, router, &app.config, app.conns.clone(), signal).await;
+            Ok::<(), std::io::Error>(())
+        };
         let give_up = async move {
             if fired_rx.await.is_ok() {
                 tokio::time::sleep(grace).await;
@@ -222,4 +239,39 @@ pub fn serve_until_signal(
         on_bound(bound);
         service.serve(listener, signal).await
     })
+}
+
+/// Entry points for the fuzz targets in `fuzz/` (not a stable API).
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::{Error, RewardService, Scored};
+
+    /// Which decoder [`RewardService::decode_and_score`] runs.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Wire {
+        /// `POST /get_reward` (OpenRLHF JSON).
+        OpenRlhf,
+        /// `POST /get_feedback` (oat msgpack).
+        Oat,
+        /// `POST /v1/verify` (aha's JSON).
+        Verify,
+    }
+
+    impl RewardService {
+        /// Decodes `body` as the route's handler does, then scores every sample on this thread
+        /// (no pool, no deadline): the handlers' work without the HTTP layer.
+        pub fn decode_and_score(
+            &self,
+            wire: Wire,
+            body: &[u8],
+        ) -> std::result::Result<Vec<Scored>, Error> {
+            let app = &self.app;
+            let samples = match wire {
+                Wire::OpenRlhf => crate::routes::openrlhf_samples(app, body)?.0,
+                Wire::Oat => crate::routes::oat_samples(app, body)?.samples,
+                Wire::Verify => crate::routes::verify_samples(app, body)?.0,
+            };
+            Ok(samples.iter().map(|s| app.scorer.score(s)).collect())
+        }
+    }
 }

@@ -13,9 +13,11 @@ use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use http_body_util::BodyExt;
 use tokio::time::Instant;
 
 use crate::config::{ServeConfig, Task};
+use crate::conn::ConnInfo;
 use crate::error::{Error, ErrorKind, Result};
 use crate::metrics::{self, Metrics};
 use crate::pool::Pool;
@@ -44,6 +46,8 @@ pub(crate) struct App {
     pub(crate) pool: Pool,
     /// The response-isolation rule shared with the Python wheel.
     pub(crate) text: Isolator,
+    /// What the connection limits did (shared with the accept loop).
+    pub(crate) conns: Arc<crate::conn::ConnStats>,
 }
 
 type AppState = State<Arc<App>>;
@@ -58,6 +62,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .fallback(not_found)
+        .layer(middleware::from_fn_with_state(app.clone(), read_body))
         .layer(middleware::from_fn_with_state(app.clone(), track))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(app)
@@ -102,6 +107,57 @@ async fn track(State(app): AppState, req: Request, next: Next) -> Response {
     response
 }
 
+/// Reads the whole body within `body_timeout` (408 when late, 413 over `max_body_bytes`) before
+/// any handler runs, then marks the connection busy until the answer is ready (so the
+/// connection limit never evicts it meanwhile).
+async fn read_body(State(app): AppState, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let limit = app.config.max_body_bytes;
+    let announced = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > limit as u64) {
+        return Error::BodyTooLarge { limit }.into_response();
+    }
+    let read = async {
+        let mut body = body;
+        let mut buf = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| Error::field("body", e.to_string()))?;
+            if let Ok(data) = frame.into_data() {
+                if buf.len() + data.len() > limit {
+                    return Err(Error::BodyTooLarge { limit });
+                }
+                buf.extend_from_slice(&data);
+            }
+        }
+        Ok(buf)
+    };
+    let bytes = match tokio::time::timeout(app.config.body_timeout, read).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(e)) => return e.into_response(),
+        Err(_) => {
+            let mut response = Error::BodyTimeout {
+                timeout_ms: crate::config::millis(app.config.body_timeout),
+            }
+            .into_response();
+            // The rest of the body may still be on its way: do not read it as the next request.
+            response.headers_mut().insert(
+                header::CONNECTION,
+                header::HeaderValue::from_static("close"),
+            );
+            return response;
+        }
+    };
+    if let Some(c) = parts.extensions.get::<ConnInfo>() {
+        c.slot.working(&c.clock);
+    }
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
+}
+
 async fn not_found(req: Request) -> Error {
     Error::NotFound {
         method: req.method().to_string(),
@@ -118,6 +174,13 @@ async fn healthz(State(app): AppState) -> Response {
         "max_batch": app.config.max_batch,
         "max_body_bytes": app.config.max_body_bytes,
         "deadline_ms": app.config.deadline_ms(),
+        "max_connections": app.config.max_connections,
+        "open_connections": app.conns.open.load(std::sync::atomic::Ordering::Relaxed),
+        "evicted_connections": app.conns.evicted.load(std::sync::atomic::Ordering::Relaxed),
+        "shed_connections": app.conns.shed.load(std::sync::atomic::Ordering::Relaxed),
+        "header_timeout_ms": crate::config::millis(app.config.header_timeout),
+        "body_timeout_ms": crate::config::millis(app.config.body_timeout),
+        "max_header_bytes": app.config.max_header_bytes,
     }))
     .into_response()
 }
@@ -194,7 +257,7 @@ impl App {
 /// OpenRLHF samples plus whether each prompt was found in its query.
 type OpenRlhfBatch = (Vec<Sample>, Vec<bool>);
 
-fn openrlhf_samples(app: &App, body: &[u8]) -> Result<OpenRlhfBatch> {
+pub(crate) fn openrlhf_samples(app: &App, body: &[u8]) -> Result<OpenRlhfBatch> {
     let req: OpenRlhfRequest = wire::from_json(body)?;
     let n = req.query.len();
     app.check_batch("query", n)?;
@@ -266,12 +329,12 @@ async fn get_reward(
 }
 
 /// oat samples: the responses to score, then the candidate pairs flattened `a0, b0, a1, b1, …`.
-struct OatBatch {
-    samples: Vec<Sample>,
+pub(crate) struct OatBatch {
+    pub(crate) samples: Vec<Sample>,
     responses: usize,
 }
 
-fn oat_samples(app: &App, body: &[u8]) -> Result<OatBatch> {
+pub(crate) fn oat_samples(app: &App, body: &[u8]) -> Result<OatBatch> {
     let req: OatRequest = wire::from_msgpack(body)?;
     let n = req.batch_prompt.len();
     app.check_batch("batch_prompt", n)?;
@@ -368,7 +431,7 @@ async fn get_feedback(
     Ok(([(header::CONTENT_TYPE, "application/msgpack")], bytes).into_response())
 }
 
-fn verify_samples(app: &App, body: &[u8]) -> Result<(Vec<Sample>, Vec<Task>)> {
+pub(crate) fn verify_samples(app: &App, body: &[u8]) -> Result<(Vec<Sample>, Vec<Task>)> {
     let req: wire::VerifyRequest = wire::from_json(body)?;
     app.check_batch("items", req.items.len())?;
     let mut samples = Vec::with_capacity(req.items.len());

@@ -55,6 +55,21 @@ pub struct Args {
     /// Countdown: accept only + - * / and parentheses (TinyZero also accepts `**` and `//`).
     #[arg(long)]
     countdown_strict: bool,
+    /// Most open connections. At the limit a new connection evicts the longest-idle one
+    /// (connections that never finished a request first); when all are busy it gets an
+    /// immediate 503. Keep it below `ulimit -n`.
+    #[arg(long, default_value_t = 512)]
+    max_connections: usize,
+    /// Milliseconds a connection has to send a complete request head; also the keep-alive idle
+    /// timeout (late → connection closed).
+    #[arg(long, default_value_t = 30_000)]
+    header_timeout_ms: u64,
+    /// Milliseconds the whole body has to arrive after its head (late → 408, connection closed).
+    #[arg(long, default_value_t = 60_000)]
+    body_timeout_ms: u64,
+    /// Largest request head in bytes, at least 8192 (larger → 431).
+    #[arg(long, default_value_t = 64 * 1024)]
+    max_header_bytes: usize,
     /// Seconds shutdown waits for in-flight requests after SIGTERM / Ctrl-C.
     #[arg(long, default_value_t = 30)]
     shutdown_grace_s: u64,
@@ -115,10 +130,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         deadline: Duration::from_millis(args.deadline_ms),
         workers: args.workers.unwrap_or(defaults.workers),
         shutdown_grace: Duration::from_secs(args.shutdown_grace_s),
+        max_connections: args.max_connections,
+        header_timeout: Duration::from_millis(args.header_timeout_ms),
+        body_timeout: Duration::from_millis(args.body_timeout_ms),
+        max_header_bytes: args.max_header_bytes,
         ..defaults
     };
     let summary = format!(
-        "task={} template={} workers={} reward_scheme={:?} keywords={} deadline_ms={} max_batch={} max_body_bytes={}",
+        "task={} template={} workers={} reward_scheme={:?} keywords={} deadline_ms={} max_batch={} max_body_bytes={} max_connections={}",
         task.as_str(),
         template.as_str(),
         config.workers,
@@ -127,6 +146,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.deadline_ms,
         config.max_batch,
         config.max_body_bytes,
+        config.max_connections,
     );
     aha_reward_server::serve_until_signal(config, Arc::new(scorer), args.addr, |bound| {
         // Tests and scripts read this line to learn the port when --addr ends in :0.
