@@ -334,3 +334,11 @@ mod tests {
         Ok(())
     }
 }
+
+/// Reads the header and metadata of the GGUF file at `path` and the model configuration they
+/// describe, without loading tensors. Entry point of the `gguf_header` fuzz target (not a
+/// stable API).
+#[doc(hidden)]
+pub fn read_config(path: &Path) -> Result<ModelConfig> {
+    GgufFile::open(path, &Device::Cpu)?.config()
+}

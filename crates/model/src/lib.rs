@@ -49,6 +49,8 @@ pub mod error;
 mod fastmath;
 pub mod generate;
 mod gguf;
+#[doc(hidden)]
+pub use gguf::read_config as read_gguf_config;
 mod hugebuf;
 pub mod kv_cache;
 mod layers;
