@@ -324,4 +324,38 @@ mod tests {
             serde_json::from_str(&serde_json::to_string(&a).unwrap()).unwrap();
         assert_eq!(back, a);
     }
+
+    #[test]
+    fn eval_metrics_match_hand_computed_values() {
+        let mut v = vec![
+            g(Verdict::Correct, true, 6, 0),
+            g(Verdict::Incorrect, true, 12, 1),
+            g(Verdict::GoldUnparseable, false, 9, 0),
+        ];
+        v[2].truncated = true;
+        let e = eval_metrics(&v);
+        assert_eq!(e.n, 3);
+        assert!((e.accuracy - 1.0 / 3.0).abs() < 1e-12);
+        assert!((e.reward_mean - 1.0 / 3.0).abs() < 1e-12);
+        assert!((e.format_rate - 2.0 / 3.0).abs() < 1e-12);
+        assert_eq!(e.len_mean, 9.0);
+        assert_eq!(e.len_correct, Some(6.0));
+        assert_eq!(e.len_incorrect, Some(10.5));
+        assert!((e.truncated_rate - 1.0 / 3.0).abs() < 1e-12);
+        assert!((e.reflection_rate - 1.0 / 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn empty_and_all_wrong_batches_omit_missing_lengths() {
+        let m = task_metrics(&[]);
+        assert_eq!(
+            (m.accuracy, m.len_correct, m.len_incorrect),
+            (0.0, None, None)
+        );
+        assert!(m.ssr.is_none());
+        let m = task_metrics(&[g(Verdict::Incorrect, true, 5, 0)]);
+        assert_eq!((m.len_correct, m.len_incorrect), (None, Some(5.0)));
+        let json = serde_json::to_value(&m).unwrap();
+        assert!(json.get("len_correct").is_none());
+    }
 }
