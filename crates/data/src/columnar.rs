@@ -37,8 +37,27 @@ fn open(path: &Path) -> Result<File> {
     })
 }
 
+/// Runs a reader of an untrusted file, turning a panic inside arrow/parquet into an error naming
+/// the file. Those crates validate most input but still `assert!` on some malformed buffer
+/// offsets (found by the `data_load` fuzz target; `tests/corrupt_files.rs` keeps it fixed), and a
+/// damaged dataset must never take the process down.
+fn guarded<T>(path: &Path, what: &str, read: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).unwrap_or_else(|panic| {
+        let why = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("malformed data");
+        Err(malformed(path, format!("{what}: the reader failed: {why}")))
+    })
+}
+
 /// Reads every row of an Arrow IPC file, stream format (HF `save_to_disk`) or file format.
 pub(crate) fn read_arrow(path: &Path) -> Result<Vec<Map<String, Value>>> {
+    guarded(path, "Arrow IPC", || read_arrow_unguarded(path))
+}
+
+fn read_arrow_unguarded(path: &Path) -> Result<Vec<Map<String, Value>>> {
     let mut file = open(path)?;
     let mut magic = [0u8; 6];
     let is_file_format = file.read_exact(&mut magic).is_ok() && &magic == ARROW_FILE_MAGIC;
@@ -66,6 +85,10 @@ pub(crate) fn read_arrow(path: &Path) -> Result<Vec<Map<String, Value>>> {
 
 /// Reads every row of a Parquet file.
 pub(crate) fn read_parquet(path: &Path) -> Result<Vec<Map<String, Value>>> {
+    guarded(path, "Parquet", || read_parquet_unguarded(path))
+}
+
+fn read_parquet_unguarded(path: &Path) -> Result<Vec<Map<String, Value>>> {
     let file = open(path)?;
     let pq_err = |e: parquet::errors::ParquetError| malformed(path, format!("Parquet: {e}"));
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)

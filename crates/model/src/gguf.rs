@@ -302,6 +302,14 @@ fn as_f64(v: &Value) -> Option<f64> {
 }
 
 /// Dense `Tensor` helper used by tests: undo the permutation on an f32 matrix.
+/// Reads the header and metadata of the GGUF file at `path` and the model configuration they
+/// describe, without loading tensors. Entry point of the `gguf_header` fuzz target (not a
+/// stable API).
+#[doc(hidden)]
+pub fn read_config(path: &Path) -> Result<ModelConfig> {
+    GgufFile::open(path, &Device::Cpu)?.config()
+}
+
 #[cfg(test)]
 pub(crate) fn unpermute_dense(w: &Tensor, heads: usize) -> candle_core::Result<Tensor> {
     let (rows, cols) = w.dims2()?;
@@ -333,12 +341,4 @@ mod tests {
         assert_eq!(row1, 2.0);
         Ok(())
     }
-}
-
-/// Reads the header and metadata of the GGUF file at `path` and the model configuration they
-/// describe, without loading tensors. Entry point of the `gguf_header` fuzz target (not a
-/// stable API).
-#[doc(hidden)]
-pub fn read_config(path: &Path) -> Result<ModelConfig> {
-    GgufFile::open(path, &Device::Cpu)?.config()
 }

@@ -34,6 +34,7 @@ mod error;
 pub mod expr;
 pub mod extract;
 pub mod isolate;
+pub mod lines;
 mod number;
 mod parse;
 pub mod reward;

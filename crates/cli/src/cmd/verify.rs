@@ -1,26 +1,17 @@
-//! `aha verify`: grade a JSONL file of responses against reference answers.
-//!
-//! Input: one JSON object per line with `response` and a reference: `gold` (math: a string or a
-//! list of strings, any of which counts; Countdown: `{"target": N, "numbers": [...]}`), or for
-//! MATH/benchmark rows `answer`, `final_answer`, or `solution` (its last `\boxed{}`).
-//! Output: one JSON line per input line, in order, with `schema_version`, `line`, `verdict`,
-//! `extracted`, `reward`. A malformed line yields an error record (and a message on stderr) and
-//! the run goes on; the exit code is then 1.
+//! `aha verify`: flags → grading options, then the file read line by line through
+//! [`aha_verify::lines`] (input fields, grading, the typed output record). A malformed line
+//! yields an error record (and a message on stderr) and the run goes on; the exit code is then 1.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use aha_verify::lines::{LineError, Record, grade_line};
 use aha_verify::{
-    AnswerFormat, BoxPolicy, EquationChain, Gold, Grade, GradeOptions, MathOptions, RewardScheme,
-    Verdict,
+    AnswerFormat, BoxPolicy, EquationChain, GradeOptions, MathOptions, RewardScheme, Verdict,
 };
 use anyhow::Context;
-use serde_json::{Value, json};
-
-/// Output schema version of `aha verify` records.
-const SCHEMA_VERSION: u32 = 1;
 
 /// Files with more lines than this get a progress bar.
 const PROGRESS_MIN_LINES: u64 = 1_000;
@@ -143,6 +134,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Chain::Last => EquationChain::Last,
     };
     opts.countdown.strict = args.strict;
+    let task = match args.task {
+        Task::Countdown => aha_verify::Task::Countdown,
+        Task::Math if args.answer_only => aha_verify::Task::MathAnswer,
+        Task::Math => aha_verify::Task::Math,
+    };
     let bar = if total >= PROGRESS_MIN_LINES {
         let b = indicatif::ProgressBar::new(total);
         b.set_style(
@@ -163,40 +159,31 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         bar.inc(1);
         // Invalid UTF-8 is a malformed line like any other, not the end of the run.
         let parsed = String::from_utf8(raw)
-            .map_err(|e| ("(line)", format!("not UTF-8: {e}")))
+            .map_err(|e| LineError {
+                field: "(line)",
+                message: format!("not UTF-8: {e}"),
+            })
             .and_then(|line| {
                 if line.trim().is_empty() {
                     Ok(None)
                 } else {
-                    grade_line(&line, &args, &opts).map(Some)
+                    grade_line(&line, task, &opts).map(Some)
                 }
             });
         let record = match parsed {
             Ok(None) => continue,
-            Ok(Some(g)) => {
+            Ok(Some(outcome)) => {
                 graded += 1;
-                correct += u64::from(g.verdict == Verdict::Correct);
-                let mut r = json!({
-                    "schema_version": SCHEMA_VERSION,
-                    "line": n,
-                    "verdict": g.verdict.as_str(),
-                    "extracted": g.extracted.as_ref().map(|e| e.text.as_str()),
-                    "reward": g.reward,
-                    "formatted": g.formatted,
-                });
-                if let Some(e) = &g.extracted {
-                    r["source"] = json!(e.source);
+                correct += u64::from(outcome.grade.verdict == Verdict::Correct);
+                Record::graded(n, &outcome)
+            }
+            Err(e) => {
+                bad += 1;
+                let r = Record::error(&name, n, &e);
+                if let Record::Error { error, .. } = &r {
+                    bar.suspend(|| eprintln!("aha verify: {error}"));
                 }
                 r
-            }
-            Err((field, msg)) => {
-                bad += 1;
-                bar.suspend(|| eprintln!("aha verify: {name}:{n}: field `{field}`: {msg}"));
-                json!({
-                    "schema_version": SCHEMA_VERSION,
-                    "line": n,
-                    "error": format!("{name}:{n}: field `{field}`: {msg}"),
-                })
             }
         };
         serde_json::to_writer(&mut out, &record)?;
@@ -220,45 +207,4 @@ fn count_lines(path: &PathBuf) -> anyhow::Result<u64> {
         n += 1;
     }
     Ok(n)
-}
-
-type LineError = (&'static str, String);
-
-/// Grades one input line; `Err((field, message))` for a malformed line.
-fn grade_line(line: &str, args: &Args, opts: &GradeOptions) -> Result<Grade, LineError> {
-    let v: Value =
-        serde_json::from_str(line).map_err(|e| ("(line)", format!("invalid JSON: {e}")))?;
-    let obj = v
-        .as_object()
-        .ok_or(("(line)", "expected a JSON object".to_string()))?;
-    let response = match obj.get("response") {
-        Some(Value::String(s)) => s.as_str(),
-        Some(_) => return Err(("response", "must be a string".into())),
-        None => return Err(("response", "missing".into())),
-    };
-    let task = match args.task {
-        Task::Countdown => aha_verify::Task::Countdown,
-        Task::Math if args.answer_only => aha_verify::Task::MathAnswer,
-        Task::Math => aha_verify::Task::Math,
-    };
-    // Math rows may carry the reference under a benchmark's own name.
-    let fields: &[&'static str] = match args.task {
-        Task::Countdown => &["gold"],
-        Task::Math => &["gold", "answer", "final_answer", "solution"],
-    };
-    let (field, value) = fields
-        .iter()
-        .find_map(|f| obj.get(*f).map(|v| (*f, v)))
-        .ok_or_else(|| match args.task {
-            Task::Countdown => ("gold", "missing".to_string()),
-            Task::Math => (
-                "gold",
-                "missing (also no answer/final_answer/solution)".to_string(),
-            ),
-        })?;
-    let gold = Gold::from_json(value, task).map_err(|e| (field, e.to_string()))?;
-    if gold.answers().is_empty() && !matches!(gold, Gold::Countdown { .. }) {
-        return Err((field, "no reference answer (null or an empty list)".into()));
-    }
-    Ok(aha_verify::grade(task, response, &gold, opts).grade)
 }
