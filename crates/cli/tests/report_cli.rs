@@ -37,14 +37,15 @@ fn report_writes_the_page_and_one_svg_per_figure() {
         svgs.as_os_str(),
     ]);
     assert_eq!(code, 0, "{stderr}");
-    assert!(stderr.contains("3 run(s), 24 figure(s)"), "{stderr}");
+    // 25 since the figures added for issue 16 (run analysis).
+    assert!(stderr.contains("3 run(s), 25 figure(s)"), "{stderr}");
     let page = std::fs::read_to_string(&html).expect("report.html");
     let mut names: Vec<String> = std::fs::read_dir(&svgs)
         .expect("svg dir")
         .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names.len(), 24);
+    assert_eq!(names.len(), 25);
     for n in &names {
         let id = n.strip_suffix(".svg").expect("svg name");
         assert!(page.contains(&format!("id=\"{id}\"")), "{id} in page");
