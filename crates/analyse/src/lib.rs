@@ -5,7 +5,7 @@
 //! the Python package's recorders, generic JSONL), [`analyse()`] re-grades every sample with
 //! `aha_verify::grade`, counts reflection keywords and classifies SSR with aha-reflect, and
 //! folds them per step with the task-metric definitions `aha train` uses ([`metrics`]), streaming
-//! and in parallel; [`claims`] turns the per-step curves into the study's three claims.
+//! and in parallel; [`claims()`] turns the per-step curves into the study's three claims.
 //!
 //! Pure: no async runtime, network or ML framework; token counts come from the input or from a
 //! counter the caller passes in.

@@ -1,4 +1,4 @@
-//! `aha analyse`: flags → [`aha_analyse::Settings`] → [`aha_analyse::analyse`]; the study's
+//! `aha analyse`: flags → [`aha_analyse::Settings`] → [`aha_analyse::analyse()`]; the study's
 //! per-step analysis of a run made by verl, TRL, OpenRLHF, oat or aha (docs/pipeline.md,
 //! "Rollouts from any engine").
 

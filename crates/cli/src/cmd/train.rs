@@ -64,7 +64,7 @@ pub struct Args {
     /// Use only the first N training problems (after the eval split).
     #[arg(long)]
     pub limit: Option<usize>,
-    /// Held-out problems for the greedy eval: a path, a shipped name or hf:ORG/NAME[:SPLIT], as
+    /// Held-out problems for the greedy eval: a path, a shipped name or `hf:ORG/NAME[:SPLIT]`, as
     /// --data (same field options).
     #[arg(long, conflicts_with = "eval_split_frac")]
     pub eval_data: Option<PathBuf>,
