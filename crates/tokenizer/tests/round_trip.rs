@@ -42,7 +42,10 @@ fn bpe_round_trips_every_byte_its_vocabulary_has() {
             if a == s {
                 false
             } else {
-                assert_eq!(a, "ab", "{c:#x}: a missing byte is dropped, nothing else changes");
+                assert_eq!(
+                    a, "ab",
+                    "{c:#x}: a missing byte is dropped, nothing else changes"
+                );
                 true
             }
         })
@@ -50,5 +53,8 @@ fn bpe_round_trips_every_byte_its_vocabulary_has() {
     assert_eq!(lost, [0x04, 0x06, 0x13, 0x14, 0x16, 0x1d]);
     // The fuzzer's input: everything but the unrepresentable U+0016 survives.
     let s = "(3, \\in\u{16}\u{0}y)";
-    assert_eq!(t.decode(&t.encode_plain(s, false).unwrap()), "(3, \\in\u{0}y)");
+    assert_eq!(
+        t.decode(&t.encode_plain(s, false).unwrap()),
+        "(3, \\in\u{0}y)"
+    );
 }
