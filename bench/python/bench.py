@@ -4,7 +4,7 @@ Pairs: MATH500 (gold = `answer`, response = the reference `solution`, whose last
 the answer; read from the repo's data/ or $AHA_SHARED_DATA) and the tricky list
 shipped here (tricky.jsonl, hand-labelled expected verdicts).
 
-math-verify harness as in docs/baselines.md: gold wrapped as `$gold$`, response parsed as is,
+math-verify harness (the usual way papers call it): gold wrapped as `$gold$`, response parsed as is,
 `verify(parse(gold), parse(response))`, main thread (its signal timeouts need it); plus the same
 in a thread pool with timeouts off (the only setting that works off the main thread). aha is
 timed single-threaded and on all CPUs. Runs alternate between the graders; the machine is shared

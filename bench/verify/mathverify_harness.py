@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """math-verify side of the benchmark (run inside the math-verify venv, main thread).
 
-Harness as in shared/docs/baselines.md: gold wrapped as `$gold$`; a bare answer wrapped in
+Harness (the usual way papers call math-verify): gold wrapped as `$gold$`; a bare answer wrapped in
 `\\boxed{}`, a full response parsed as is; `verify(parse(gold), parse(pred))` with defaults.
 Appends one line per pair ({"i", "ok", "s"}) and flushes, so the driver can detect a hang.
 """

@@ -104,3 +104,45 @@ fn nothing_outside_tests_depends_on_a_shared_folder_beside_the_clone() {
         offenders.join("\n")
     );
 }
+
+#[test]
+fn no_citation_of_notes_kept_outside_the_repository() {
+    // The study's background notes live beside the clone, not in it; what the code relies on
+    // is in docs/ (study.md, candle-notes.md, architecture.md). Spelled in pieces so this file
+    // does not match itself.
+    let names = [
+        ["study", "-spec"].concat(),
+        ["stack", "-notes"].concat(),
+        ["ecosystem", ".md"].concat(),
+        ["baselines", ".md"].concat(),
+        ["docs/", "style.md"].concat(),
+    ];
+    let root = root();
+    let mut all = Vec::new();
+    for dir in [
+        "crates", "python", "docs", "scripts", "examples", "data", "bench", "fuzz",
+    ] {
+        files(
+            &root.join(dir),
+            &["rs", "py", "md", "sh", "toml", "jsonl", "json"],
+            &mut all,
+        );
+    }
+    files(&root, &["md", "toml"], &mut all);
+    let mut offenders = Vec::new();
+    for f in &all {
+        let Ok(text) = std::fs::read_to_string(f) else {
+            continue;
+        };
+        for (i, line) in text.lines().enumerate() {
+            if names.iter().any(|n| line.contains(n.as_str())) {
+                offenders.push(format!("{}:{}: {}", f.display(), i + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "cite docs/ in this repository instead:\n{}",
+        offenders.join("\n")
+    );
+}

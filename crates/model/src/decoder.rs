@@ -277,7 +277,7 @@ impl Builder<'_> {
     }
 }
 
-/// Types whose CPU matmul kernels are fast in candle 0.11.1 (docs/stack-notes.md, pitfall 4).
+/// Types whose CPU matmul kernels are fast in candle 0.11.1 (docs/candle-notes.md, pitfall 4).
 fn has_fast_kernel(t: GgmlDType) -> bool {
     matches!(
         t,

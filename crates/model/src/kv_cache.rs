@@ -1,7 +1,7 @@
 //! Key/value cache for incremental decoding of a batch of sequences.
 //!
 //! Inference only: it writes into preallocated buffers with `slice_set`, which has no gradient.
-//! Training and scoring run full forwards without a cache (docs/stack-notes.md, pitfall 1).
+//! Training and scoring run full forwards without a cache (docs/candle-notes.md, pitfall 1).
 
 use candle_core::{DType, Device, Tensor};
 

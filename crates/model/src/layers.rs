@@ -4,7 +4,7 @@
 //! Every block has two code paths chosen by [`Mode`]: `Train` uses only ops that candle can
 //! differentiate (`rms_norm_slow`-style arithmetic, `ops::softmax`, rotate-half by hand), because
 //! candle's fused `rms_norm`, `softmax_last_dim` and `rope` silently drop gradients
-//! (docs/stack-notes.md, pitfall 1); `Infer` uses the fused kernels for speed.
+//! (docs/candle-notes.md, pitfall 1); `Infer` uses the fused kernels for speed.
 
 use std::sync::Arc;
 

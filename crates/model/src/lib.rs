@@ -4,7 +4,7 @@
 //! environment variables; callers pass paths, devices and parameters in.
 //!
 //! Why not candle-transformers' models: their fused norm/softmax/rope ops have no backward and
-//! their KV caches detach the graph, so most weights never get a gradient (docs/stack-notes.md, pitfall 1).
+//! their KV caches detach the graph, so most weights never get a gradient (docs/candle-notes.md, pitfall 1).
 //! This crate's [`Model`] runs one code path for training ([`Mode::Train`], only differentiable
 //! ops) and a fused one for sampling ([`Mode::Infer`]).
 //!

@@ -24,17 +24,10 @@ pub enum Error {
         /// What is wrong, naming the field.
         message: String,
     },
-    /// The run directory was started with a different configuration.
-    #[error(
-        "{path} was written by a run with a different configuration (fields: {}); use a new --out directory or the same settings",
-        .fields.join(", ")
-    )]
-    ConfigMismatch {
-        /// The existing `config.json`.
-        path: PathBuf,
-        /// The differing fields, each as `name: old -> new`.
-        fields: Vec<String>,
-    },
+    /// A run-directory file could not be written or read back, or the directory holds a run
+    /// with a different configuration ([`aha_rundir::Error::ConfigMismatch`]).
+    #[error(transparent)]
+    RunDir(aha_rundir::Error),
     /// The probe settings are invalid.
     #[error("invalid probe settings: {0}")]
     Config(String),
@@ -68,10 +61,7 @@ impl From<aha_rundir::Error> for Error {
                 line,
                 message,
             },
-            aha_rundir::Error::ConfigMismatch { path, fields } => {
-                Error::ConfigMismatch { path, fields }
-            }
-            other => Error::Config(other.to_string()),
+            other => Error::RunDir(other),
         }
     }
 }

@@ -315,7 +315,7 @@ mod tests {
         other.temperatures = vec![0.1];
         other.sampler = "openai:other".into();
         let err = check_or_write_config(dir.path(), &other).unwrap_err();
-        let Error::ConfigMismatch { fields, .. } = err else {
+        let Error::RunDir(aha_rundir::Error::ConfigMismatch { fields, .. }) = err else {
             panic!("{err}");
         };
         assert_eq!(

@@ -269,7 +269,10 @@ fn a_different_config_is_refused_naming_the_fields() {
     other.top_p = 1.0;
     let err = run_sweep(&out, &other, &ps, &ts, &sampler(&stub.url), &quiet(8)).unwrap_err();
     let msg = err.to_string();
-    assert!(matches!(err, Error::ConfigMismatch { .. }), "{msg}");
+    assert!(
+        matches!(err, Error::RunDir(aha_rundir::Error::ConfigMismatch { .. })),
+        "{msg}"
+    );
     assert!(msg.contains("n: 1 -> 2"), "{msg}");
     assert!(msg.contains("top_p: 0.9 -> 1.0"), "{msg}");
     assert!(!msg.contains("temperatures"), "{msg}");

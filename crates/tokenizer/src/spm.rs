@@ -1,7 +1,7 @@
 //! SentencePiece-style BPE over scored pieces (GGUF `tokenizer.ggml.model = "llama"`, Gemma).
 //!
 //! Written by hand because no crate implements this GGUF flavour directly: the `tokenizers`
-//! crate would need merges derived from all 262k scores (~1 s to build, see docs/stack-notes.md),
+//! crate would need merges derived from all 262k scores (~1 s to build, see docs/candle-notes.md),
 //! while this algorithm works from the scores as they are and builds in milliseconds.
 //!
 //! The algorithm (as llama.cpp's `llm_tokenizer_spm` describes it): spaces become `▁`, the text

@@ -1,7 +1,7 @@
 //! AdamW and global grad-norm clipping.
 //!
 //! Hand-written rather than `candle_nn::AdamW` because that one builds about ten full-size
-//! temporaries per parameter per step and takes 14–27 s at 268 M parameters (docs/stack-notes.md,
+//! temporaries per parameter per step and takes 14–27 s at 268 M parameters (docs/candle-notes.md,
 //! "AdamW cost"). On the CPU this update is one fused pass over the parameter, its gradient and
 //! its moments (held as plain `Vec<f32>`); on other devices it falls back to tensor ops.
 //!

@@ -1,4 +1,4 @@
-//! Rewards: TinyZero Countdown edge behaviour (ecosystem.md §4, checked against TinyZero's
+//! Rewards: TinyZero Countdown edge behaviour (docs/study.md, Rewards; checked against TinyZero's
 //! `countdown.py`), SimpleRL values, and the strict R1 format check.
 
 use std::time::Instant;
