@@ -109,11 +109,40 @@ def check_executor(tok: Any, url: str, label_: str) -> None:
     C.equal(scalar(out["extra_logs"]["correct"]), 0.0, f"{label_}: truncated prompt: not correct")
 
 
+def check_recording(tok: Any, work: Path) -> None:
+    """The opt-in hook: with AHA_ROLLOUT_DIR set where OpenRLHF loads aha/openrlhf.py, every
+    sample its executor grades lands in an aha rollout directory, steps counted per
+    AHA_ROLLOUT_SAMPLES_PER_STEP."""
+    import json
+    import os
+
+    from openrlhf.datasets.prompts_dataset import preprocess_data
+    from openrlhf.utils.agent import SingleTurnAgentExecutor
+
+    run_dir = work / "openrlhf-run"
+    os.environ.update(AHA_ROLLOUT_DIR=str(run_dir), AHA_ROLLOUT_SAMPLES_PER_STEP="2")
+    try:
+        executor = SingleTurnAgentExecutor(aha.openrlhf.__file__)  # loads the file anew: reads the env
+    finally:
+        del os.environ["AHA_ROLLOUT_DIR"], os.environ["AHA_ROLLOUT_SAMPLES_PER_STEP"]
+    p, lab = preprocess_data({"problem": "What is 1 + 1?", "answer": "2"}, input_key="problem",
+                             label_key="answer", apply_chat_template=tok.apply_chat_template)
+    responses = ["so \\boxed{2}", "so \\boxed{3}", "Wait, let me recheck. \\boxed{2}"]
+    rewards = [scalar(run(executor, tok, p, lab, r, 512, 64)[0]["reward"]) for r in responses]
+    C.equal(rewards, [1.0, 0.0, 1.0], "recording: rewards as without the hook")
+    got = [json.loads(x) for f in sorted((run_dir / "rollouts").glob("*.jsonl")) for x in f.read_text().splitlines()]
+    C.equal([(x["step"], x["reward"], x["gold"]) for x in got], [(1, 1.0, "2"), (1, 0.0, "2"), (2, 1.0, "2")],
+            "recording: one line per sample, steps counted by 2")
+    C.equal([x["response"] for x in got], responses, "recording: the responses as graded (prompt and EOS cut)")
+    C.equal(json.loads((run_dir / "run.json").read_text())["engine"], "openrlhf", "recording: run.json names the engine")
+
+
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="aha-openrlhf-"))
     tok = build_tokenizer(work / "tok")
     check_openrlhf_parser(C)
     check_executor(tok, aha.openrlhf.__file__, "reward_func (.py)")
+    check_recording(tok, work)
     with RewardServer("--task", "math") as server:
         check_executor(tok, server.url + "/get_reward", "HTTP /get_reward")
     C.close()

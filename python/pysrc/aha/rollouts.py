@@ -29,8 +29,14 @@ class RolloutWriter:
     """Appends samples to an aha rollout directory (created if missing)."""
 
     def __init__(self, run_dir: str | os.PathLike[str], *, run: str | None = None,
-                 engine: str | None = None, config: dict[str, Any] | None = None) -> None:
+                 engine: str | None = None, config: dict[str, Any] | None = None,
+                 shard: str | None = None) -> None:
+        """``shard``: a suffix of this writer's file names (``step-000012.SHARD.jsonl``), so that
+        several processes writing one run (OpenRLHF's vLLM engines) never share a file."""
+        if shard is not None and (not shard or any(c in shard for c in "/\\\0")):
+            raise ValueError(f"shard must be a non-empty file-name part, got {shard!r}")
         self.dir = Path(run_dir)
+        self.shard = shard
         (self.dir / "rollouts").mkdir(parents=True, exist_ok=True)
         self.meta: dict[str, Any] = {
             "schema_version": ROLLOUT_SCHEMA_VERSION,
@@ -43,13 +49,15 @@ class RolloutWriter:
     def write_meta(self, **extra: Any) -> None:
         """(Re)writes ``run.json`` with ``extra`` merged in."""
         self.meta.update(extra)
-        tmp = self.dir / "run.json.tmp"
+        # One temporary name per process: several writers may share a run directory.
+        tmp = self.dir / f"run.json.{os.getpid()}.tmp"
         tmp.write_text(json.dumps(self.meta, indent=1, default=str) + "\n")
         tmp.replace(self.dir / "run.json")
 
     def path(self, step: int, split: str = "train") -> Path:
         prefix = "step" if split == "train" else "eval"
-        return self.dir / "rollouts" / f"{prefix}-{int(step):06d}.jsonl"
+        shard = f".{self.shard}" if self.shard else ""
+        return self.dir / "rollouts" / f"{prefix}-{int(step):06d}{shard}.jsonl"
 
     def write(self, step: int, responses: Sequence[str], *, prompts: Sequence[Any] | None = None,
               golds: Sequence[Any] | None = None, rewards: Sequence[float | None] | None = None,
