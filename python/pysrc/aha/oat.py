@@ -5,10 +5,12 @@ oat's learner dumps its buffers with ``pd.to_pickle``:
 - ``--dump_replay_every N``: ``buffer_step{steps:05}.pkl`` holding ``(processed_prompts, refs,
   [pi_buffer of each rank])``; the step is in the file name, and each sample's gold is the ref
   of its prompt.
-- ``--dump_all_buffer``: ``all_buffer.pkl`` holding ``[[TransitionData, ...] of each rank]``, with
-  neither steps nor golds: pass ``samples_per_step`` (oat's rollout batch size: prompts per
-  step × samples per prompt) to number the steps; aha then analyses lengths and reflections, and
-  takes oat's reward as the verdict.
+- ``--dump_all_buffer``: ``all_buffer.pkl`` holding ``[deque of TransitionData of each rank]``
+  (each rank's samples in the order it collected them), with neither steps nor golds: pass
+  ``samples_per_step``, the samples *one rank* collects per step (oat's rollout batch size ×
+  samples per prompt / ranks), to number the steps: a rank's ``k``-th sample (0-based) is step
+  ``k // samples_per_step``; aha then analyses lengths and reflections, and takes oat's reward as
+  the verdict.
 
 The pickles are read without oat, torch or numpy: every class they name is replaced by an inert
 record of its fields (nothing in the file is imported or run), and only the fields of
@@ -125,8 +127,11 @@ def samples(path: str | os.PathLike[str], samples_per_step: int | None = None,
         buffers, gold_of, step = obj, {}, None
         if not samples_per_step:
             raise ValueError(f"{path}: an all_buffer dump has no steps; give samples_per_step")
+    # Each rank's buffer is numbered on its own: every rank collects its share of every step.
+    ranks = (buffers if isinstance(buffers, (list, tuple)) else [buffers]) if step is None else [buffers]
+    indexed = [(i, t) for rank in ranks for i, t in enumerate(_flatten(rank))]
     out = []
-    for i, t in enumerate(_flatten(buffers)):
+    for i, t in indexed:
         response = _field(t, "response")
         if not isinstance(response, str):
             raise ValueError(f"{path}: sample {i} has no response text ({t!r})")
