@@ -167,6 +167,13 @@ fn pathological_inputs_are_bounded() {
         (format!("0.{}1", "0".repeat(9_000)), "1"),
         ("7".repeat(9_000), "1"),
         ("\\frac{1}{2004!} + \\frac{1}{2006!}".into(), "0"),
+        // Found by the gold_json fuzz target: the numeric fallback multiplied 3.1e21 terms.
+        (
+            "\\binom{10}{3111111111111111111111%%%%%%%%%%_nk011%%%%%%%%%%_nk022%%%%%%%%%%%%%'%%%%%}"
+                .into(),
+            "1",
+        ),
+        ("\\binom{10}{3111111111111111111111x}".into(), "\\binom{10}{3}"),
         (
             format!("{}x{}", "\\sqrt{".repeat(200), "}".repeat(200)),
             "1",

@@ -8,6 +8,9 @@ use crate::expr::Expr;
 
 use super::canon::{PercentMode, not_scalar};
 
+/// The most terms a numeric `binom(n, k)` multiplies; beyond that it is not evaluated.
+const MAX_BINOM_TERMS: f64 = 10_000.0;
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(super) struct C {
     pub(super) re: f64,
@@ -173,11 +176,21 @@ pub(super) fn num_func(name: &str, v: &[C]) -> C {
         "tanh" => real(f64::tanh),
         "binom" => match v.get(1) {
             Some(k) if x.im == 0.0 && k.im == 0.0 => {
-                let (n, k) = (x.re, k.re);
-                C::r(
-                    (0..k.max(0.0) as u64)
-                        .fold(1.0, |acc, i| acc * (n - i as f64) / (i as f64 + 1.0)),
-                )
+                let (n, k) = (x.re, k.re.max(0.0).floor());
+                // The product has k terms: for a whole n, use the shorter side (and 0 past n);
+                // otherwise a huge k (a fuzzer found `\binom{10}{3111…1}`) would loop for ages.
+                let k = if n >= 0.0 && n.fract() == 0.0 {
+                    if k > n { -1.0 } else { k.min(n - k) }
+                } else {
+                    k
+                };
+                if k < 0.0 {
+                    C::r(0.0)
+                } else if k > MAX_BINOM_TERMS {
+                    nan
+                } else {
+                    C::r((0..k as u64).fold(1.0, |acc, i| acc * (n - i as f64) / (i as f64 + 1.0)))
+                }
             }
             _ => nan,
         },
