@@ -13,7 +13,8 @@
 # (measured steps, default 10; the SmolLM2 shape uses STEPS_SMOLLM2, default 5), WARMUP (2),
 # KERNELS (aha's rollout path: auto, avx512-vnni, avx-vnni, avx2, portable, or f32 for rollouts
 # on the f32 weights; default auto),
-# THREADS (2), OUT (JSONL of every run, default ~/.cache/aha/bench-train-results.jsonl, appended), AHA_BIN
+# MODEL (a GGUF file of the SmolLM2 shape: aha trains its real weights, dequantized, instead of
+# a random init; TRL keeps the random init of the same shape), THREADS (2), OUT (JSONL of every run, default ~/.cache/aha/bench-train-results.jsonl, appended), AHA_BIN
 # (a prebuilt rl_step_bench, skipping the cargo build).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -28,7 +29,11 @@ KERNELS="${KERNELS:-auto}"
 OUT="${OUT:-$HOME/.cache/aha/bench-train-results.jsonl}"
 VENV="${AHA_TRL_VENV:-$HOME/.cache/aha/venv-trl}"
 
-./bench/train/setup-venv.sh
+# A venv that already imports TRL (e.g. AHA_TRL_VENV=~/.cache/aha/engines/trl-1.16.0 from
+# scripts/engines-check.sh) is used as it is; otherwise setup-venv.sh builds the pinned one.
+if ! "$VENV/bin/python" -c 'import torch, trl, transformers' 2>/dev/null; then
+    ./bench/train/setup-venv.sh
+fi
 if [ -z "${AHA_BIN:-}" ]; then
     cargo build --release -q -p aha-train --example rl_step_bench
     AHA_BIN="${CARGO_TARGET_DIR:-target}/release/examples/rl_step_bench"
@@ -52,6 +57,7 @@ run_one() { # system shape steps
         else
             args+=(--quantized-rollouts 1 --kernels "$KERNELS")
         fi
+        if [ -n "${MODEL:-}" ] && [ "$name" = smollm2 ]; then args+=(--model "$MODEL"); fi
         line="$(RAYON_NUM_THREADS="$THREADS" "$AHA_BIN" "${args[@]}" 2>"/tmp/rl_bench_$system.log" | tail -n1)"
     else
         line="$(OMP_NUM_THREADS="$THREADS" "$VENV/bin/python" bench/train/trl_grpo_bench.py \

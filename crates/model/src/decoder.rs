@@ -525,6 +525,15 @@ impl Model {
         self.logits(&hidden)
     }
 
+    /// The LM head's f32 weight `(vocab, hidden)` when it is a plain dense matrix without bias
+    /// (trainable models): what the chunked scoring head ([`crate::head`]) multiplies by.
+    pub(crate) fn dense_head_weight(&self) -> Option<&Tensor> {
+        match (&self.lm_head.weight, &self.lm_head.bias) {
+            (crate::layers::Weight::Dense(w), None) => Some(w),
+            _ => None,
+        }
+    }
+
     /// Applies the LM head (and soft-capping) to final hidden states `(…, hidden)`.
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
         let logits = self.lm_head.forward(hidden)?;

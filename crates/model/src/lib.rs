@@ -49,6 +49,7 @@ pub mod error;
 mod fastmath;
 pub mod generate;
 mod gguf;
+mod head;
 #[doc(hidden)]
 pub use gguf::read_config as read_gguf_config;
 mod hugebuf;
@@ -85,7 +86,8 @@ pub fn tune_allocator() {
         libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
     }
 }
-pub use score::Scores;
+pub use head::DEFAULT_HEAD_CHUNK_ROWS;
+pub use score::{ScoreHead, Scores};
 
 /// Re-export of the tensor library this crate is built on, so callers use the same version.
 pub use candle_core;

@@ -1,10 +1,23 @@
 //! Per-token log-probabilities of given responses: [`Model::score`].
 
-use candle_core::{D, Tensor};
+use candle_core::{D, DType, Tensor};
 
 use crate::decoder::Model;
 use crate::error::{Error, Result};
+use crate::head::{DEFAULT_HEAD_CHUNK_ROWS, HeadTransform, chunked_logprobs};
 use crate::layers::Mode;
+
+/// How [`Model::score_with`] applies the LM head and log-softmax.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScoreHead {
+    /// All scored rows at once, as plain tensor ops (autograd through candle's own ops): holds
+    /// the whole `(rows, vocab)` logit matrix and its intermediates. The reference for
+    /// `Chunked`.
+    Full,
+    /// This many rows at a time, with a hand-written backward that recomputes each chunk's
+    /// logits ([`crate::head`]); the default of [`Model::score`].
+    Chunked(usize),
+}
 
 /// Log-probabilities of a batch of responses, right-padded to the longest response.
 #[derive(Debug, Clone)]
@@ -39,11 +52,33 @@ impl Model {
     /// Logits are divided by `temperature` before the softmax (0 is read as 1, matching what
     /// greedy sampling reports). In [`Mode::Train`] the result keeps the autograd graph for a
     /// policy-gradient loss; in [`Mode::Infer`] it is detached (reference / old-policy scores).
+    ///
+    /// On the CPU with a dense head (trainable models) the LM head and log-softmax run in
+    /// chunks of [`DEFAULT_HEAD_CHUNK_ROWS`] rows ([`ScoreHead::Chunked`]): the `(rows, vocab)`
+    /// logits are never held at once, in the forward or the backward.
     pub fn score(
         &self,
         pairs: &[(&[u32], &[u32])],
         temperature: f64,
         mode: Mode,
+    ) -> Result<Scores> {
+        self.score_with(
+            pairs,
+            temperature,
+            mode,
+            ScoreHead::Chunked(DEFAULT_HEAD_CHUNK_ROWS),
+        )
+    }
+
+    /// [`Model::score`] with an explicit choice of how the LM head runs. `Chunked` falls back
+    /// to `Full` where it does not apply (quantized or biased heads, non-CPU devices, non-f32
+    /// hidden states).
+    pub fn score_with(
+        &self,
+        pairs: &[(&[u32], &[u32])],
+        temperature: f64,
+        mode: Mode,
+        head: ScoreHead,
     ) -> Result<Scores> {
         if !temperature.is_finite() || temperature < 0.0 {
             return Err(Error::invalid(
@@ -106,6 +141,34 @@ impl Model {
         let hidden = self.forward_hidden(&input, &pos, None, mode)?;
         let hidden = hidden.reshape((batch * width, self.config().hidden_size))?;
         let rows = Tensor::from_vec(rows, batch * resp_width, device)?;
+        let mask_t = Tensor::from_vec(mask, (batch, resp_width), device)?;
+        let chunked = match head {
+            ScoreHead::Chunked(chunk) if device.is_cpu() && hidden.dtype() == DType::F32 => {
+                self.dense_head_weight().map(|w| (w, chunk.max(1)))
+            }
+            _ => None,
+        };
+        if let Some((weight, chunk)) = chunked {
+            let transform = HeadTransform {
+                temperature: temperature as f32,
+                softcap: self.config().final_logit_softcapping.map(|c| c as f32),
+            };
+            let lp = chunked_logprobs(
+                &hidden.index_select(&rows, 0)?,
+                weight,
+                &targets,
+                transform,
+                chunk,
+                mode == Mode::Train,
+            )?;
+            let lp = lp.reshape((batch, resp_width))?.mul(&mask_t)?;
+            let lp = if mode == Mode::Infer { lp.detach() } else { lp };
+            return Ok(Scores {
+                logprobs: lp,
+                mask: mask_t,
+                lengths,
+            });
+        }
         // Only response positions reach the LM head: the vocabulary projection dominates memory.
         let logits = self.logits(&hidden.index_select(&rows, 0)?)?;
         // (rows, vocab) is the largest tensor of a training step: do not copy it for T = 1.
@@ -124,7 +187,7 @@ impl Model {
             + &max)?;
         let targets = Tensor::from_vec(targets, (batch * resp_width, 1), device)?;
         let picked = logits.gather(&targets, 1)?;
-        let mask = Tensor::from_vec(mask, (batch, resp_width), device)?;
+        let mask = mask_t;
         let lp = (picked - lse)?.reshape((batch, resp_width))?.mul(&mask)?;
         let lp = if mode == Mode::Infer { lp.detach() } else { lp };
         Ok(Scores {

@@ -1,7 +1,8 @@
 //! Seconds per RL policy step of `aha_train::Trainer::step` on a random-init model of a given
 //! shape: 1 prompt × G samples, every completion exactly `--completion-len` tokens (EOS ignored),
 //! GRPO, lr 1e-6, beta 0, one optimizer step per rollout batch. `bench/train/run.sh` runs it
-//! against TRL's GRPOTrainer on the same shapes and batch.
+//! against TRL's GRPOTrainer on the same shapes and batch. `--model FILE.gguf` trains the real
+//! weights of a GGUF file (dequantized to f32) instead, its shape replacing the shape flags.
 //!
 //! ```text
 //! cargo run --release -p aha-train --example rl_step_bench -- \
@@ -9,8 +10,8 @@
 //!   --vocab 8192 --completion-len 128 --prompt-len 16 --group 8 --warmup 2 --steps 10
 //! ```
 //!
-//! Prints one JSON line: per-step seconds, their median, generation seconds, completion
-//! lengths and the peak RSS (`VmHWM` of /proc/self/status).
+//! Prints one JSON line: per-step seconds, their median, the rollout (generation) seconds of
+//! each step, completion lengths and the peak RSS (`VmHWM` of /proc/self/status).
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -23,7 +24,9 @@ type AnyResult<T> = Result<T, Box<dyn std::error::Error>>;
 
 /// `--key value` pairs; every key must be one the bench knows.
 fn parse_args() -> AnyResult<HashMap<String, String>> {
-    const KEYS: [&str; 16] = [
+    const KEYS: [&str; 18] = [
+        "model",
+        "micro",
         "arch",
         "layers",
         "hidden",
@@ -115,7 +118,18 @@ fn main() -> AnyResult<()> {
         "f32"
     };
 
-    let model = Model::tiny(&cfg, seed, &Device::Cpu)?;
+    aha_model::tune_allocator();
+    // `--model FILE.gguf`: the real weights (dequantized to f32, trainable) instead of a random
+    // init of the shape flags; the shape then comes from the file.
+    let model = match args.get("model") {
+        Some(path) => {
+            let m = Model::load(path.as_ref(), aha_model::WeightKind::F32, &Device::Cpu)?;
+            cfg = m.config().clone();
+            m
+        }
+        None => Model::tiny(&cfg, seed, &Device::Cpu)?,
+    };
+    let weights = args.get("model").map_or("random", |_| "file");
     let params: usize = model.vars().iter().map(|v| v.elem_count()).sum();
     let trainer_cfg = TrainerConfig {
         group_size: group,
@@ -136,7 +150,9 @@ fn main() -> AnyResult<()> {
         },
         max_grad_norm: 1.0,
         mini_batches: 1,
-        micro_batch_size: 0,
+        // `--micro N`: score and back-propagate N responses at a time (the same update in less
+        // memory; 0 = the whole batch at once).
+        micro_batch_size: get(&args, "micro", 0)?,
         quantized_rollouts,
         rollout_kernels: kernels,
     };
@@ -147,16 +163,27 @@ fn main() -> AnyResult<()> {
         .collect();
     let prompts = vec![prompt];
     // A reward that differs within the group, so advantages and gradients are non-zero.
+    // The first reward call of a step marks the end of its rollout (rewards are computed after
+    // the whole batch is sampled), which splits the step into rollout and update seconds.
+    let rollout_end = std::cell::Cell::new(None::<Instant>);
     let mut reward = |_: usize, c: &aha_model::Completion| {
+        if rollout_end.get().is_none() {
+            rollout_end.set(Some(Instant::now()));
+        }
         f64::from(c.tokens.iter().filter(|t| *t % 2 == 0).count() as u32) / c.tokens.len() as f64
     };
 
     let mut step_s = Vec::new();
+    let mut rollout_s = Vec::new();
     let mut rollout_kl = Vec::new();
     for i in 0..warmup + steps {
         let t = Instant::now();
+        rollout_end.set(None);
         let out = trainer.step(&prompts, &mut reward)?;
         let dt = t.elapsed().as_secs_f64();
+        let gen_s = rollout_end
+            .get()
+            .map_or(f64::NAN, |e| (e - t).as_secs_f64());
         if out
             .rollouts
             .iter()
@@ -168,7 +195,7 @@ fn main() -> AnyResult<()> {
             return Err(format!("step {i}: non-finite loss {}", out.metrics.loss).into());
         }
         eprintln!(
-            "aha step {i}{}: {dt:.3} s, loss {:.5}, grad norm {:.4}, rollout KL {:?}",
+            "aha step {i}{}: {dt:.3} s (rollout {gen_s:.3} s), loss {:.5}, grad norm {:.4}, rollout KL {:?}",
             if i < warmup { " (warm-up)" } else { "" },
             out.metrics.loss,
             out.metrics.grad_norm,
@@ -177,6 +204,7 @@ fn main() -> AnyResult<()> {
         rollout_kl.extend(out.metrics.rollout_kl);
         if i >= warmup {
             step_s.push(dt);
+            rollout_s.push(gen_s);
         }
     }
     let line = serde_json::json!({
@@ -190,6 +218,8 @@ fn main() -> AnyResult<()> {
             "kv_heads": cfg.num_kv_heads, "vocab": cfg.vocab_size,
             "tie_word_embeddings": cfg.tie_word_embeddings,
         },
+        "weights": weights,
+        "micro_batch": get(&args, "micro", 0usize)?,
         "group": group,
         "prompt_len": prompt_len,
         "completion_len": completion_len,
@@ -197,6 +227,7 @@ fn main() -> AnyResult<()> {
         "rollout_kernels": kernels_name,
         "rollout_kl": rollout_kl,
         "step_s": step_s,
+        "rollout_s": rollout_s,
         "median_step_s": median(&step_s),
         "peak_rss_kib": peak_rss_kib(),
         "threads": std::env::var("RAYON_NUM_THREADS").ok(),
