@@ -57,10 +57,19 @@ fn allowed_internal() -> BTreeMap<&'static str, &'static [&'static str]> {
         ),
         ("aha-openai", &[][..]),
         ("aha-hub", &[][..]),
-        ("aha-reward-server", &["aha-verify", "aha-reflect"][..]),
+        ("aha-http-limits", &[][..]),
+        (
+            "aha-reward-server",
+            &["aha-verify", "aha-reflect", "aha-http-limits"][..],
+        ),
         (
             "aha-model-server",
-            &["aha-openai", "aha-sample", "aha-tokenizer"][..],
+            &[
+                "aha-openai",
+                "aha-sample",
+                "aha-tokenizer",
+                "aha-http-limits",
+            ][..],
         ),
         ("aha-python", &["aha-verify", "aha-reflect"][..]),
         ("aha-report", &["aha-reflect", "aha-analyse"][..]),

@@ -24,6 +24,21 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// The request body is larger than `max_body_bytes`.
+    #[error("request body is larger than the limit of {limit} bytes")]
+    BodyTooLarge {
+        /// The configured limit in bytes.
+        limit: usize,
+    },
+    /// The request body did not arrive within `body_timeout` of its head.
+    #[error("request body did not arrive within {timeout_ms} ms")]
+    BodyTimeout {
+        /// The configured timeout in milliseconds.
+        timeout_ms: u64,
+    },
+    /// The server configuration is unusable (a zero limit, ...).
+    #[error("invalid configuration: {0}")]
+    Config(String),
     /// The model thread is gone (it failed or the server is shutting down).
     #[error("the model thread has stopped")]
     ModelStopped,
@@ -57,8 +72,10 @@ impl Error {
         match self {
             Error::ModelNotServed { .. } => StatusCode::NOT_FOUND,
             Error::Invalid { .. } => StatusCode::BAD_REQUEST,
+            Error::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Error::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             Error::ModelStopped => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Generation(_) | Error::Bind { .. } | Error::Io { .. } => {
+            Error::Generation(_) | Error::Config(_) | Error::Bind { .. } | Error::Io { .. } => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         }
@@ -68,6 +85,18 @@ impl Error {
         Error::Invalid {
             field,
             reason: reason.into(),
+        }
+    }
+}
+
+impl From<aha_http_limits::Error> for Error {
+    fn from(e: aha_http_limits::Error) -> Error {
+        use aha_http_limits::Error as Limit;
+        match e {
+            Limit::BodyTooLarge { limit } => Error::BodyTooLarge { limit },
+            Limit::BodyTimeout { timeout_ms } => Error::BodyTimeout { timeout_ms },
+            Limit::BodyRead(reason) => Error::invalid("body", reason),
+            other => Error::Config(other.to_string()),
         }
     }
 }
@@ -107,5 +136,13 @@ mod tests {
             StatusCode::INTERNAL_SERVER_ERROR
         );
         assert_eq!(Error::invalid("n", "0").to_string(), "n: 0");
+        assert_eq!(
+            Error::from(aha_http_limits::Error::BodyTimeout { timeout_ms: 5 }).status(),
+            StatusCode::REQUEST_TIMEOUT
+        );
+        assert_eq!(
+            Error::from(aha_http_limits::Error::BodyTooLarge { limit: 5 }).status(),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
     }
 }

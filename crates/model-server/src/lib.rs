@@ -2,6 +2,20 @@
 //! `/v1/completions`, `/v1/chat/completions`), so that `aha probe --server` and any OpenAI
 //! client can sample from it. (The reward service, `aha serve-reward`, is `aha-reward-server`.)
 //!
+//! Connections go through the accept loop and limits shared with `aha serve-reward`
+//! (`aha-http-limits`: connection limit with eviction of idle and trickling clients, header
+//! and body timeouts, head and body size limits), so slow or hostile clients cannot lock out
+//! well-behaved ones; [`Config::limits`] holds them, `GET /healthz` reports them with what they
+//! did, and `tests/abuse.rs` runs the attacks at `ulimit -n 1024`:
+//!
+//! | limit ([`Limits`] field / `aha serve-model` flag) | default | response |
+//! |---|---|---|
+//! | `max_connections` / `--max-connections` | 512 | evicts the longest-idle connection (never-served first, then idle keep-alive, then slow body senders); `503` + close when all are working |
+//! | `header_timeout` / `--header-timeout-ms` | 30 s | connection closed (request head late, or keep-alive idle) |
+//! | `body_timeout` / `--body-timeout-ms` | 60 s | `408` + close |
+//! | `max_header_bytes` / `--max-header-bytes` | 64 KiB | `431` |
+//! | `max_body_bytes` / `--max-body-bytes` | 16 MiB | `413` (at once when `content-length` says so) |
+//!
 //! One worker thread owns the model. Requests arriving while it is busy queue up; when it is
 //! free it takes every queued request at once and samples all requests with equal settings in
 //! shared forward batches, so concurrent clients are batched.
@@ -12,21 +26,25 @@
 
 mod error;
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use aha_http_limits::ConnStats;
 use aha_openai::{
     ChatChoice, ChatMessage, ChatRequest, ChatResponse, CompletionChoice, CompletionRequest,
     CompletionResponse, Sampling, Usage,
 };
 use aha_sample::{Completion, EmbeddedSampler, SamplingParams};
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use tokio::sync::oneshot;
 
+pub use aha_http_limits::{Limits, MIN_HEADER_BYTES};
 pub use error::{Error, Result};
 
 /// Limits and names of one server.
@@ -41,8 +59,8 @@ pub struct Config {
     /// How long to wait after a request for others to join its batch (clients sending many
     /// requests at once send them a little apart).
     pub batch_wait: Duration,
-    /// Largest accepted request body in bytes.
-    pub max_body_bytes: usize,
+    /// Connection and request-size limits (the accept loop shared with `aha serve-reward`).
+    pub limits: Limits,
 }
 
 impl Config {
@@ -53,8 +71,15 @@ impl Config {
             max_tokens: 2048,
             max_n: 64,
             batch_wait: Duration::from_millis(10),
-            max_body_bytes: 16 * 1024 * 1024,
+            limits: Limits::default(),
         }
+    }
+
+    /// Checks that the limits are usable.
+    pub fn validate(&self) -> Result<()> {
+        self.limits
+            .validate()
+            .map_err(|e| Error::Config(e.to_string()))
     }
 }
 
@@ -70,26 +95,74 @@ struct AppState {
     config: Config,
     tokenizer: aha_tokenizer::Tokenizer,
     work: mpsc::Sender<Work>,
+    /// What the connection limits did (shared with the accept loop).
+    conns: Arc<ConnStats>,
 }
 
 /// The server's routes over `sampler`, which moves to a model thread of its own (it stops when
-/// the router and every clone of it are dropped).
+/// the router and every clone of it are dropped). Without [`serve`]'s accept loop only the
+/// body limits apply.
 pub fn router(sampler: EmbeddedSampler, config: Config) -> Router {
+    router_with_stats(sampler, config, Arc::default())
+}
+
+fn router_with_stats(sampler: EmbeddedSampler, config: Config, conns: Arc<ConnStats>) -> Router {
     let (tx, rx) = mpsc::channel::<Work>();
-    let body_limit = config.max_body_bytes;
+    // The body middleware enforces the limit (with 413); axum's own extractor limit (2 MiB by
+    // default) must not cut in below it.
+    let body_limit = config.limits.max_body_bytes;
     let wait = config.batch_wait;
     let state = Arc::new(AppState {
         config,
         tokenizer: sampler.tokenizer().clone(),
         work: tx,
+        conns,
     });
     std::thread::spawn(move || model_loop(&sampler, &rx, wait));
     Router::new()
         .route("/v1/models", get(models))
         .route("/v1/completions", post(completions))
         .route("/v1/chat/completions", post(chat))
+        .route("/healthz", get(healthz))
+        .layer(middleware::from_fn_with_state(state.clone(), read_body))
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
+}
+
+/// Reads the whole body within the body limits before any handler runs (408 late, 413 too
+/// large) and marks the connection as working, so the connection limit never evicts a client
+/// waiting for the model.
+async fn read_body(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    match aha_http_limits::read_body(req, &state.config.limits).await {
+        Ok(req) => next.run(req).await,
+        Err(e) => {
+            let timed_out = matches!(e, aha_http_limits::Error::BodyTimeout { .. });
+            let mut response = Error::from(e).into_response();
+            if timed_out {
+                // The rest of the body may still be on its way: do not read it as the next
+                // request.
+                aha_http_limits::close_connection(&mut response);
+            }
+            response
+        }
+    }
+}
+
+/// Serves `sampler` on `listener` with the limits of `config` until `shutdown` resolves; then
+/// stops accepting and returns when the open connections have finished their current request.
+/// Must run inside a tokio runtime.
+pub async fn serve(
+    sampler: EmbeddedSampler,
+    config: Config,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    config.validate()?;
+    let limits = config.limits.clone();
+    let conns = Arc::new(ConnStats::default());
+    let app = router_with_stats(sampler, config, conns.clone());
+    aha_http_limits::serve(listener, app, &limits, conns, shutdown).await;
+    Ok(())
 }
 
 /// Serves `sampler` on `addr` until the process ends, on a runtime of its own; `on_bound` gets
@@ -100,7 +173,7 @@ pub fn serve_blocking(
     addr: SocketAddr,
     on_bound: impl FnOnce(SocketAddr),
 ) -> Result<()> {
-    let app = router(sampler, config);
+    config.validate()?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -117,18 +190,13 @@ pub fn serve_blocking(
             source,
         })?;
         on_bound(local);
-        axum::serve(listener, app)
-            .await
-            .map_err(|source| Error::Io {
-                context: "serving",
-                source,
-            })
+        serve(sampler, config, listener, std::future::pending()).await
     })
 }
 
 /// The model thread: waits for work, gathers what arrives within `wait`, then samples requests
-/// with equal settings together. No continuous batching: a request arriving while a batch runs
-/// waits for it to finish.
+/// with equal settings together, one forward batch's worth of requests at a time. No continuous
+/// batching: a request arriving while a batch runs waits for it to finish.
 fn model_loop(sampler: &EmbeddedSampler, rx: &mpsc::Receiver<Work>, wait: Duration) {
     while let Ok(first) = rx.recv() {
         let mut queue = vec![first];
@@ -145,26 +213,49 @@ fn model_loop(sampler: &EmbeddedSampler, rx: &mpsc::Receiver<Work>, wait: Durati
             let (group, rest): (Vec<Work>, Vec<Work>) =
                 queue.into_iter().partition(|w| w.params == params);
             queue = rest;
-            let mut prompts = Vec::new();
-            let mut seeds = Vec::new();
-            for w in &group {
-                prompts.extend(std::iter::repeat_n(w.prompt.clone(), w.seeds.len()));
-                seeds.extend(w.seeds.iter().copied());
+            let mut group = group.into_iter().peekable();
+            while group.peek().is_some() {
+                // Requests whose client has gone away (the handler dropped its receiver) are
+                // dropped before each forward batch: sampling them would delay everyone queued
+                // behind them, e.g. a burst of clients that send a request and leave.
+                let mut chunk = Vec::new();
+                let mut seqs = 0;
+                while seqs < sampler.max_batch() {
+                    let Some(w) = group.next() else { break };
+                    if !w.reply.is_closed() {
+                        seqs += w.seeds.len();
+                        chunk.push(w);
+                    }
+                }
+                if !chunk.is_empty() {
+                    sample_chunk(sampler, chunk, &params);
+                }
             }
-            match sampler.generate(&prompts, &seeds, &params) {
-                Ok(done) => {
-                    let mut done = done.into_iter();
-                    for w in group {
-                        let mine: Vec<Completion> = done.by_ref().take(w.seeds.len()).collect();
-                        // A client that went away no longer wants its answer.
-                        let _ = w.reply.send(Ok(mine));
-                    }
-                }
-                Err(e) => {
-                    for w in group {
-                        let _ = w.reply.send(Err(e.to_string()));
-                    }
-                }
+        }
+    }
+}
+
+/// Samples every request of `chunk` (all with `params`) in shared forward batches and answers
+/// each.
+fn sample_chunk(sampler: &EmbeddedSampler, chunk: Vec<Work>, params: &SamplingParams) {
+    let mut prompts = Vec::new();
+    let mut seeds = Vec::new();
+    for w in &chunk {
+        prompts.extend(std::iter::repeat_n(w.prompt.clone(), w.seeds.len()));
+        seeds.extend(w.seeds.iter().copied());
+    }
+    match sampler.generate(&prompts, &seeds, params) {
+        Ok(done) => {
+            let mut done = done.into_iter();
+            for w in chunk {
+                let mine: Vec<Completion> = done.by_ref().take(w.seeds.len()).collect();
+                // A client that went away no longer wants its answer.
+                let _ = w.reply.send(Ok(mine));
+            }
+        }
+        Err(e) => {
+            for w in chunk {
+                let _ = w.reply.send(Err(e.to_string()));
             }
         }
     }
@@ -174,6 +265,24 @@ async fn models(State(state): State<Arc<AppState>>) -> Response {
     Json(serde_json::json!({
         "object": "list",
         "data": [{"id": state.config.model_name, "object": "model", "owned_by": "aha"}],
+    }))
+    .into_response()
+}
+
+async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    let l = &state.config.limits;
+    let c = &state.conns;
+    Json(serde_json::json!({
+        "status": "ok",
+        "model": state.config.model_name,
+        "max_connections": l.max_connections,
+        "open_connections": c.open(),
+        "evicted_connections": c.evicted(),
+        "shed_connections": c.shed(),
+        "header_timeout_ms": aha_http_limits::millis(l.header_timeout),
+        "body_timeout_ms": aha_http_limits::millis(l.body_timeout),
+        "max_header_bytes": l.max_header_bytes,
+        "max_body_bytes": l.max_body_bytes,
     }))
     .into_response()
 }

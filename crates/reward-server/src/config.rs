@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 pub use aha_verify::Task;
 
 /// The smallest `max_header_bytes` (hyper's smallest read buffer).
-pub const MIN_HEADER_BYTES: usize = 8192;
+pub use aha_http_limits::MIN_HEADER_BYTES;
 
 /// Limits and defaults of one server.
 #[derive(Debug, Clone)]
@@ -71,31 +71,29 @@ impl ServeConfig {
         if self.max_batch == 0 {
             return Err(Error::Config("max_batch must be at least 1".into()));
         }
-        if self.max_body_bytes == 0 {
-            return Err(Error::Config("max_body_bytes must be at least 1".into()));
-        }
         if self.deadline.is_zero() {
             return Err(Error::Config("deadline must be positive".into()));
         }
-        if self.max_connections == 0 {
-            return Err(Error::Config("max_connections must be at least 1".into()));
-        }
-        if self.header_timeout.is_zero() || self.body_timeout.is_zero() {
-            return Err(Error::Config(
-                "header and body timeouts must be positive".into(),
-            ));
-        }
-        if self.max_header_bytes < MIN_HEADER_BYTES {
-            return Err(Error::Config(format!(
-                "max_header_bytes must be at least {MIN_HEADER_BYTES}"
-            )));
-        }
+        self.limits()
+            .validate()
+            .map_err(|e| Error::Config(e.to_string()))?;
         if self.stop_markers.iter().any(|m| m.is_empty()) {
             return Err(Error::Config(
                 "stop markers must not be empty strings".into(),
             ));
         }
         Ok(())
+    }
+
+    /// The connection and size limits, for the shared accept loop (`aha-http-limits`).
+    pub(crate) fn limits(&self) -> aha_http_limits::Limits {
+        aha_http_limits::Limits {
+            max_connections: self.max_connections,
+            header_timeout: self.header_timeout,
+            body_timeout: self.body_timeout,
+            max_header_bytes: self.max_header_bytes,
+            max_body_bytes: self.max_body_bytes,
+        }
     }
 
     /// The deadline in whole milliseconds (for messages).
@@ -105,6 +103,4 @@ impl ServeConfig {
 }
 
 /// A duration in whole milliseconds (for messages).
-pub(crate) fn millis(d: Duration) -> u64 {
-    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
-}
+pub(crate) use aha_http_limits::millis;

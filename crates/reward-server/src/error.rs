@@ -79,6 +79,18 @@ pub enum Error {
     },
 }
 
+impl From<aha_http_limits::Error> for Error {
+    fn from(e: aha_http_limits::Error) -> Error {
+        use aha_http_limits::Error as Limit;
+        match e {
+            Limit::BodyTooLarge { limit } => Error::BodyTooLarge { limit },
+            Limit::BodyTimeout { timeout_ms } => Error::BodyTimeout { timeout_ms },
+            Limit::BodyRead(message) => Error::field("body", message),
+            other => Error::Config(other.to_string()),
+        }
+    }
+}
+
 /// Result alias of this crate.
 pub type Result<T> = std::result::Result<T, Error>;
 

@@ -44,8 +44,8 @@
 //! [`IntoResponse`](axum::response::IntoResponse) impl on [`Error`]. Shutdown stops accepting,
 //! finishes in-flight requests, and gives up after `shutdown_grace`.
 //!
-//! Connections are limited too (module `conn`), so slow or hostile clients cannot lock out
-//! well-behaved ones (`tests/abuse.rs` runs the attacks at `ulimit -n 1024`):
+//! Connections are limited too, by the accept loop shared with `aha serve-model`
+//! (`aha-http-limits`), so slow or hostile clients cannot lock out well-behaved ones (`tests/abuse.rs` runs the attacks at `ulimit -n 1024`):
 //!
 //! | limit (`ServeConfig` / `aha serve-reward` flag) | default | response |
 //! |---|---|---|
@@ -71,7 +71,6 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod config;
-mod conn;
 mod error;
 mod metrics;
 mod pool;
@@ -145,7 +144,8 @@ impl RewardService {
         };
         let app = self.app.clone();
         let server = async move {
-            conn::serve(listener, router, &app.config, app.conns.clone(), signal).await;
+            let limits = app.config.limits();
+            aha_http_limits::serve(listener, router, &limits, app.conns.clone(), signal).await;
             Ok::<(), std::io::Error>(())
         };
         let give_up = async move {

@@ -13,11 +13,9 @@ use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use http_body_util::BodyExt;
 use tokio::time::Instant;
 
 use crate::config::{ServeConfig, Task};
-use crate::conn::ConnInfo;
 use crate::error::{Error, ErrorKind, Result};
 use crate::metrics::{self, Metrics};
 use crate::pool::Pool;
@@ -47,7 +45,7 @@ pub(crate) struct App {
     /// The response-isolation rule shared with the Python wheel.
     pub(crate) text: Isolator,
     /// What the connection limits did (shared with the accept loop).
-    pub(crate) conns: Arc<crate::conn::ConnStats>,
+    pub(crate) conns: Arc<aha_http_limits::ConnStats>,
 }
 
 type AppState = State<Arc<App>>;
@@ -111,51 +109,19 @@ async fn track(State(app): AppState, req: Request, next: Next) -> Response {
 /// any handler runs, then marks the connection busy until the answer is ready (so the
 /// connection limit never evicts it meanwhile).
 async fn read_body(State(app): AppState, req: Request, next: Next) -> Response {
-    let (parts, body) = req.into_parts();
-    let limit = app.config.max_body_bytes;
-    let announced = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if announced.is_some_and(|n| n > limit as u64) {
-        return Error::BodyTooLarge { limit }.into_response();
-    }
-    let read = async {
-        let mut body = body;
-        let mut buf = Vec::new();
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| Error::field("body", e.to_string()))?;
-            if let Ok(data) = frame.into_data() {
-                if buf.len() + data.len() > limit {
-                    return Err(Error::BodyTooLarge { limit });
-                }
-                buf.extend_from_slice(&data);
+    match aha_http_limits::read_body(req, &app.config.limits()).await {
+        Ok(req) => next.run(req).await,
+        Err(e) => {
+            let timed_out = matches!(e, aha_http_limits::Error::BodyTimeout { .. });
+            let mut response = Error::from(e).into_response();
+            if timed_out {
+                // The rest of the body may still be on its way: do not read it as the next
+                // request.
+                aha_http_limits::close_connection(&mut response);
             }
+            response
         }
-        Ok(buf)
-    };
-    let bytes = match tokio::time::timeout(app.config.body_timeout, read).await {
-        Ok(Ok(bytes)) => bytes,
-        Ok(Err(e)) => return e.into_response(),
-        Err(_) => {
-            let mut response = Error::BodyTimeout {
-                timeout_ms: crate::config::millis(app.config.body_timeout),
-            }
-            .into_response();
-            // The rest of the body may still be on its way: do not read it as the next request.
-            response.headers_mut().insert(
-                header::CONNECTION,
-                header::HeaderValue::from_static("close"),
-            );
-            return response;
-        }
-    };
-    if let Some(c) = parts.extensions.get::<ConnInfo>() {
-        c.slot.working(&c.clock);
     }
-    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
-        .await
 }
 
 async fn not_found(req: Request) -> Error {
@@ -175,9 +141,9 @@ async fn healthz(State(app): AppState) -> Response {
         "max_body_bytes": app.config.max_body_bytes,
         "deadline_ms": app.config.deadline_ms(),
         "max_connections": app.config.max_connections,
-        "open_connections": app.conns.open.load(std::sync::atomic::Ordering::Relaxed),
-        "evicted_connections": app.conns.evicted.load(std::sync::atomic::Ordering::Relaxed),
-        "shed_connections": app.conns.shed.load(std::sync::atomic::Ordering::Relaxed),
+        "open_connections": app.conns.open(),
+        "evicted_connections": app.conns.evicted(),
+        "shed_connections": app.conns.shed(),
         "header_timeout_ms": crate::config::millis(app.config.header_timeout),
         "body_timeout_ms": crate::config::millis(app.config.body_timeout),
         "max_header_bytes": app.config.max_header_bytes,

@@ -1,6 +1,7 @@
 //! The server under abuse, on 127.0.0.1: more idle and trickling connections than the process
 //! has file descriptors, oversized headers, bodies announced larger than sent, pipelined garbage,
-//! clients that disconnect mid-request, and batches of pathological answers. During each attack
+//! clients that disconnect mid-request, clients that connect and close as fast as they can, and
+//! batches of pathological answers. During each attack
 //! a well-behaved client keeps sending requests on fresh connections; every one must get the
 //! correct answer within its latency bound. Each test prints that client's p50/p99.
 //!
@@ -13,7 +14,7 @@ mod common;
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use aha_reward_server::{RewardService, ServeConfig, Template};
@@ -445,6 +446,48 @@ async fn pathological_answers() -> Result<()> {
                 start.elapsed().as_secs_f64() * 1e3
             );
         }
+        Ok(())
+    })
+    .await
+}
+
+/// Connects and closes at once, `tasks` clients in parallel, for `time`; half close with FIN,
+/// half reset (zero linger). Returns the connections made.
+async fn reconnect_flood(addr: SocketAddr, tasks: usize, time: Duration) -> Result<u64> {
+    let made = Arc::new(AtomicU64::new(0));
+    let until = Instant::now() + time;
+    let mut handles = Vec::new();
+    for i in 0..tasks {
+        let made = made.clone();
+        handles.push(tokio::spawn(async move {
+            while Instant::now() < until {
+                // Refused or failed connects are part of the flood too: try again at once.
+                if let Ok(s) = TcpStream::connect(addr).await {
+                    if i % 2 == 1 {
+                        let _ = s.set_zero_linger();
+                    }
+                    made.fetch_add(1, Ordering::Relaxed);
+                    drop(s);
+                } else {
+                    tokio::task::yield_now().await;
+                }
+            }
+        }));
+    }
+    for h in handles {
+        h.await?;
+    }
+    Ok(made.load(Ordering::Relaxed))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instant_reconnect_flood() -> Result<()> {
+    let server = spawn(512, 5_000, 5_000)?;
+    let addr = server.addr;
+    under_attack("instant reconnect flood", addr, || async move {
+        let made = reconnect_flood(addr, 32, Duration::from_secs(2)).await?;
+        println!("reconnect flood: {made} connections in 2 s");
+        anyhow::ensure!(made > 100, "the flood made only {made} connections");
         Ok(())
     })
     .await

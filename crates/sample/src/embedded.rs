@@ -69,6 +69,11 @@ impl EmbeddedSampler {
         self
     }
 
+    /// The most sequences sampled in one forward batch ([`EmbeddedSampler::with_max_batch`]).
+    pub fn max_batch(&self) -> usize {
+        self.max_batch
+    }
+
     /// The tokenizer (e.g. to count prompt tokens).
     pub fn tokenizer(&self) -> &Tokenizer {
         &self.tokenizer

@@ -1,20 +1,5 @@
-//! Connection handling: the accept loop, the connection limit and the per-connection timeouts.
-//!
-//! Each connection is one file descriptor and one task, so a client that opens connections and
-//! sends nothing (or trickles a request a byte at a time: slowloris) could otherwise hold every
-//! descriptor the process has and lock everyone else out. The defences, all in [`ServeConfig`]:
-//!
-//! - **`max_connections`**: at the limit, a new connection evicts the connection that has been
-//!   idle longest, preferring one that has not finished a single request (an idle or trickling
-//!   client); when every connection has a request in progress, the new one gets an immediate
-//!   `503` and is closed (fast shedding, no queueing). Running out of descriptors below the limit
-//!   (a low `ulimit -n`) evicts the same way instead of stalling the accept loop.
-//! - **`header_timeout`**: the request head (request line and headers) must arrive within this
-//!   much time of the connection being ready for it; it also closes keep-alive connections idle
-//!   for that long. A late head closes the connection.
-//! - **`body_timeout`**: the whole body must arrive within this much time of its head (`408`),
-//!   e.g. a body announced larger than it is.
-//! - **`max_header_bytes`**: a request head over this size gets `431`.
+//! The accept loop: the connection limit, eviction, shedding and the header timeout (the body
+//! timeout is [`crate::read_body`]'s).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -33,15 +18,22 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 use tokio::time::Instant;
 
-use crate::config::ServeConfig;
+use crate::Limits;
 
-/// The answer to a connection over the limit when none can be evicted.
-const BUSY_RESPONSE: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
-content-type: application/json\r\n\
-connection: close\r\n\
-retry-after: 1\r\n\
-content-length: 100\r\n\r\n\
-{\"error\":{\"kind\":\"overloaded\",\"message\":\"too many connections, all busy; retry later\"}}     ";
+/// The body of the answer to a connection over the limit when none can be evicted: the error
+/// shape of both servers (`kind` for aha's clients, `type` for OpenAI clients).
+const BUSY_BODY: &str = "{\"error\":{\"kind\":\"overloaded\",\"type\":\"server_error\",\
+\"message\":\"too many connections, all busy; retry later\"}}";
+
+/// The whole answer to a connection over the limit: 503, retry after a second, close.
+fn busy_response() -> Vec<u8> {
+    format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+         connection: close\r\nretry-after: 1\r\ncontent-length: {}\r\n\r\n{BUSY_BODY}",
+        BUSY_BODY.len()
+    )
+    .into_bytes()
+}
 
 /// Phases of a connection (`Slot::phase`).
 const WAITING: u8 = 0;
@@ -129,21 +121,41 @@ impl Registry {
     }
 }
 
-/// Counters of what the limits did, for `/metrics` and `/healthz`.
+/// Counters of what the limits did, for the servers' `/healthz` and metrics.
 #[derive(Debug, Default)]
-pub(crate) struct ConnStats {
-    pub(crate) open: AtomicUsize,
-    pub(crate) evicted: AtomicU64,
-    pub(crate) shed: AtomicU64,
+pub struct ConnStats {
+    open: AtomicUsize,
+    evicted: AtomicU64,
+    shed: AtomicU64,
 }
 
-/// Serves `router` on `listener` with the limits of `config` until `shutdown` resolves; then
-/// stops accepting, lets open connections finish their current request, and returns when they
-/// are all closed.
-pub(crate) async fn serve(
+impl ConnStats {
+    /// Connections open now.
+    pub fn open(&self) -> usize {
+        self.open.load(Ordering::Relaxed)
+    }
+
+    /// Connections closed to make room for new ones (at the limit or out of descriptors).
+    pub fn evicted(&self) -> u64 {
+        self.evicted.load(Ordering::Relaxed)
+    }
+
+    /// Connections answered 503 at once because every open connection was being worked on.
+    pub fn shed(&self) -> u64 {
+        self.shed.load(Ordering::Relaxed)
+    }
+}
+
+/// Serves `router` on `listener` with `limits` until `shutdown` resolves; then stops
+/// accepting, lets open connections finish their current request, and returns when they are
+/// all closed. `stats` counts what the limits did.
+///
+/// Requests are marked as worked on (never evicted) once [`crate::read_body`] has read their
+/// body: run it in a middleware before the handlers. Must run inside a tokio runtime.
+pub async fn serve(
     listener: TcpListener,
     router: Router,
-    config: &ServeConfig,
+    limits: &Limits,
     stats: Arc<ConnStats>,
     shutdown: impl Future<Output = ()>,
 ) {
@@ -151,8 +163,8 @@ pub(crate) async fn serve(
     let registry = Arc::new(Mutex::new(Registry::default()));
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(config.header_timeout)
-        .max_buf_size(config.max_header_bytes)
+        .header_read_timeout(limits.header_timeout)
+        .max_buf_size(limits.max_header_bytes)
         .keep_alive(true);
     let http = Arc::new(http);
     // Every connection task holds a receiver: `closed()` resolves when the last one ends.
@@ -188,7 +200,7 @@ pub(crate) async fn serve(
         let _ = tcp.set_nodelay(true);
         let slot = {
             let mut reg = lock(&registry);
-            if reg.open.len() >= config.max_connections {
+            if reg.open.len() >= limits.max_connections {
                 if reg.evict_one() {
                     stats.evicted.fetch_add(1, Ordering::Relaxed);
                 } else {
@@ -240,7 +252,7 @@ fn shed(tcp: TcpStream) {
     tokio::spawn(async move {
         let mut tcp = tcp;
         let send = async {
-            tcp.write_all(BUSY_RESPONSE).await?;
+            tcp.write_all(&busy_response()).await?;
             tcp.shutdown().await
         };
         // A client that does not read within 100 ms loses the explanation, not the close.
@@ -293,4 +305,23 @@ async fn connection(tcp: TcpStream, (id, slot): (u64, Arc<Slot>), mut ctx: ConnC
     let mut reg = lock(&ctx.registry);
     reg.open.remove(&id);
     ctx.stats.open.store(reg.open.len(), Ordering::Relaxed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_busy_answer_is_well_formed_http_with_a_json_body() {
+        let answer = String::from_utf8(busy_response()).unwrap();
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 503 "), "{head}");
+        let length = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .unwrap();
+        assert_eq!(length.parse::<usize>().unwrap(), body.len());
+        let v: serde_json::Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["error"]["kind"], "overloaded");
+    }
 }
