@@ -14,7 +14,9 @@
 # KERNELS (aha's rollout path: auto, avx512-vnni, avx-vnni, avx2, portable, or f32 for rollouts
 # on the f32 weights; default auto),
 # MODEL (a GGUF file of the SmolLM2 shape: aha trains its real weights, dequantized, instead of
-# a random init; TRL keeps the random init of the same shape), THREADS (2), OUT (JSONL of every run, default ~/.cache/aha/bench-train-results.jsonl, appended), AHA_BIN
+# a random init; TRL keeps the random init of the same shape), MICRO (aha's micro-batch size: the
+# same update scored and back-propagated MICRO responses at a time; default 0 = all at once),
+# THREADS (2), OUT (JSONL of every run, default ~/.cache/aha/bench-train-results.jsonl, appended), AHA_BIN
 # (a prebuilt rl_step_bench, skipping the cargo build).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -58,6 +60,7 @@ run_one() { # system shape steps
             args+=(--quantized-rollouts 1 --kernels "$KERNELS")
         fi
         if [ -n "${MODEL:-}" ] && [ "$name" = smollm2 ]; then args+=(--model "$MODEL"); fi
+        args+=(--micro "${MICRO:-0}")
         line="$(RAYON_NUM_THREADS="$THREADS" "$AHA_BIN" "${args[@]}" 2>"/tmp/rl_bench_$system.log" | tail -n1)"
     else
         line="$(OMP_NUM_THREADS="$THREADS" "$VENV/bin/python" bench/train/trl_grpo_bench.py \
