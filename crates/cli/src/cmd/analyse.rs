@@ -2,8 +2,7 @@
 //! per-step analysis of a run made by verl, TRL, OpenRLHF, oat or aha (docs/pipeline.md,
 //! "Rollouts from any engine").
 
-use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -29,12 +28,12 @@ pub struct Args {
     /// Input format (default: detected from the layout).
     #[arg(long, value_parser = ["verl", "aha", "jsonl", "trl", "oat", "openrlhf", "generic"])]
     pub format: Option<String>,
-    /// The grader: Countdown for {"target", "numbers"} references, math otherwise (auto).
+    /// The grader (auto: Countdown for {"target", "numbers"} references, math otherwise).
     #[arg(long, value_enum, default_value = "auto")]
-    pub task: TaskArg,
+    pub task: aha_analyse::TaskChoice,
     /// Where a math response's final answer is read.
     #[arg(long, value_enum, default_value = "any")]
-    pub answer_format: AnswerArg,
+    pub answer_format: aha_analyse::AnswerChoice,
     /// Reflection keywords: a preset (paper15, ...) or a file with one keyword per line.
     #[arg(long, default_value = "paper15")]
     pub keywords: String,
@@ -61,28 +60,6 @@ pub struct Args {
     pub threads: Option<usize>,
 }
 
-/// `--task`.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum TaskArg {
-    /// Detected per reference.
-    Auto,
-    /// Math.
-    Math,
-    /// Countdown.
-    Countdown,
-}
-
-/// `--answer-format`.
-#[derive(Debug, Clone, Copy, clap::ValueEnum)]
-pub enum AnswerArg {
-    /// `\boxed{}`, `<answer>` or "the answer is".
-    Any,
-    /// The last `\boxed{}`.
-    Boxed,
-    /// `<answer>…</answer>`.
-    AnswerTag,
-}
-
 struct Bar(indicatif::ProgressBar);
 
 impl aha_analyse::Progress for Bar {
@@ -93,15 +70,6 @@ impl aha_analyse::Progress for Bar {
     fn advance(&mut self, bytes: u64) {
         self.0.inc(bytes);
     }
-}
-
-fn keywords(spec: &str) -> anyhow::Result<aha_reflect::Keywords> {
-    let path = Path::new(spec);
-    Ok(if path.is_file() {
-        aha_reflect::Keywords::from_file(path)?
-    } else {
-        aha_reflect::Keywords::preset(spec)?
-    })
 }
 
 /// Runs `aha analyse`.
@@ -117,17 +85,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|p| aha_analyse::discover(p, format, true))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut settings = aha_analyse::Settings::new(keywords(&args.keywords)?);
-    settings.task = match args.task {
-        TaskArg::Auto => aha_analyse::TaskChoice::Auto,
-        TaskArg::Math => aha_analyse::TaskChoice::Math,
-        TaskArg::Countdown => aha_analyse::TaskChoice::Countdown,
-    };
-    settings.answer = match args.answer_format {
-        AnswerArg::Any => aha_analyse::AnswerChoice::Any,
-        AnswerArg::Boxed => aha_analyse::AnswerChoice::Boxed,
-        AnswerArg::AnswerTag => aha_analyse::AnswerChoice::AnswerTag,
-    };
+    let mut settings =
+        aha_analyse::Settings::new(aha_reflect::Keywords::from_spec(&args.keywords)?);
+    settings.task = args.task;
+    settings.answer = args.answer_format;
     settings.match_mode = args.match_mode.into();
     settings.max_tokens = args.max_tokens;
     settings.engine_correct_at = args.engine_correct_at;
@@ -149,18 +110,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let counter = tokenizer
         .as_ref()
         .map(|t| move |text: &str| -> usize { t.encode(text, false).map_or(0, |ids| ids.len()) });
-    let bar = if std::io::stderr().is_terminal() {
-        let b = indicatif::ProgressBar::new(0);
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} analysing {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        b
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let bar = super::bar(
+        0,
+        "{spinner} analysing {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+    );
     let mut progress = Bar(bar.clone());
     let started = std::time::Instant::now();
     let analysis = aha_analyse::analyse(
@@ -173,35 +126,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     )?;
     bar.finish_and_clear();
     let secs = started.elapsed().as_secs_f64();
-    let s = &analysis.summary;
-    for k in &s.skipped {
-        eprintln!("aha analyse: skipped {k}");
+    for note in analysis.summary.skip_notes() {
+        eprintln!("aha analyse: {note}");
     }
-    if s.skipped_lines > s.skipped.len() as u64 {
-        eprintln!(
-            "aha analyse: … and {} more skipped line(s) (summary.json lists the first {})",
-            s.skipped_lines - s.skipped.len() as u64,
-            s.skipped.len()
-        );
-    }
-    let agreement = s.agreement.rate.map_or(String::new(), |r| {
-        format!(", engine agreement {:.1}%", 100.0 * r)
-    });
     eprintln!(
-        "aha analyse: {} ({}): {} step(s), {} sample(s) ({} re-graded{agreement}), {} eval sample(s); \
-         {} file(s) read ({:.1} MB in {secs:.1} s, {:.0} MB/s), {} reused; {} line(s) skipped -> {}",
-        s.run,
-        s.format,
-        s.steps,
-        s.samples,
-        s.graded,
-        s.eval_samples,
-        s.files_read,
-        s.bytes_read as f64 / 1e6,
-        s.bytes_read as f64 / 1e6 / secs.max(1e-9),
-        s.files_reused,
-        s.skipped_lines,
-        args.out.display()
+        "aha analyse: {}",
+        analysis.summary.describe(&args.out, secs)
     );
     Ok(ExitCode::SUCCESS)
 }
