@@ -239,9 +239,7 @@ pub fn last_boxed(text: &str) -> Option<(usize, usize)> {
         // rather than a substring search per command over the whole text.
         let mut back = search_end;
         let (idx, len) = loop {
-            let Some(at) = text[..back].rfind('\\') else {
-                return None;
-            };
+            let at = text[..back].rfind('\\')?;
             let rest = &text[at..search_end];
             if rest.starts_with("\\boxed") {
                 break (at, 6);
