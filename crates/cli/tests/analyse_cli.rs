@@ -109,7 +109,10 @@ fn analyse_counts_tokens_with_a_tokenizer() {
         serde_json::from_str(m.lines().next().unwrap()).unwrap()
     };
     let m = run(&dir.path().join("tok"), true);
-    let f = |k: &str| m[k].as_f64().unwrap_or_else(|| panic!("{k} missing in {m}"));
+    let f = |k: &str| {
+        m[k].as_f64()
+            .unwrap_or_else(|| panic!("{k} missing in {m}"))
+    };
     assert_eq!(m["n"], 3);
     assert!((f("len_mean") - 14.0 / 3.0).abs() < 1e-9, "{m}");
     assert_eq!(f("len_correct"), 5.5);
@@ -129,6 +132,12 @@ fn analyse_counts_tokens_with_a_tokenizer() {
     );
     // Without it the input has no token counts: no token lengths, characters only.
     let m = run(&dir.path().join("chars"), false);
-    assert!(m.get("len_mean").is_none() && m.get("len_correct").is_none(), "{m}");
-    assert!((m["chars_mean"].as_f64().unwrap() - (18.0 + 21.0 + 32.0) / 3.0).abs() < 1e-9, "{m}");
+    assert!(
+        m.get("len_mean").is_none() && m.get("len_correct").is_none(),
+        "{m}"
+    );
+    assert!(
+        (m["chars_mean"].as_f64().unwrap() - (18.0 + 21.0 + 32.0) / 3.0).abs() < 1e-9,
+        "{m}"
+    );
 }

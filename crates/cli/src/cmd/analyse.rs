@@ -2,6 +2,7 @@
 //! per-step analysis of a run made by verl, TRL, OpenRLHF, oat or aha (docs/pipeline.md,
 //! "Rollouts from any engine").
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -110,9 +111,16 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let counter = tokenizer
         .as_ref()
         .map(|t| move |text: &str| -> usize { t.encode(text, false).map_or(0, |ids| ids.len()) });
-    let bar = super::bar(
-        0,
-        "{spinner} analysing {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+    let bar = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new(0)
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} analysing {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     let mut progress = Bar(bar.clone());
     let started = std::time::Instant::now();
