@@ -123,3 +123,64 @@ fn chromium_renders_the_report() {
         std::fs::write(dark_path, &dark).expect("keep dark screenshot");
     }
 }
+
+/// The report of a run imported with `aha analyse` (verl's own dump, written by verl's
+/// `_write_generations`: crates/analyse/tests/fixtures/verl) renders in Chromium with its claims
+/// table and the length + reflection figure. `AHA_REPORT_SCREENSHOT_IMPORTED=path.png` keeps the
+/// screenshot to look at.
+#[test]
+fn chromium_renders_the_report_of_an_imported_run() {
+    let Some(browser) = chromium() else {
+        assert!(
+            std::env::var_os("AHA_REQUIRE_CHROMIUM").is_none(),
+            "AHA_REQUIRE_CHROMIUM is set but no chromium was found (set AHA_CHROMIUM)"
+        );
+        eprintln!("notice: no chromium found (set AHA_CHROMIUM); skipping the browser test");
+        return;
+    };
+    let verl = Path::new(env!("CARGO_MANIFEST_DIR")).join("../analyse/tests/fixtures/verl");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let analysis = dir.path().join("analysis");
+    let input = aha_analyse::discover(&verl.join("rollout"), None, false).expect("verl dump");
+    let eval = aha_analyse::discover(&verl.join("validation"), None, true).expect("verl eval");
+    let mut settings =
+        aha_analyse::Settings::new(aha_reflect::Keywords::preset("paper15").expect("preset"));
+    settings.ema = 0.5;
+    aha_analyse::analyse(
+        &[input],
+        &[eval],
+        &settings,
+        None,
+        &analysis,
+        &mut aha_analyse::NoProgress,
+    )
+    .expect("analyse");
+    let run = aha_report::load_dir(&analysis).expect("load the analysis");
+    let report = aha_report::build(&[run]).expect("report");
+    for id in [
+        "tab-claims",
+        "fig-train-length-reflection",
+        "fig-train-length-chars",
+    ] {
+        assert!(
+            report.html.contains(&format!("id=\"{id}\"")),
+            "{id} missing"
+        );
+    }
+    let page = dir.path().join("imported.html");
+    std::fs::write(&page, &report.html).expect("write page");
+    let blank = dir.path().join("blank.html");
+    std::fs::write(&blank, "<!DOCTYPE html><html><body></body></html>").expect("write blank");
+    let shot = screenshot(&browser, &page, &dir.path().join("imported.png"), false);
+    let empty = screenshot(&browser, &blank, &dir.path().join("blank.png"), false);
+    assert_eq!(png_size(&shot), (WIDTH, HEIGHT));
+    assert!(
+        shot.len() > 5 * empty.len(),
+        "screenshot looks blank: {} bytes vs {} for an empty page",
+        shot.len(),
+        empty.len()
+    );
+    if let Ok(keep) = std::env::var("AHA_REPORT_SCREENSHOT_IMPORTED") {
+        std::fs::write(&keep, &shot).expect("keep screenshot");
+    }
+}
