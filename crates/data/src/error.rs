@@ -96,6 +96,14 @@ pub enum Error {
     /// An invalid argument to a helper (e.g. a test fraction outside 0..=1).
     #[error("{0}")]
     Invalid(String),
+    /// The caller's download of a hub dataset ([`crate::load_data`]) failed.
+    #[error("dataset {name}: {message}")]
+    Fetch {
+        /// The `hf:` name.
+        name: String,
+        /// The downloader's message.
+        message: String,
+    },
 }
 
 fn rows_message(rows: &[RowError]) -> String {

@@ -51,7 +51,10 @@ pub use load::{
     ANSWER_FIELDS, Dataset, FieldMap, Format, ID_FIELDS, LoadOptions, QUESTION_FIELDS,
     gsm8k_answer, last_boxed, load, load_many,
 };
-pub use names::{DataSource, HUB_PREFIX, SHIPPED, Shipped, resolve_data, shipped, shipped_names};
+pub use names::{
+    DataSource, HUB_PREFIX, LoadedData, SHIPPED, Shipped, load_data, resolve_data, shipped,
+    shipped_names,
+};
 pub use problem::{Gold, Problem, py_float_str};
 pub use split::{shuffle, train_test_split};
 pub use template::{

@@ -7,6 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::load::{Dataset, LoadOptions, load, load_many};
 
 /// A data set shipped in the repository's `data/` folder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,6 +154,62 @@ pub fn resolve_data(spec: &str, data_dir: &Path) -> Result<DataSource> {
     Ok(DataSource::Path(path.to_path_buf()))
 }
 
+/// A `--data` value, loaded: the problems, and how to record where they came from (the
+/// canonical path, or the `hf:` name with its split).
+#[derive(Debug, Clone)]
+pub struct LoadedData {
+    /// The problems.
+    pub dataset: Dataset,
+    /// The canonical path of a file or directory, or `hf:ORG/NAME[:SPLIT]`.
+    pub source: String,
+}
+
+/// Resolves a `--data` value ([`resolve_data`] against `data_dir`) and loads it with `opts`.
+/// A hub dataset is downloaded by `fetch` (called with the repository id and the split, the
+/// name's own else `opts.split`; it returns the Parquet files), so this crate stays free of
+/// HTTP; its files are loaded as one dataset with `opts`' field mapping.
+pub fn load_data<E: std::fmt::Display>(
+    spec: &Path,
+    data_dir: &Path,
+    opts: &LoadOptions,
+    fetch: impl FnOnce(&str, Option<&str>) -> std::result::Result<Vec<PathBuf>, E>,
+) -> Result<LoadedData> {
+    let source = match spec.to_str() {
+        Some(s) => resolve_data(s, data_dir)?,
+        None => DataSource::Path(spec.to_path_buf()),
+    };
+    match source {
+        DataSource::Path(path) => {
+            let dataset = load(&path, opts)?;
+            let shown = std::fs::canonicalize(&path).unwrap_or(path);
+            Ok(LoadedData {
+                dataset,
+                source: shown.display().to_string(),
+            })
+        }
+        DataSource::Hub { repo, split } => {
+            let split = split.or_else(|| opts.split.clone());
+            let name = match &split {
+                Some(s) => format!("{HUB_PREFIX}{repo}:{s}"),
+                None => format!("{HUB_PREFIX}{repo}"),
+            };
+            let files = fetch(&repo, split.as_deref()).map_err(|e| Error::Fetch {
+                name: name.clone(),
+                message: e.to_string(),
+            })?;
+            // The split chose the files; it names no `save_to_disk` split inside them.
+            let opts = LoadOptions {
+                split: None,
+                ..opts.clone()
+            };
+            Ok(LoadedData {
+                dataset: load_many(&files, &opts)?,
+                source: name,
+            })
+        }
+    }
+}
+
 fn parse_hub(rest: &str) -> Result<DataSource> {
     let (repo, split) = match rest.split_once(':') {
         Some((repo, split)) => (repo, Some(split)),
@@ -206,6 +263,45 @@ mod tests {
         for bad in ["hf:", "hf:a/b/c", "hf:a/b:", "hf:a b/c", "hf:a/b:c/d/e"] {
             assert!(resolve_data(bad, d).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn load_data_reads_paths_and_hands_hub_names_to_the_fetcher() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p.jsonl");
+        std::fs::write(&file, "{\"question\": \"1+1?\", \"answer\": \"2\"}\n").unwrap();
+        let opts = LoadOptions {
+            split: Some("test".into()),
+            ..LoadOptions::default()
+        };
+        let never = |_: &str, _: Option<&str>| -> std::result::Result<Vec<PathBuf>, String> {
+            panic!("a path needs no download")
+        };
+        let loaded = load_data(&file, dir.path(), &LoadOptions::default(), never).unwrap();
+        assert_eq!(loaded.dataset.problems.len(), 1);
+        assert_eq!(
+            loaded.source,
+            std::fs::canonicalize(&file).unwrap().display().to_string()
+        );
+        // The flag's split goes to the fetcher when the name has none; the name's wins.
+        let mut asked = None;
+        let hub = load_data(Path::new("hf:org/set"), dir.path(), &opts, |repo, split| {
+            asked = Some((repo.to_string(), split.map(str::to_string)));
+            Ok::<_, String>(vec![file.clone()])
+        })
+        .unwrap();
+        assert_eq!(asked, Some(("org/set".into(), Some("test".into()))));
+        assert_eq!(hub.source, "hf:org/set:test");
+        assert_eq!(hub.dataset.problems.len(), 1);
+        let err = load_data(Path::new("hf:org/set:train"), dir.path(), &opts, |_, s| {
+            Err(format!("offline, split {s:?}"))
+        })
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            err,
+            "dataset hf:org/set:train: offline, split Some(\"train\")"
+        );
     }
 
     #[test]

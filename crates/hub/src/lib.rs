@@ -74,6 +74,61 @@ impl HubOptions {
             retries: 3,
         }
     }
+
+    /// Options read from `huggingface_hub`'s variables, looked up through `var` (the caller
+    /// decides where they come from; this crate reads no environment): `HF_ENDPOINT`,
+    /// `HF_HUB_CACHE` / `HF_HOME` / `XDG_CACHE_HOME` / `HOME` for the cache, `HF_TOKEN` (else
+    /// the token file `HF_TOKEN_PATH` or `$HF_HOME/token`), `HF_HUB_OFFLINE`, and
+    /// `HF_HUB_DISABLE_PROGRESS_BARS` (progress bars are drawn only when `terminal` is true).
+    /// Blank values count as unset.
+    ///
+    /// ```
+    /// let vars = [("HF_HOME", "/data/hf"), ("HF_HUB_OFFLINE", "1")];
+    /// let get = |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string());
+    /// let o = aha_hub::HubOptions::from_vars(get, false).unwrap();
+    /// assert_eq!(o.cache_dir, std::path::Path::new("/data/hf/hub"));
+    /// assert!(o.offline && o.token.is_none());
+    /// ```
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>, terminal: bool) -> Result<HubOptions> {
+        let var = |k: &str| var(k).filter(|v| !v.trim().is_empty());
+        let path = |k: &str| var(k).map(PathBuf::from);
+        let cache = default_cache_dir(
+            path("HF_HUB_CACHE"),
+            path("HF_HOME"),
+            path("XDG_CACHE_HOME"),
+            path("HOME"),
+        )
+        .ok_or_else(|| {
+            Error::Setup("no Hugging Face cache folder: set HF_HUB_CACHE or HF_HOME".into())
+        })?;
+        let hf_home = path("HF_HOME").or_else(|| cache.parent().map(PathBuf::from));
+        let token = var("HF_TOKEN").or_else(|| {
+            let file = path("HF_TOKEN_PATH").or_else(|| hf_home.map(|h| h.join("token")))?;
+            std::fs::read_to_string(file)
+                .ok()
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+        });
+        let flag = |k: &str| var(k).is_some_and(|v| flag_is_set(&v));
+        Ok(HubOptions {
+            endpoint: var("HF_ENDPOINT").unwrap_or_else(|| DEFAULT_ENDPOINT.to_string()),
+            token,
+            offline: flag("HF_HUB_OFFLINE"),
+            progress: terminal && !flag("HF_HUB_DISABLE_PROGRESS_BARS"),
+            ..HubOptions::new(cache)
+        })
+    }
+}
+
+/// A `--model` value: `hf:ORG/NAME[/FILE.gguf][@REV]` is downloaded once through the hub that
+/// `hub` makes (only then called) and becomes the cached snapshot folder or GGUF file; any other
+/// value is a path and is returned as it is.
+pub fn resolve_model(spec: &std::path::Path, hub: impl FnOnce() -> Result<Hub>) -> Result<PathBuf> {
+    let Some(name) = spec.to_str().and_then(|s| s.strip_prefix("hf:")) else {
+        return Ok(spec.to_path_buf());
+    };
+    let parsed: ModelName = name.parse()?;
+    Ok(hub()?.model(&parsed)?.path().to_path_buf())
 }
 
 /// What kind of repository.

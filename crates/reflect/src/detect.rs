@@ -24,6 +24,7 @@ use crate::{Error, Keywords, Result};
 
 /// How a keyword must sit in the text to count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum MatchMode {
     /// The study's rule: any substring of the lower-cased text (`rethinking` contains `rethink`).

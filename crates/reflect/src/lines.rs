@@ -302,7 +302,7 @@ fn slot(a: &mut LineAnalysis, kind: JudgeKind) -> &mut Option<Result<String, Str
 /// failures as (row index, message): a line without the field its judge needs, or a reply that
 /// never came. Fails only when the cache cannot be written.
 pub fn judge_lines(
-    rows: &mut [Result<LineAnalysis, String>],
+    rows: &mut [Row],
     answering: bool,
     backend: &dyn judge::JudgeBackend,
     model: &str,
@@ -350,6 +350,110 @@ pub fn judge_lines(
         }
     }
     Ok(failures)
+}
+
+/// A line's analysis, or why the line could not be read (`file:line: message`).
+pub type Row = Result<LineAnalysis, String>;
+
+/// Reads a file's lines as bytes (without `\n` or `\r\n`), so that one line of invalid UTF-8
+/// becomes an error record rather than the end of the run.
+pub fn read_raw_lines(mut input: impl std::io::BufRead) -> std::io::Result<Vec<Vec<u8>>> {
+    let mut lines = Vec::new();
+    loop {
+        let mut buf = Vec::new();
+        if input.read_until(b'\n', &mut buf)? == 0 {
+            return Ok(lines);
+        }
+        if buf.ends_with(b"\n") {
+            buf.pop();
+            if buf.ends_with(b"\r") {
+                buf.pop();
+            }
+        }
+        lines.push(buf);
+    }
+}
+
+/// Measures a response in tokens, or says why it cannot.
+pub type CountTokens<'a> = &'a dyn Fn(&str) -> Result<usize, String>;
+
+/// Parses and analyses line `n` (1-based) of the file `name`. `count_tokens` measures a
+/// response in tokens for lines without `n_tokens` (`per_1k_tokens`); errors name file, line
+/// and field.
+pub fn analyse_line(
+    bytes: &[u8],
+    n: usize,
+    name: &str,
+    count_tokens: Option<CountTokens<'_>>,
+    detector: &KeywordDetector,
+    opts: &MathOptions,
+) -> Row {
+    let parsed = match std::str::from_utf8(bytes) {
+        Err(e) => Err(format!("invalid UTF-8: {e}")),
+        Ok(t) if t.trim().is_empty() => Err("empty line".to_string()),
+        Ok(t) => InputLine::parse(t, n).and_then(|mut line| {
+            if let (None, Some(count)) = (line.n_tokens, count_tokens) {
+                let n = count(&line.response)
+                    .map_err(|e| format!("field `response`: cannot tokenize: {e}"))?;
+                line.n_tokens = Some(n);
+            }
+            Ok(line)
+        }),
+    };
+    parsed
+        .map(|line| LineAnalysis::new(line, detector, opts))
+        .map_err(|e| format!("{name}:{n}: {e}"))
+}
+
+/// Writes one record per row (an [`ErrorRecord`] for a row that could not be read, after
+/// passing its message to `on_error`), one JSON object a line.
+pub fn write_records(
+    rows: &[Row],
+    keyword_set: &str,
+    out: &mut dyn std::io::Write,
+    on_error: &mut dyn FnMut(&str),
+) -> std::io::Result<()> {
+    for (i, row) in rows.iter().enumerate() {
+        match row {
+            Ok(a) => serde_json::to_writer(&mut *out, &a.record(i + 1, keyword_set))?,
+            Err(e) => {
+                on_error(e);
+                let r = ErrorRecord {
+                    schema_version: RECORD_SCHEMA_VERSION,
+                    line: i + 1,
+                    error: e,
+                };
+                serde_json::to_writer(&mut *out, &r)?;
+            }
+        }
+        out.write_all(b"\n")?;
+    }
+    out.flush()
+}
+
+/// The aggregate tables over the rows that could be read.
+pub fn summarize_rows(
+    rows: &[Row],
+    keywords: &crate::Keywords,
+    mode: crate::MatchMode,
+) -> crate::aggregate::Summary {
+    let records: Vec<ResponseRecord> = rows
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .map(LineAnalysis::response_record)
+        .collect();
+    crate::aggregate::summarize(&records, keywords, mode)
+}
+
+/// The output line of an input line that could not be read.
+#[derive(Debug, Serialize)]
+pub struct ErrorRecord<'a> {
+    /// [`RECORD_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The input line number (1-based).
+    pub line: usize,
+    /// `file:line: message`.
+    pub error: &'a str,
 }
 
 /// One output line of `aha reflect` (fields absent when unknown).
@@ -478,5 +582,65 @@ mod tests {
         assert_eq!(v["judge"]["cross"], true);
         assert!(v.get("answering").is_none() && v.get("judge_error").is_none());
         assert_eq!(a.response_record().judge_reflection, Some(true));
+    }
+
+    #[test]
+    fn a_file_reads_into_rows_and_records_with_errors_in_place() {
+        let det = KeywordDetector::new(&Keywords::preset("paper15").unwrap(), MatchMode::Substring)
+            .unwrap();
+        let input = b"{\"response\": \"wait, \\\\boxed{4}\", \"gold\": 4}\r\n\xff\n\n{\"response\": \"a b c\"}";
+        let raw = read_raw_lines(&input[..]).unwrap();
+        assert_eq!(raw.len(), 4);
+        let words = |t: &str| Ok(t.split_whitespace().count());
+        let rows: Vec<Row> = raw
+            .iter()
+            .enumerate()
+            .map(|(i, b)| {
+                analyse_line(
+                    b,
+                    i + 1,
+                    "in.jsonl",
+                    Some(&words),
+                    &det,
+                    &MathOptions::default(),
+                )
+            })
+            .collect();
+        assert_eq!(rows[0].as_ref().unwrap().verdict, Some(Verdict::Correct));
+        assert!(
+            rows[1]
+                .as_ref()
+                .unwrap_err()
+                .starts_with("in.jsonl:2: invalid UTF-8")
+        );
+        assert_eq!(rows[2].as_ref().unwrap_err(), "in.jsonl:3: empty line");
+        assert_eq!(rows[3].as_ref().unwrap().line.n_tokens, Some(3));
+        let mut out = Vec::new();
+        let mut errors = 0;
+        write_records(&rows, "paper15", &mut out, &mut |_| errors += 1).unwrap();
+        let lines: Vec<Value> = std::str::from_utf8(&out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!((lines.len(), errors), (4, 2));
+        assert_eq!(lines[2]["error"], "in.jsonl:3: empty line");
+        assert_eq!(
+            (
+                lines[2]["line"].as_u64(),
+                lines[2]["schema_version"].as_u64()
+            ),
+            (Some(3), Some(1))
+        );
+        assert_eq!(lines[0]["keyword_set"], "paper15");
+        let summary = summarize_rows(
+            &rows,
+            &Keywords::preset("paper15").unwrap(),
+            MatchMode::Substring,
+        );
+        assert_eq!(
+            serde_json::to_value(&summary).unwrap()["overall"]["responses"],
+            2
+        );
     }
 }

@@ -25,6 +25,7 @@ pub const GRPO_STD_EPS: f64 = 1e-8;
 
 /// Which advantage (and, in [`crate::loss`], which aggregation) an algorithm uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum AdvantageKind {
     /// GRPO: `(r - mean) / (std_unbiased + 1e-8)`.

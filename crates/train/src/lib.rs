@@ -22,13 +22,14 @@ pub use error::{Error, Result};
 pub use loss::{LossConfig, LossStats, PolicyLoss, policy_loss};
 pub use optim::{AdamW, AdamWConfig, clip_grad_norm};
 pub use run::{
-    EvalConfig, LossSettings, MetricsLine, ReflectionConfig, RunConfig, RunEvent, RunInputs,
-    RunState, RunSummary, SampleLine, SamplesConfig, SamplingConfig, prompt_order, run,
+    ConfigLayers, EvalConfig, LossSettings, MetricsLine, ProgressUpdate, ReflectionConfig,
+    RunConfig, RunEvent, RunInputs, RunOverrides, RunState, RunSummary, SampleLine, SamplesConfig,
+    SamplingConfig, ScheduleKind, prompt_order, run,
 };
 pub use schedule::LrSchedule;
 pub use sft::{
-    SFT_SCHEMA_VERSION, SftConfig, SftExample, SftStepMetrics, SftTrainer, epoch_batches,
-    eval_loss, sft,
+    SFT_SCHEMA_VERSION, SftConfig, SftExample, SftRunConfig, SftStepMetrics, SftTrainer,
+    TraceFields, ensure_new_dir, epoch_batches, eval_loss, read_examples, sft, ship_tokenizer,
 };
 pub use task::{
     EvalMetrics, Graded, Grader, RewardConfig, RewardKind, TaskMetrics, eval_metrics, task_metrics,

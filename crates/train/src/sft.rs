@@ -282,6 +282,180 @@ pub fn sft(
     Ok(out)
 }
 
+/// How the lines of a trace file become [`SftExample`]s.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceFields {
+    /// Field holding the prompt text (conditioning only, no loss).
+    pub prompt: String,
+    /// Field holding the response text (the loss is taken over its tokens).
+    pub response: String,
+    /// Language-model pre-training: no prompt field; each text follows a BOS token.
+    pub pretrain: bool,
+    /// Append the EOS token to each response, so that the model learns to stop.
+    pub append_eos: bool,
+}
+
+/// Reads a JSONL trace file (one object per line with the [`TraceFields`]) into examples;
+/// errors name file, line and field. Blank lines are skipped; an empty file is an error.
+pub fn read_examples(
+    path: &Path,
+    tok: &aha_tokenizer::Tokenizer,
+    fields: &TraceFields,
+) -> Result<Vec<SftExample>> {
+    let shown = path.display();
+    let bad = |msg: String| Error::invalid("traces", msg);
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let eos = tok.eos_id();
+    if fields.append_eos && eos.is_none() {
+        return Err(bad("the tokenizer has no EOS token; pass --no-eos".into()));
+    }
+    let bos_prompt = match (fields.pretrain, tok.bos_id()) {
+        (true, Some(b)) => Some(vec![b]),
+        (true, None) => {
+            return Err(bad(
+                "--pretrain needs a BOS token and the tokenizer has none".into(),
+            ));
+        }
+        (false, _) => None,
+    };
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let n = i + 1;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let row: serde_json::Value =
+            serde_json::from_str(line).map_err(|e| bad(format!("{shown}:{n}: not JSON: {e}")))?;
+        let field = |name: &str| -> Result<&str> {
+            match row.get(name) {
+                Some(serde_json::Value::String(s)) => Ok(s),
+                Some(_) => Err(bad(format!(
+                    "{shown}:{n}: field \"{name}\": expected a string"
+                ))),
+                None => Err(bad(format!("{shown}:{n}: field \"{name}\" is missing"))),
+            }
+        };
+        let encode = |name: &str, text: &str, bos: bool| {
+            tok.encode(text, bos)
+                .map_err(|e| bad(format!("{shown}:{n}: field \"{name}\": {e}")))
+        };
+        let response_text = field(&fields.response)?;
+        let prompt = match &bos_prompt {
+            Some(p) => p.clone(),
+            None => encode(
+                &fields.prompt,
+                field(&fields.prompt)?,
+                tok.add_bos_default(),
+            )?,
+        };
+        if prompt.is_empty() {
+            return Err(bad(format!(
+                "{shown}:{n}: field \"{}\" is empty and the tokenizer adds no BOS",
+                fields.prompt
+            )));
+        }
+        let mut response = encode(&fields.response, response_text, false)?;
+        if let Some(e) = eos.filter(|_| fields.append_eos) {
+            response.push(e);
+        }
+        out.push(SftExample { prompt, response });
+    }
+    if out.is_empty() {
+        return Err(bad(format!("{shown}: no examples")));
+    }
+    Ok(out)
+}
+
+/// The `config.json` of an `aha sft` run: where model, tokenizer and traces came from, how the
+/// traces were read, and the optimisation settings.
+#[derive(Debug, Clone, Serialize)]
+pub struct SftRunConfig<'a> {
+    /// Always [`SFT_SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// The model's path.
+    pub model: String,
+    /// The tokenizer's source.
+    pub tokenizer: String,
+    /// The trace file.
+    pub data: String,
+    /// Pre-training (BOS-only prompts).
+    pub pretrain: bool,
+    /// EOS appended to responses.
+    pub append_eos: bool,
+    /// Examples read.
+    pub examples: usize,
+    /// Response tokens over all examples (the tokens the loss is taken over per epoch).
+    pub response_tokens: usize,
+    /// The optimisation settings.
+    pub sft: &'a SftConfig,
+}
+
+impl SftRunConfig<'_> {
+    /// Creates `out` (which must be missing or empty: an SFT run does not resume) and writes
+    /// this config into it as `config.json`, atomically; returns the text written.
+    pub fn write_new(&self, out: &Path) -> Result<String> {
+        ensure_new_dir(out)?;
+        let text = serde_json::to_string_pretty(self)
+            .map_err(|e| Error::invalid("config", e.to_string()))?;
+        std::fs::create_dir_all(out).map_err(|source| Error::Io {
+            path: out.to_path_buf(),
+            source,
+        })?;
+        aha_rundir::write_atomic(&out.join("config.json"), text.as_bytes())?;
+        Ok(text)
+    }
+}
+
+/// Fails unless `out` is missing or an empty directory (an SFT run does not resume); callers
+/// check before loading a model, [`SftRunConfig::write_new`] again before writing.
+pub fn ensure_new_dir(out: &Path) -> Result<()> {
+    let entries = match std::fs::read_dir(out) {
+        Ok(mut d) => d.next().is_some(),
+        Err(_) if !out.exists() => false,
+        Err(source) => {
+            return Err(Error::Io {
+                path: out.to_path_buf(),
+                source,
+            });
+        }
+    };
+    if entries {
+        return Err(Error::invalid(
+            "output directory",
+            format!("{} is not empty; choose another --out", out.display()),
+        ));
+    }
+    Ok(())
+}
+
+/// Makes weights written into `out` loadable with their tokenizer: a `tokenizer.json` source is
+/// copied beside them (with its `tokenizer_config.json` / `generation_config.json`); for any
+/// other source (a GGUF file) the flag that passes it is returned as a hint.
+pub fn ship_tokenizer(source: &Path, out: &Path) -> Result<Option<String>> {
+    if source.extension().is_none_or(|e| e != "json") {
+        return Ok(Some(format!("--tokenizer {}", source.display())));
+    }
+    let dir = source.parent().unwrap_or_else(|| Path::new("."));
+    let copy = |from: &Path, name: &str| {
+        std::fs::copy(from, out.join(name))
+            .map(|_| ())
+            .map_err(|source| Error::Io {
+                path: from.to_path_buf(),
+                source,
+            })
+    };
+    copy(source, "tokenizer.json")?;
+    for f in ["tokenizer_config.json", "generation_config.json"] {
+        if dir.join(f).is_file() {
+            copy(&dir.join(f), f)?;
+        }
+    }
+    Ok(None)
+}
+
 /// Writes `model`'s weights to `path` through `path.tmp` + rename.
 pub(crate) fn save_model_atomic(model: &Model, path: &Path) -> Result<()> {
     let tmp = aha_rundir::tmp_path(path);
@@ -340,5 +514,60 @@ mod tests {
         assert_ne!(b, epoch_batches(10, 4, 2, 8));
         // Epochs are shuffled independently.
         assert_ne!(b[0].1, b[3].1);
+    }
+
+    #[test]
+    fn a_new_sft_directory_must_be_empty_and_gets_its_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("run");
+        let sft = SftConfig::default();
+        let cfg = SftRunConfig {
+            schema_version: SFT_SCHEMA_VERSION,
+            model: "m".into(),
+            tokenizer: "t".into(),
+            data: "d".into(),
+            pretrain: false,
+            append_eos: true,
+            examples: 2,
+            response_tokens: 9,
+            sft: &sft,
+        };
+        let text = cfg.write_new(&out).unwrap();
+        let saved = std::fs::read_to_string(out.join("config.json")).unwrap();
+        assert_eq!(saved, text);
+        let v: serde_json::Value = serde_json::from_str(&saved).unwrap();
+        assert_eq!(
+            (
+                v["response_tokens"].as_u64(),
+                v["sft"]["batch_size"].as_u64()
+            ),
+            (Some(9), Some(8))
+        );
+        let again = cfg.write_new(&out).unwrap_err().to_string();
+        assert!(again.contains("is not empty"), "{again}");
+    }
+
+    #[test]
+    fn shipping_a_tokenizer_copies_json_sources_and_hints_for_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        let out = dir.path().join("out");
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::create_dir_all(&out).unwrap();
+        std::fs::write(src.join("tokenizer.json"), "{}").unwrap();
+        std::fs::write(src.join("generation_config.json"), "{\"eos\": 1}").unwrap();
+        assert_eq!(
+            ship_tokenizer(&src.join("tokenizer.json"), &out).unwrap(),
+            None
+        );
+        assert!(out.join("tokenizer.json").is_file());
+        assert!(out.join("generation_config.json").is_file());
+        assert!(!out.join("tokenizer_config.json").exists());
+        assert_eq!(
+            ship_tokenizer(Path::new("m.gguf"), &out)
+                .unwrap()
+                .as_deref(),
+            Some("--tokenizer m.gguf")
+        );
     }
 }

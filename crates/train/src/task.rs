@@ -20,6 +20,7 @@ use crate::error::{Error, Result};
 
 /// Which reward function scores a response (docs/study.md, Rewards).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum RewardKind {
     /// 1 correct, 0 otherwise (oat / the paper's `boxed_reward_fn`); the answer is read in the
     /// template's format only (`\boxed{}` or `<answer>`).
@@ -27,6 +28,7 @@ pub enum RewardKind {
     Math,
     /// SimpleRL-Zero / the blog: 1 correct, -0.5 wrong answer, -1 no answer.
     #[serde(rename = "simplerl")]
+    #[cfg_attr(feature = "clap", value(name = "simplerl"))]
     SimpleRl,
     /// The paper's R1-template reward: 1 if correct *and* the response has the strict R1 format
     /// (`… </think> <answer> … </answer>`), else 0; a response failing the format counts as

@@ -125,6 +125,7 @@ pub struct Extracted {
 /// Names: `binary` and `simplerl`, the spelling of the CLI, the server and the Python wheel;
 /// [`RewardScheme::parse`] and serde also accept the alias `simple_rl`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum RewardScheme {
     /// 1 for correct, 0 otherwise (oat / understand-r1-zero, DeepScaleR).
@@ -134,6 +135,7 @@ pub enum RewardScheme {
     /// only reads `\boxed{}`: set `answer_tag` and `answer_is` to `false` to mirror it exactly
     /// (`aha verify --reward simplerl` does).
     #[serde(rename = "simplerl", alias = "simple_rl")]
+    #[cfg_attr(feature = "clap", value(name = "simplerl", alias = "simple_rl"))]
     SimpleRl,
 }
 
@@ -182,6 +184,7 @@ pub enum PercentPolicy {
 
 /// Which boxes of a response (or of a reference) make up its answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum BoxPolicy {
     /// The last `\boxed{}` only (default): a model that boxes a draft and then its correction
@@ -210,6 +213,7 @@ impl BoxPolicy {
 
 /// What an equation chain such as `y = 2+2 = 4` is taken to answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum EquationChain {
     /// The last side, only when every link of the chain holds (default): `y = 2+2 = 4` answers

@@ -1,6 +1,7 @@
 //! A file of responses graded line by line (what `aha verify` does): the input line read into a
 //! response and a reference, graded through the contract ([`crate::grade`]), and the typed
-//! output record. Pure: the caller reads and writes the files.
+//! output record; [`grade_stream`] does a whole file. The caller opens the files (this crate
+//! only reads and writes the streams it is given).
 //!
 //! Input: one JSON object per line with `response` and a reference: `gold` (math: a string, a
 //! number or a list of them, any of which counts; Countdown: `{"target": N, "numbers": [...]}`),
@@ -130,5 +131,120 @@ impl Record {
             line,
             error: format!("{file}:{line}: field `{}`: {}", e.field, e.message),
         }
+    }
+}
+
+/// What grading a file came to.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FileCounts {
+    /// Lines graded.
+    pub graded: u64,
+    /// Of those, graded correct.
+    pub correct: u64,
+    /// Lines that could not be graded (an error record each).
+    pub malformed: u64,
+}
+
+/// Grades every line of `input` (called `name` in error records) and writes one JSON record
+/// per non-blank line to `out`. A line that is not UTF-8 or not gradable becomes an error record
+/// and the file goes on. `on_line` is called once per line read, with the error message of a
+/// malformed line (for progress and stderr). Only reading or writing can fail.
+pub fn grade_stream(
+    input: impl std::io::BufRead,
+    out: &mut dyn std::io::Write,
+    name: &str,
+    task: Task,
+    opts: &GradeOptions,
+    on_line: &mut dyn FnMut(Option<&str>),
+) -> std::io::Result<FileCounts> {
+    let mut counts = FileCounts::default();
+    for (i, raw) in input.split(b'\n').enumerate() {
+        let n = i + 1;
+        let raw = raw.map_err(|e| {
+            std::io::Error::new(e.kind(), format!("{name}:{n}: cannot read line: {e}"))
+        })?;
+        // Invalid UTF-8 is a malformed line like any other, not the end of the run.
+        let parsed = String::from_utf8(raw)
+            .map_err(|e| bad("(line)", format!("not UTF-8: {e}")))
+            .and_then(|line| {
+                if line.trim().is_empty() {
+                    Ok(None)
+                } else {
+                    grade_line(&line, task, opts).map(Some)
+                }
+            });
+        let record = match parsed {
+            Ok(None) => {
+                on_line(None);
+                continue;
+            }
+            Ok(Some(outcome)) => {
+                counts.graded += 1;
+                counts.correct += u64::from(outcome.grade.verdict == Verdict::Correct);
+                on_line(None);
+                Record::graded(n, &outcome)
+            }
+            Err(e) => {
+                counts.malformed += 1;
+                let r = Record::error(name, n, &e);
+                if let Record::Error { error, .. } = &r {
+                    on_line(Some(error));
+                }
+                r
+            }
+        };
+        serde_json::to_writer(&mut *out, &record)?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    Ok(counts)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stream_grades_good_lines_and_records_bad_ones() {
+        let input = b"{\"response\": \"\\\\boxed{4}\", \"gold\": \"4\"}\n\n{\"response\": 1}\n\xff\n{\"response\": \"5\", \"gold\": \"4\"}";
+        let mut out = Vec::new();
+        let mut errors = Vec::new();
+        let counts = grade_stream(
+            &input[..],
+            &mut out,
+            "in.jsonl",
+            Task::Math,
+            &GradeOptions::default(),
+            &mut |e| errors.extend(e.map(str::to_string)),
+        )
+        .unwrap();
+        assert_eq!(
+            counts,
+            FileCounts {
+                graded: 2,
+                correct: 1,
+                malformed: 2
+            }
+        );
+        let lines: Vec<Value> = std::str::from_utf8(&out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 4, "the blank line has no record");
+        assert_eq!(lines[0]["verdict"], "correct");
+        assert_eq!(
+            lines[1]["error"],
+            "in.jsonl:3: field `response`: must be a string"
+        );
+        assert!(
+            errors[1].starts_with("in.jsonl:4: field `(line)`: not UTF-8"),
+            "{errors:?}"
+        );
+        assert_eq!(
+            (lines[3]["line"].as_u64(), &lines[3]["verdict"]),
+            (Some(5), &Value::from("no_answer"))
+        );
     }
 }

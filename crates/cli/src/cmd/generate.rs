@@ -1,15 +1,14 @@
 //! `aha generate`: sample a continuation of one prompt with aha's own decoder, streaming it to
-//! stdout.
+//! stdout (or, with `--json`, one [`aha_sample::GenerationRecord`]).
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use aha_model::candle_core::Device;
 use aha_model::{Model, SamplingParams, WeightKind};
-use aha_tokenizer::{ChatMessage, Tokenizer};
-use anyhow::{Context, bail};
+use anyhow::Context;
 
 /// Arguments of `aha generate`.
 #[derive(Debug, clap::Args)]
@@ -60,25 +59,6 @@ pub struct Args {
     json: bool,
 }
 
-/// Output record of `--json`.
-#[derive(serde::Serialize)]
-struct Record<'a> {
-    schema_version: u32,
-    model: &'a Path,
-    prompt_tokens: usize,
-    text: String,
-    tokens: &'a [u32],
-    logprobs: &'a [f32],
-    finish_reason: aha_model::FinishReason,
-    stop_string: Option<&'a str>,
-}
-
-fn load_tokenizer(args: &Args) -> anyhow::Result<Tokenizer> {
-    let (tok, _) = Tokenizer::for_model(&args.model, args.tokenizer.as_deref())
-        .with_context(|| format!("loading the tokenizer of {}", args.model.display()))?;
-    Ok(tok)
-}
-
 /// Runs the subcommand.
 pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     args.model = super::resolve_model(&args.model)?;
@@ -91,22 +71,10 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let model = Model::load_with(&args.model, kind, &device, &args.kernels.load_options())
         .with_context(|| format!("loading {}", args.model.display()))?;
-    let tok = load_tokenizer(&args)?;
+    let (tok, _) = super::load_tokenizer(&args.model, args.tokenizer.as_deref())?;
     let load_s = started.elapsed().as_secs_f64();
 
-    let prompt = if args.chat {
-        let mut messages = Vec::new();
-        if let Some(s) = &args.system {
-            messages.push(ChatMessage::system(s.clone()));
-        }
-        messages.push(ChatMessage::user(args.prompt.clone()));
-        tok.encode_chat(&messages, true)?
-    } else {
-        tok.encode(&args.prompt, tok.add_bos_default())?
-    };
-    if prompt.is_empty() {
-        bail!("the prompt encodes to no tokens");
-    }
+    let prompt = aha_sample::prompt_tokens(&tok, &args.prompt, args.chat, args.system.as_deref())?;
     let params = SamplingParams {
         max_new_tokens: args.max_tokens,
         temperature: args.temperature,
@@ -147,16 +115,7 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         .pop()
         .context("the model returned no completion")?;
     if args.json {
-        let record = Record {
-            schema_version: 1,
-            model: &args.model,
-            prompt_tokens: prompt.len(),
-            text: tok.decode_skip_special(&c.tokens),
-            tokens: &c.tokens,
-            logprobs: &c.logprobs,
-            finish_reason: c.finish_reason,
-            stop_string: c.stop_string.as_deref(),
-        };
+        let record = aha_sample::GenerationRecord::new(&args.model, prompt.len(), &c, &tok);
         writeln!(stdout, "{}", serde_json::to_string(&record)?)?;
     } else {
         writeln!(stdout, "{}", stream.finish())?;

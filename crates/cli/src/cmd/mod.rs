@@ -15,27 +15,13 @@ pub mod verify;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
+use std::time::Duration;
 
 use anyhow::Context;
 
-/// Keyword matching mode (`--match`) of `aha reflect`, `aha probe`, `aha train` and
-/// `aha serve-reward`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Match {
-    /// The study's rule: lower-cased substrings, Python `str.count` semantics.
-    Substring,
-    /// Word boundaries (fewer false positives; not comparable with published numbers).
-    Word,
-}
-
-impl From<Match> for aha_reflect::MatchMode {
-    fn from(m: Match) -> Self {
-        match m {
-            Match::Substring => aha_reflect::MatchMode::Substring,
-            Match::Word => aha_reflect::MatchMode::Word,
-        }
-    }
-}
+/// `--match` of `aha reflect`, `probe`, `train`, `analyse` and `serve-reward`: aha-reflect's own
+/// type (a `clap::ValueEnum` with its `clap` feature).
+pub use aha_reflect::MatchMode as Match;
 
 /// `--data`'s help: the accepted forms and every shipped short name (from `aha_data::SHIPPED`).
 static DATA_HELP: LazyLock<String> = LazyLock::new(|| {
@@ -76,54 +62,30 @@ pub struct DataArgs {
 }
 
 impl DataArgs {
-    /// Resolves `spec` (a path, a shipped name, or `hf:ORG/NAME[:SPLIT]`) and loads it with the
-    /// field flags; returns the problems and how to record the source (a canonical path, or the
-    /// `hf:` name).
-    pub fn load(&self, spec: &Path) -> anyhow::Result<(aha_data::Dataset, String)> {
-        let fields = aha_data::FieldMap {
-            question: self.question_field.clone(),
-            answer: self.answer_field.clone(),
-            id: self.id_field.clone(),
+    /// Loads `spec` (a path, a shipped name, or `hf:ORG/NAME[:SPLIT]`) with the field flags
+    /// ([`aha_data::load_data`]; hub datasets through [`hub`]).
+    pub fn load(&self, spec: &Path) -> anyhow::Result<aha_data::LoadedData> {
+        let opts = aha_data::LoadOptions {
+            split: self.split.clone(),
+            fields: aha_data::FieldMap {
+                question: self.question_field.clone(),
+                answer: self.answer_field.clone(),
+                id: self.id_field.clone(),
+            },
+            ..aha_data::LoadOptions::default()
         };
-        let source = match spec.to_str() {
-            Some(s) => aha_data::resolve_data(s, &data_dir(self.data_dir.as_deref()))?,
-            None => aha_data::DataSource::Path(spec.to_path_buf()),
+        let fetch = |repo: &str, split: Option<&str>| -> anyhow::Result<Vec<PathBuf>> {
+            let files = hub()?.dataset(repo, split)?;
+            let name = split.map_or(format!("hf:{repo}"), |s| format!("hf:{repo}:{s}"));
+            let folder = files.first().and_then(|f| f.parent());
+            let folder = folder.map_or(String::new(), |p| p.display().to_string());
+            eprintln!("aha: {name}: {} Parquet file(s) in {folder}", files.len());
+            Ok(files)
         };
-        let (ds, shown) = match source {
-            aha_data::DataSource::Path(path) => {
-                let opts = aha_data::LoadOptions {
-                    split: self.split.clone(),
-                    fields,
-                    ..aha_data::LoadOptions::default()
-                };
-                let ds = aha_data::load(&path, &opts)?;
-                let shown = std::fs::canonicalize(&path).unwrap_or(path);
-                (ds, shown.display().to_string())
-            }
-            aha_data::DataSource::Hub { repo, split } => {
-                let split = split.or_else(|| self.split.clone());
-                let files = hub()?
-                    .dataset(&repo, split.as_deref())
-                    .with_context(|| format!("dataset hf:{repo}"))?;
-                let shown = match &split {
-                    Some(s) => format!("hf:{repo}:{s}"),
-                    None => format!("hf:{repo}"),
-                };
-                eprintln!(
-                    "aha: {shown}: {} Parquet file(s) in {}",
-                    files.len(),
-                    files[0]
-                        .parent()
-                        .map_or(String::new(), |p| p.display().to_string())
-                );
-                let opts = aha_data::LoadOptions {
-                    fields,
-                    ..aha_data::LoadOptions::default()
-                };
-                (aha_data::load_many(&files, &opts)?, shown)
-            }
-        };
-        Ok((ds, shown))
+        let data_dir = data_dir(self.data_dir.as_deref());
+        let fetch =
+            |repo: &str, split: Option<&str>| fetch(repo, split).map_err(|e| format!("{e:#}"));
+        Ok(aha_data::load_data(spec, &data_dir, &opts, fetch)?)
     }
 }
 
@@ -140,50 +102,66 @@ pub fn data_dir(flag: Option<&Path>) -> PathBuf {
     }
 }
 
-/// The hub client, configured from the environment the way `huggingface_hub` is: `HF_ENDPOINT`,
-/// `HF_HUB_CACHE` / `HF_HOME` / `XDG_CACHE_HOME`, `HF_TOKEN` (else the token file
-/// `HF_TOKEN_PATH` or `$HF_HOME/token`), `HF_HUB_OFFLINE`, `HF_HUB_DISABLE_PROGRESS_BARS`.
-pub fn hub() -> anyhow::Result<aha_hub::Hub> {
-    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-    let path = |k: &str| var(k).map(PathBuf::from);
-    let cache = aha_hub::default_cache_dir(
-        path("HF_HUB_CACHE"),
-        path("HF_HOME"),
-        path("XDG_CACHE_HOME"),
-        path("HOME"),
-    )
-    .context("no Hugging Face cache folder: set HF_HUB_CACHE or HF_HOME")?;
-    let hf_home = path("HF_HOME").or_else(|| cache.parent().map(Path::to_path_buf));
-    let token = var("HF_TOKEN").or_else(|| {
-        let file = path("HF_TOKEN_PATH").or_else(|| hf_home.map(|h| h.join("token")))?;
-        std::fs::read_to_string(file)
-            .ok()
-            .map(|t| t.trim().to_string())
-            .filter(|t| !t.is_empty())
-    });
-    let flag = |k: &str| var(k).is_some_and(|v| aha_hub::flag_is_set(&v));
-    let opts = aha_hub::HubOptions {
-        endpoint: var("HF_ENDPOINT").unwrap_or_else(|| aha_hub::DEFAULT_ENDPOINT.to_string()),
-        token,
-        offline: flag("HF_HUB_OFFLINE"),
-        progress: std::io::stderr().is_terminal() && !flag("HF_HUB_DISABLE_PROGRESS_BARS"),
-        ..aha_hub::HubOptions::new(cache)
-    };
-    Ok(aha_hub::Hub::new(opts)?)
+/// The hub client, configured from the environment the way `huggingface_hub` is
+/// ([`aha_hub::HubOptions::from_vars`] names the variables).
+pub fn hub() -> aha_hub::Result<aha_hub::Hub> {
+    let terminal = std::io::stderr().is_terminal();
+    aha_hub::Hub::new(aha_hub::HubOptions::from_vars(
+        |k| std::env::var(k).ok(),
+        terminal,
+    )?)
 }
 
 /// A `--model` value: `hf:ORG/NAME[/FILE.gguf][@REV]` is downloaded (once) and becomes the
 /// cached snapshot folder or GGUF file; anything else is a path, returned as it is.
 pub fn resolve_model(model: &Path) -> anyhow::Result<PathBuf> {
-    let Some(name) = model.to_str().and_then(|s| s.strip_prefix("hf:")) else {
-        return Ok(model.to_path_buf());
+    let path =
+        aha_hub::resolve_model(model, hub).with_context(|| format!("model {}", model.display()))?;
+    if path != model {
+        eprintln!("aha: {} -> {}", model.display(), path.display());
+    }
+    Ok(path)
+}
+
+/// An OpenAI-compatible client for `url`, with the API key from the environment variable
+/// `key_env` (unset or empty: no key is sent).
+pub fn openai_client(
+    url: &str,
+    key_env: &str,
+    concurrency: usize,
+    timeout: Option<Duration>,
+    retries: u32,
+) -> anyhow::Result<aha_openai::Client> {
+    let mut cfg = aha_openai::ClientConfig::new(url);
+    cfg.api_key = std::env::var(key_env).ok().filter(|k| !k.is_empty());
+    cfg.concurrency = concurrency;
+    cfg.timeout = timeout.unwrap_or(cfg.timeout);
+    cfg.max_retries = retries;
+    Ok(aha_openai::Client::new(cfg)?)
+}
+
+/// Loads the tokenizer: `--tokenizer`, else the model's own (GGUF metadata, a Hugging Face
+/// directory's tokenizer.json, or a tokenizer.json beside an aha .safetensors file).
+pub fn load_tokenizer(
+    model: &Path,
+    tokenizer: Option<&Path>,
+) -> anyhow::Result<(aha_tokenizer::Tokenizer, PathBuf)> {
+    aha_tokenizer::Tokenizer::for_model(model, tokenizer)
+        .with_context(|| format!("loading the tokenizer of {}", model.display()))
+}
+
+/// A progress bar of `len` steps with `template`, drawn on stderr when it is a terminal.
+pub fn bar(len: u64, template: &str) -> indicatif::ProgressBar {
+    let bar = if std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::new(len)
+    } else {
+        indicatif::ProgressBar::hidden()
     };
-    let parsed: aha_hub::ModelName = name.parse()?;
-    let files = hub()?
-        .model(&parsed)
-        .with_context(|| format!("model hf:{name}"))?;
-    eprintln!("aha: hf:{name} -> {}", files.path().display());
-    Ok(files.path().to_path_buf())
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(template)
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
 }
 
 /// The model flags `aha train`, `aha sft` and `aha serve-model` share.

@@ -1,16 +1,15 @@
 //! `aha probe`: the study's epoch-0 experiment on a model run in-process (`--model PATH`) or
-//! behind an OpenAI-compatible server (`--server URL`): sample every question of a dataset under each template and temperature (resumable), then
-//! grade and analyse into `DIR/graded.jsonl`, `DIR/summary.json` and a terminal table.
+//! behind an OpenAI-compatible server (`--server URL`): sample every question of a dataset under
+//! each template and temperature (resumable), then grade and analyse into `DIR/graded.jsonl`, `DIR/summary.json` and a terminal table.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use aha_data::Template;
-use aha_openai::{Client, ClientConfig};
 use aha_probe::{JudgeSettings, ProbeConfig, SweepOptions};
 use aha_reflect::judge::STUDY_JUDGE_MODEL;
-use aha_reflect::{KeywordDetector, Keywords, MatchMode};
+use aha_reflect::{KeywordDetector, Keywords};
 use aha_sample::{EmbeddedSampler, OpenAiSampler, Sampler};
 use anyhow::Context;
 
@@ -110,10 +109,11 @@ pub struct Args {
 /// Runs `aha probe`.
 pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
-    let (mut ds, data) = args.dataset.load(&args.dataset.data)?;
-    if let Some(q) = args.limit {
-        ds = ds.limited(q);
-    }
+    let data = args.dataset.load(&args.dataset.data)?;
+    let ds = match args.limit {
+        Some(q) => data.dataset.limited(q),
+        None => data.dataset,
+    };
     ds.check_unique_ids()?;
     if let Some(m) = &args.model {
         args.model = Some(super::resolve_model(m)?);
@@ -123,35 +123,32 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         "{}: no problems to probe",
         args.dataset.data.display()
     );
-    let templates = args
-        .templates
-        .iter()
+    let templates = (args.templates.iter())
         .map(|t| Template::resolve(t))
         .collect::<Result<Vec<_>, _>>()?;
 
     let sampler: Box<dyn Sampler> = match (&args.server, &args.model) {
         (Some(server), _) => {
-            let mut cfg = ClientConfig::new(server);
-            cfg.api_key = std::env::var(&args.api_key_env).ok();
-            cfg.concurrency = args.concurrency;
-            cfg.timeout = Duration::from_secs(args.timeout_s);
-            cfg.max_retries = args.retries;
-            let name = args.model_name.as_deref().unwrap_or_default();
-            Box::new(OpenAiSampler::new(Client::new(cfg)?, name))
+            let timeout = Some(Duration::from_secs(args.timeout_s));
+            let client = super::openai_client(
+                server,
+                &args.api_key_env,
+                args.concurrency,
+                timeout,
+                args.retries,
+            )?;
+            Box::new(OpenAiSampler::new(
+                client,
+                args.model_name.as_deref().unwrap_or_default(),
+            ))
         }
         (None, Some(model)) => {
             let loaded = Instant::now();
-            let s = EmbeddedSampler::load_with(
-                model,
-                args.tokenizer.as_deref(),
-                &args.kernels.load_options(),
-            )?
-            .with_max_batch(args.concurrency);
-            eprintln!(
-                "aha probe: loaded {} ({:.1} s)",
-                model.display(),
-                loaded.elapsed().as_secs_f64()
-            );
+            let opts = args.kernels.load_options();
+            let s = EmbeddedSampler::load_with(model, args.tokenizer.as_deref(), &opts)?
+                .with_max_batch(args.concurrency);
+            let secs = loaded.elapsed().as_secs_f64();
+            eprintln!("aha probe: loaded {} ({secs:.1} s)", model.display());
             Box::new(s)
         }
         (None, None) => anyhow::bail!("give --server URL or --model PATH"),
@@ -160,7 +157,7 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     let config = ProbeConfig {
         schema_version: aha_probe::CONFIG_SCHEMA_VERSION,
         sampler: sampler.describe(),
-        data,
+        data: data.source,
         split: args.dataset.split.clone(),
         question_field: args.dataset.question_field.clone(),
         answer_field: args.dataset.answer_field.clone(),
@@ -177,6 +174,7 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         batch_samples: args.batch,
         progress: true,
     };
+    let responses = args.out.join("responses.jsonl");
     let report = aha_probe::run_sweep(
         &args.out,
         &config,
@@ -188,7 +186,7 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     .with_context(|| {
         format!(
             "probe stopped; rerun the same command to continue from {}",
-            args.out.join("responses.jsonl").display()
+            responses.display()
         )
     })?;
     eprintln!(
@@ -196,21 +194,17 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
         report.total,
         report.resumed,
         report.sampled,
-        args.out.join("responses.jsonl").display()
+        responses.display()
     );
 
     let keywords = Keywords::from_spec(&args.keywords)?;
-    let mode = MatchMode::from(args.match_mode);
-    let detector = KeywordDetector::new(&keywords, mode)?;
+    let detector = KeywordDetector::new(&keywords, args.match_mode)?;
     let judge = match &args.judge_url {
         Some(url) => {
-            let mut cfg = ClientConfig::new(url);
-            cfg.api_key = std::env::var(&args.judge_key_env).ok();
-            cfg.concurrency = args.judge_concurrency;
-            cfg.max_retries = args.retries;
+            let (n, retries) = (args.judge_concurrency, args.retries);
             Some(JudgeSettings {
                 judge: aha_sample::OpenAiJudge {
-                    client: Client::new(cfg)?,
+                    client: super::openai_client(url, &args.judge_key_env, n, None, retries)?,
                     model: args.judge_model.clone(),
                 },
                 cache: args.out.join("judge-cache.jsonl"),

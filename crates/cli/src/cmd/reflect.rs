@@ -1,22 +1,18 @@
-//! `aha reflect`: flags → [`aha_reflect::lines`] (keywords, SSR, typed records) and the judge
-//! runner ([`aha_reflect::judge::ask_cached`] over [`aha_sample::OpenAiJudge`]), then the study's
-//! aggregate tables. See [`aha_reflect::lines`] for the input fields. A malformed line yields an
+//! `aha reflect`: flags → [`aha_reflect::lines`] (reading, keywords, SSR, typed records) and the
+//! judge runner ([`aha_reflect::lines::judge_lines`] over [`aha_sample::OpenAiJudge`]), then the
+//! study's aggregate tables. See [`aha_reflect::lines`] for the input fields. A malformed line yields an
 //! error record naming line and field; the run goes on and exits 1.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::io::{BufReader, BufWriter, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use aha_openai::{Client, ClientConfig};
-use aha_reflect::aggregate::{ResponseRecord, summarize};
 use aha_reflect::judge::{self, JudgeCache};
-use aha_reflect::lines::{InputLine, LineAnalysis, RECORD_SCHEMA_VERSION, judge_lines};
-use aha_reflect::{KeywordDetector, Keywords, MatchMode};
+use aha_reflect::{KeywordDetector, Keywords, lines};
 use aha_verify::MathOptions;
 use anyhow::Context;
-use serde_json::json;
 
 /// Files with more lines than this get a progress bar.
 const PROGRESS_MIN_LINES: usize = 1_000;
@@ -80,62 +76,49 @@ pub struct Args {
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let keywords = Keywords::from_spec(&args.keywords)?;
-    let mode = MatchMode::from(args.match_mode);
-    let detector = KeywordDetector::new(&keywords, mode)?;
-    let keyword_set = keywords.label();
+    let detector = KeywordDetector::new(&keywords, args.match_mode)?;
     let opts = MathOptions::default();
     let tokenizer = match &args.tokenizer {
-        None => None,
         Some(p) if p.extension().is_some_and(|e| e == "gguf") => {
             Some(aha_tokenizer::Tokenizer::from_gguf_file(p)?)
         }
         Some(p) => Some(aha_tokenizer::Tokenizer::from_tokenizer_json(p)?),
+        None => None,
     };
+    let count = |t: &str| -> Result<usize, String> {
+        let tok = tokenizer.as_ref().ok_or("no tokenizer")?;
+        tok.encode_plain(t, false)
+            .map(|ids| ids.len())
+            .map_err(|e| e.to_string())
+    };
+    let count = tokenizer
+        .is_some()
+        .then_some(&count as &dyn Fn(&str) -> Result<usize, String>);
 
     let file = File::open(&args.input)
         .with_context(|| format!("cannot open input {}", args.input.display()))?;
-    let mut rows: Vec<Result<LineAnalysis, String>> = Vec::new();
-    // Lines are read as bytes so that one line of invalid UTF-8 is an error record, not the end
-    // of the run.
-    let mut raw: Vec<Vec<u8>> = Vec::new();
-    let mut reader = BufReader::new(file);
-    loop {
-        let mut buf = Vec::new();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .with_context(|| format!("cannot read {}", args.input.display()))?;
-        if n == 0 {
-            break;
-        }
-        if buf.ends_with(b"\n") {
-            buf.pop();
-            if buf.ends_with(b"\r") {
-                buf.pop();
-            }
-        }
-        raw.push(buf);
-    }
-    let bar = progress(raw.len(), "analysing");
+    let raw = lines::read_raw_lines(BufReader::new(file))
+        .with_context(|| format!("cannot read {}", args.input.display()))?;
+    let name = args.input.display().to_string();
+    let bar = if raw.len() < PROGRESS_MIN_LINES {
+        indicatif::ProgressBar::hidden()
+    } else {
+        super::bar(
+            raw.len() as u64,
+            "{msg} {bar:40} {pos}/{len} ({per_sec}, eta {eta})",
+        )
+    };
+    bar.set_message("analysing");
+    let mut rows: Vec<lines::Row> = Vec::with_capacity(raw.len());
     for (i, bytes) in raw.iter().enumerate() {
-        let n = i + 1;
-        let parsed = match std::str::from_utf8(bytes) {
-            Err(e) => Err(format!("invalid UTF-8: {e}")),
-            Ok(t) if t.trim().is_empty() => Err("empty line".to_string()),
-            Ok(t) => InputLine::parse(t, n).and_then(|mut line| {
-                if let (None, Some(tok)) = (line.n_tokens, &tokenizer) {
-                    let ids = tok
-                        .encode_plain(&line.response, false)
-                        .map_err(|e| format!("field `response`: cannot tokenize: {e}"))?;
-                    line.n_tokens = Some(ids.len());
-                }
-                Ok(line)
-            }),
-        };
-        rows.push(
-            parsed
-                .map(|line| LineAnalysis::new(line, &detector, &opts))
-                .map_err(|e| format!("{}:{n}: {e}", args.input.display())),
-        );
+        rows.push(lines::analyse_line(
+            bytes,
+            i + 1,
+            &name,
+            count,
+            &detector,
+            &opts,
+        ));
         bar.inc(1);
     }
     bar.finish_and_clear();
@@ -153,36 +136,18 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         None => Box::new(BufWriter::new(std::io::stdout().lock())),
     };
-    for (i, row) in rows.iter().enumerate() {
-        let record = match row {
-            Ok(a) => serde_json::to_value(a.record(i + 1, &keyword_set))?,
-            Err(e) => {
-                eprintln!("aha reflect: {e}");
-                json!({"schema_version": RECORD_SCHEMA_VERSION, "line": i + 1, "error": e})
-            }
-        };
-        serde_json::to_writer(&mut out, &record)?;
-        out.write_all(b"\n")?;
-    }
-    out.flush()?;
+    lines::write_records(&rows, &keywords.label(), &mut out, &mut |e| {
+        eprintln!("aha reflect: {e}")
+    })?;
     drop(out);
 
     let summary_out = args.summary_out.clone().or_else(|| {
-        (args.summary)
-            .then(|| {
-                args.output
-                    .as_ref()
-                    .map(|o| with_suffix(o, ".summary.json"))
-            })
-            .flatten()
+        let mut s = args.output.clone()?.into_os_string();
+        s.push(".summary.json");
+        args.summary.then(|| PathBuf::from(s))
     });
     if args.summary || summary_out.is_some() {
-        let records: Vec<ResponseRecord> = rows
-            .iter()
-            .filter_map(|r| r.as_ref().ok())
-            .map(LineAnalysis::response_record)
-            .collect();
-        let summary = summarize(&records, &keywords, mode);
+        let summary = lines::summarize_rows(&rows, &keywords, args.match_mode);
         if args.summary {
             let text = summary.render_text();
             if args.output.is_some() {
@@ -197,56 +162,30 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             serde_json::to_writer_pretty(BufWriter::new(f), &summary)?;
         }
     }
-    Ok(if failures > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(ExitCode::from(u8::from(failures > 0)))
 }
 
-fn with_suffix(p: &Path, suffix: &str) -> PathBuf {
-    let mut s = p.as_os_str().to_owned();
-    s.push(suffix);
-    PathBuf::from(s)
-}
-
-fn progress(len: usize, what: &'static str) -> indicatif::ProgressBar {
-    if len < PROGRESS_MIN_LINES {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(len as u64);
-    if let Ok(style) =
-        indicatif::ProgressStyle::with_template("{msg} {bar:40} {pos}/{len} ({per_sec}, eta {eta})")
-    {
-        bar.set_style(style);
-    }
-    bar.set_message(what);
-    bar
-}
-
-/// Judges every good line ([`aha_reflect::lines::judge_lines`] over the OpenAI client), storing
-/// replies in the rows. Returns the number of lines whose judging failed.
-fn run_judge(
-    args: &Args,
-    url: &str,
-    rows: &mut [Result<LineAnalysis, String>],
-) -> anyhow::Result<usize> {
+/// Judges every good line ([`lines::judge_lines`] over the OpenAI client), storing replies in
+/// the rows. Returns the number of lines whose judging failed.
+fn run_judge(args: &Args, url: &str, rows: &mut [lines::Row]) -> anyhow::Result<usize> {
     let mut cache = JudgeCache::open(&args.judge_cache)?;
-    let mut cfg = ClientConfig::new(url);
-    cfg.api_key = std::env::var(&args.judge_key_env)
-        .ok()
-        .filter(|k| !k.is_empty());
-    if cfg.api_key.is_none() && url.starts_with("https://") {
+    let timeout = Some(Duration::from_secs(args.judge_timeout_s));
+    let client = super::openai_client(
+        url,
+        &args.judge_key_env,
+        args.judge_concurrency,
+        timeout,
+        args.judge_retries,
+    )?;
+    let key = std::env::var(&args.judge_key_env).unwrap_or_default();
+    if url.starts_with("https://") && key.is_empty() {
         eprintln!(
             "aha reflect: warning: ${} is not set; sending judge requests without an API key",
             args.judge_key_env
         );
     }
-    cfg.concurrency = args.judge_concurrency;
-    cfg.timeout = Duration::from_secs(args.judge_timeout_s);
-    cfg.max_retries = args.judge_retries;
     let backend = aha_sample::OpenAiJudge {
-        client: Client::new(cfg)?,
+        client,
         model: args.judge_model.clone(),
     };
     let bar = indicatif::ProgressBar::hidden();
@@ -255,7 +194,7 @@ fn run_judge(
     {
         bar.set_style(style);
     }
-    let failures = judge_lines(
+    let failures = lines::judge_lines(
         rows,
         args.judge_answering,
         &backend,

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::ValueEnum;
 
-use aha_reflect::{KeywordDetector, Keywords, MatchMode};
+use aha_reflect::{KeywordDetector, Keywords};
 use aha_reward_server::{AhaScorer, ServeConfig, Task, Template};
 use aha_verify::{CountdownOptions, RewardScheme};
 
@@ -31,9 +31,10 @@ pub struct Args {
     /// Grading jobs at once (default: the number of cores).
     #[arg(long)]
     workers: Option<usize>,
-    /// Math rewards: `binary` (1/0) or `simplerl` (1 correct, -0.5 wrong, -1 no answer).
-    #[arg(long, value_enum, default_value_t = SchemeArg::Binary)]
-    reward_scheme: SchemeArg,
+    /// Math rewards: `binary` (1/0) or `simplerl` (1 correct, -0.5 wrong, -1 no answer;
+    /// `simple_rl` is the Python package's older spelling).
+    #[arg(long, value_enum, default_value_t = RewardScheme::Binary)]
+    reward_scheme: RewardScheme,
     /// Largest request body in bytes (larger → 413).
     #[arg(long, default_value_t = 16 * 1024 * 1024)]
     max_body_bytes: usize,
@@ -88,14 +89,6 @@ enum TemplateArg {
     None,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum SchemeArg {
-    Binary,
-    /// `simple_rl` is the Python package's older spelling.
-    #[value(alias = "simple_rl")]
-    Simplerl,
-}
-
 /// Runs the subcommand.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let keywords = match &args.keywords_file {
@@ -103,17 +96,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("reading keywords from {}", path.display()))?,
         None => Keywords::from_spec(&args.keywords)?,
     };
-    let mode = MatchMode::from(args.keyword_match);
-    let detector = KeywordDetector::new(&keywords, mode).context("building keyword detector")?;
+    let detector =
+        KeywordDetector::new(&keywords, args.keyword_match).context("building keyword detector")?;
     let template = match args.template {
         TemplateArg::R1 => Template::R1,
         TemplateArg::QwenMath => Template::QwenMath,
         TemplateArg::None => Template::None,
     };
-    let scheme = match args.reward_scheme {
-        SchemeArg::Binary => RewardScheme::Binary,
-        SchemeArg::Simplerl => RewardScheme::SimpleRl,
-    };
+    let scheme = args.reward_scheme;
     let countdown = CountdownOptions {
         strict: args.countdown_strict,
     };
@@ -175,7 +165,7 @@ mod tests {
         for spelling in ["simplerl", "simple_rl"] {
             let cli = Cli::try_parse_from(["aha", "--reward-scheme", spelling])
                 .unwrap_or_else(|e| panic!("{spelling}: {e}"));
-            assert!(matches!(cli.args.reward_scheme, SchemeArg::Simplerl));
+            assert_eq!(cli.args.reward_scheme, RewardScheme::SimpleRl);
         }
         assert!(Cli::try_parse_from(["aha", "--reward-scheme", "simple-rl-ish"]).is_err());
     }

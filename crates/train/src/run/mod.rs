@@ -17,6 +17,7 @@
 //! equal to an uninterrupted run's, timing fields aside.
 mod config;
 mod dir;
+mod progress;
 mod records;
 
 pub use config::*;
@@ -24,6 +25,7 @@ use dir::*;
 pub use dir::{
     CHECKPOINTS_DIR, CONFIG_FILE, FINAL_FILE, FINAL_WEIGHTS, METRICS_FILE, SAMPLES_FILE,
 };
+pub use progress::ProgressUpdate;
 pub use records::*;
 
 use std::path::{Path, PathBuf};
