@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use aha_reflect::{Keywords, SsrCategory};
 use serde_json::{Map, Value};
 
 use crate::chart::{self, BarChart, Dash, DualChart, LineChart, Series};
@@ -13,8 +14,20 @@ use crate::load::{Group, Metrics, ProbeRun, Run, TrainRun};
 /// Sample responses shown per category and run.
 const SAMPLES_PER_CATEGORY: usize = 3;
 
-/// SSR categories in the study's order (docs/pipeline.md).
-const SSR_CATEGORIES: [&str; 6] = ["C->C", "W->C", "C->W", "W->W", "no_prior_answer", "none"];
+/// The SSR categories a chart or table shows, from aha-reflect's one list: every outcome but an
+/// unreadable gold (which says nothing about reflection), in the study's order (docs/pipeline.md:
+/// the reflective outcomes, then `none`). With `reflective_only`, without `none` (no keyword:
+/// most responses, which would flatten the rest; the tables have it).
+fn ssr_categories(reflective_only: bool) -> Vec<&'static str> {
+    let mut cats: Vec<SsrCategory> = SsrCategory::ALL
+        .into_iter()
+        .filter(|c| *c != SsrCategory::GoldUnparseable)
+        .filter(|c| !(reflective_only && *c == SsrCategory::None))
+        .collect();
+    // A stable sort: the reflective outcomes keep their order, `none` goes last.
+    cats.sort_by_key(|c| *c == SsrCategory::None);
+    cats.into_iter().map(SsrCategory::as_str).collect()
+}
 
 /// Series longer than this get a smoothed line over the faint raw one.
 const SMOOTH_MIN_POINTS: usize = 30;
@@ -353,9 +366,9 @@ fn probe_figures(probes: &[&ProbeRun]) -> Result<Vec<Figure>> {
         .iter()
         .filter(|(_, _, o)| !o.ssr.is_empty())
         .map(|(label, _, o)| {
-            let vals = SSR_CATEGORIES
-                .iter()
-                .map(|c| o.ssr.get(*c).copied().unwrap_or(0) as f64)
+            let vals = ssr_categories(false)
+                .into_iter()
+                .map(|c| o.ssr.get(c).copied().unwrap_or(0) as f64)
                 .collect();
             (label.clone(), vals)
         })
@@ -366,7 +379,10 @@ fn probe_figures(probes: &[&ProbeRun]) -> Result<Vec<Figure>> {
         BarChart {
             title: "SSR categories (log scale)".into(),
             y_label: "responses".into(),
-            categories: SSR_CATEGORIES.iter().map(|c| c.to_string()).collect(),
+            categories: ssr_categories(false)
+                .into_iter()
+                .map(String::from)
+                .collect(),
             groups: ssr_groups,
             log_y: true,
         },
@@ -392,6 +408,9 @@ fn ssr_pct(ssr: &BTreeMap<String, f64>, category: &str) -> Option<f64> {
 }
 
 fn train_figures(runs: &[&TrainRun], opts: &Options) -> Result<Vec<Figure>> {
+    use SsrCategory::{
+        CorrectToCorrect as CC, CorrectToWrong as CW, WrongToCorrect as WC, WrongToWrong as WW,
+    };
     type Get = fn(&Metrics) -> Option<f64>;
     let per_run = |parts: &[(&str, Get)]| -> Vec<Series> {
         // One metric: a colour per run. Several: a colour per metric and a dash per run, so
@@ -506,10 +525,10 @@ fn train_figures(runs: &[&TrainRun], opts: &Options) -> Result<Vec<Figure>> {
         "Self-reflection outcomes (SSR) vs step",
         "% of responses",
         per_run(&[
-            ("C->C", |m| ssr_pct(m.ssr.as_ref()?, "C->C")),
-            ("W->C", |m| ssr_pct(m.ssr.as_ref()?, "W->C")),
-            ("C->W", |m| ssr_pct(m.ssr.as_ref()?, "C->W")),
-            ("W->W", |m| ssr_pct(m.ssr.as_ref()?, "W->W")),
+            (CC.as_str(), |m| ssr_pct(m.ssr.as_ref()?, CC.as_str())),
+            (WC.as_str(), |m| ssr_pct(m.ssr.as_ref()?, WC.as_str())),
+            (CW.as_str(), |m| ssr_pct(m.ssr.as_ref()?, CW.as_str())),
+            (WW.as_str(), |m| ssr_pct(m.ssr.as_ref()?, WW.as_str())),
         ]),
     )?;
     line(
@@ -841,16 +860,12 @@ fn ssr_rows(probes: &[&ProbeRun], runs: &[&TrainRun]) -> Vec<SsrRow> {
     rows
 }
 
-/// The SSR categories shown in the before/after chart: every reflective outcome ("none" is
-/// most responses and would flatten the rest; the table has it).
-const SSR_REFLECTIVE: [&str; 5] = ["C->C", "W->C", "C->W", "W->W", "no_prior_answer"];
-
 fn ssr_figure(rows: &[SsrRow]) -> Result<Option<Figure>> {
     let groups = rows
         .iter()
         .map(|r| {
-            let vals = SSR_REFLECTIVE
-                .iter()
+            let vals = ssr_categories(true)
+                .into_iter()
                 .map(|c| ssr_pct(&r.counts, c).unwrap_or(0.0))
                 .collect();
             (r.label.clone(), vals)
@@ -862,7 +877,7 @@ fn ssr_figure(rows: &[SsrRow]) -> Result<Option<Figure>> {
         BarChart {
             title: "SSR before vs after RL (% of responses)".into(),
             y_label: "% of responses".into(),
-            categories: SSR_REFLECTIVE.iter().map(|c| c.to_string()).collect(),
+            categories: ssr_categories(true).into_iter().map(String::from).collect(),
             groups,
             log_y: false,
         },
@@ -873,7 +888,7 @@ fn ssr_table(out: &mut String, rows: &[SsrRow]) {
     out.push_str(
         "<table id=\"tab-ssr-before-after\"><thead><tr><th>responses counted</th><th>total</th>",
     );
-    for c in SSR_CATEGORIES {
+    for c in ssr_categories(false) {
         let _ = write!(out, "<th>{}</th>", escape_html(c));
     }
     out.push_str("<th>W->C share of W->*</th></tr></thead><tbody>");
@@ -884,7 +899,7 @@ fn ssr_table(out: &mut String, rows: &[SsrRow]) {
             "<tr><td>{}</td><td>{total}</td>",
             escape_html(&r.label)
         );
-        for c in SSR_CATEGORIES {
+        for c in ssr_categories(false) {
             let n = r.counts.get(c).copied().unwrap_or(0.0);
             let share = if total > 0.0 { 100.0 * n / total } else { 0.0 };
             let _ = write!(
@@ -1069,7 +1084,42 @@ fn probe_samples(out: &mut String, p: &ProbeRun) {
     }
 }
 
-fn train_samples(out: &mut String, r: &TrainRun, words: &[String]) {
+/// The reflection keywords a training run counted, and their label: its `config.json`'s
+/// `reflection.keywords` (`aha train`), else the `keywords` setting of an `aha analyse` import
+/// (a label such as `paper15@v1`, or a file). A run that records neither (written before the
+/// setting existed, or by a tool that does not say), or whose keyword file is no longer
+/// readable, is highlighted with `paper15`, aha's default and the study's list, and the label
+/// says so.
+pub fn run_keywords(config: &Map<String, Value>) -> Result<(Keywords, String)> {
+    let recorded = config
+        .get("reflection")
+        .and_then(|r| r.get("keywords"))
+        .or_else(|| config.get("keywords"))
+        .and_then(Value::as_str);
+    // A preset's label carries its version (`paper15@v1`); the spec is the name.
+    let spec = recorded.map(|k| match k.split_once("@v") {
+        Some((name, _)) if aha_reflect::PRESETS.contains(&name) => name,
+        _ => k,
+    });
+    Ok(match spec.map(|s| (s, Keywords::from_spec(s))) {
+        Some((_, Ok(k))) => {
+            let label = k.label();
+            (k, label)
+        }
+        Some((s, Err(e))) => (
+            Keywords::preset("paper15")?,
+            format!("paper15 (the run's keywords {s} could not be read: {e})"),
+        ),
+        None => (
+            Keywords::preset("paper15")?,
+            "paper15 (the run does not record its keywords)".into(),
+        ),
+    })
+}
+
+fn train_samples(out: &mut String, r: &TrainRun) -> Result<()> {
+    let (keywords, label) = run_keywords(&r.config)?;
+    let words = keywords.words();
     let mut by_cat: BTreeMap<String, Vec<&crate::load::TrainSample>> = BTreeMap::new();
     // Latest samples first: the end of training is what a reader checks.
     let mut sorted: Vec<_> = r.samples.iter().collect();
@@ -1082,7 +1132,12 @@ fn train_samples(out: &mut String, r: &TrainRun, words: &[String]) {
             v.push(s);
         }
     }
-    let _ = write!(out, "<h3>{}</h3>", escape_html(&r.name));
+    let _ = write!(
+        out,
+        "<h3>{}</h3><p class=\"meta\">highlighted keywords: {}</p>",
+        escape_html(&r.name),
+        escape_html(&label)
+    );
     for (cat, samples) in by_cat {
         let _ = write!(out, "<h4>{}</h4>", escape_html(&cat));
         for s in samples {
@@ -1095,6 +1150,7 @@ fn train_samples(out: &mut String, r: &TrainRun, words: &[String]) {
             );
         }
     }
+    Ok(())
 }
 
 const CSS: &str = "
@@ -1253,11 +1309,8 @@ pub fn build_with(runs: &[Run], opts: &Options) -> Result<Report> {
     for p in &probes {
         probe_samples(&mut h, p);
     }
-    if trains.iter().any(|t| !t.samples.is_empty()) {
-        let words = aha_reflect::Keywords::preset("paper15")?.words().to_vec();
-        for t in trains.iter().filter(|t| !t.samples.is_empty()) {
-            train_samples(&mut h, t, &words);
-        }
+    for t in trains.iter().filter(|t| !t.samples.is_empty()) {
+        train_samples(&mut h, t)?;
     }
     h.push_str("</section></body></html>\n");
     let mut figures = probe_figs;

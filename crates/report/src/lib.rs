@@ -10,5 +10,7 @@ mod html;
 pub mod load;
 
 pub use error::{Error, Result};
-pub use html::{Figure, Options, Report, build, build_with, escape_html, highlight_keywords};
+pub use html::{
+    Figure, Options, Report, build, build_with, escape_html, highlight_keywords, run_keywords,
+};
 pub use load::{Run, load_dir};

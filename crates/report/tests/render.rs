@@ -403,3 +403,55 @@ fn several_runs_of_one_metric_share_its_colour_and_differ_in_dash() {
     // blue = "all" of both runs: grpo's one solid line, dr-grpo's dashes, legend swatches
     assert!(strokes(&length, blue) > 10, "{}", strokes(&length, blue));
 }
+
+/// The grpo fixture copied into a temp dir with `config.json` replaced by `config`.
+fn grpo_with_config(config: &str) -> (tempfile::TempDir, Run) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for f in ["metrics.jsonl", "samples.jsonl"] {
+        std::fs::copy(fixture("grpo").join(f), dir.path().join(f)).expect("copy");
+    }
+    std::fs::write(dir.path().join("config.json"), config).expect("config");
+    let run = load_dir(dir.path()).expect("run loads");
+    (dir, run)
+}
+
+#[test]
+fn samples_highlight_the_keywords_the_run_counted() {
+    // paper15 has `recheck` but not `wait`; simplerl has both.
+    let (_d, run) =
+        grpo_with_config(r#"{"schema_version": 1, "reflection": {"keywords": "simplerl"}}"#);
+    let html = build(&[run]).expect("report").html;
+    assert!(
+        html.contains("<mark>Wait</mark>, let me <mark>recheck</mark>: 2*3=6."),
+        "simplerl's `wait` is highlighted"
+    );
+    assert!(html.contains("highlighted keywords: simplerl@v1"));
+    // An `aha analyse` import records the label with its version.
+    let (_d, run) = grpo_with_config(r#"{"keywords": "simplerl@v1", "engine": "verl"}"#);
+    let html = build(&[run]).expect("report").html;
+    assert!(html.contains("<mark>Wait</mark>, let me <mark>recheck</mark>"));
+    // A run that does not say falls back to paper15 and the page says so.
+    let html = build(&load_all()).expect("report").html;
+    assert!(html.contains("Wait, let me <mark>recheck</mark>"));
+    assert!(html.contains("paper15 (the run does not record its keywords)"));
+}
+
+#[test]
+fn a_keyword_file_that_is_gone_falls_back_to_paper15_and_says_why() {
+    let (_d, run) = grpo_with_config(
+        r#"{"reflection": {"keywords": "/nonexistent/my-keywords.txt", "mode": "word"}}"#,
+    );
+    let Run::Train(t) = &run else {
+        panic!("a training run")
+    };
+    let (k, label) = aha_report::run_keywords(&t.config).expect("fallback");
+    assert_eq!(k.name(), "paper15");
+    assert!(
+        label.starts_with(
+            "paper15 (the run's keywords /nonexistent/my-keywords.txt could not be read"
+        ),
+        "{label}"
+    );
+    let html = build(&[run]).expect("report").html;
+    assert!(html.contains("Wait, let me <mark>recheck</mark>"));
+}
