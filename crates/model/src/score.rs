@@ -15,7 +15,7 @@ pub enum ScoreHead {
     /// `Chunked`.
     Full,
     /// This many rows at a time, with a hand-written backward that recomputes each chunk's
-    /// logits ([`crate::head`]); the default of [`Model::score`].
+    /// logits (`crates/model/src/head.rs`); the default of [`Model::score`].
     Chunked(usize),
 }
 
