@@ -90,7 +90,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         aha_analyse::Settings::new(aha_reflect::Keywords::from_spec(&args.keywords)?);
     settings.task = args.task;
     settings.answer = args.answer_format;
-    settings.match_mode = args.match_mode.into();
+    settings.match_mode = args.match_mode;
     settings.max_tokens = args.max_tokens;
     settings.engine_correct_at = args.engine_correct_at;
     settings.ema = args.ema;
