@@ -174,6 +174,17 @@ fn pathological_inputs_are_bounded() {
             "1",
         ),
         ("\\binom{10}{3111111111111111111111x}".into(), "\\binom{10}{3}"),
+        // Found by the fuzz targets: sums and products of 20,000-bit fractions, one budget step
+        // each, took seconds.
+        (
+            "3/486^3222rac111111+++6103/286^3222rac111111100006.1711787+111100006.1711787++38281"
+                .into(),
+            "1",
+        ),
+        (
+            "(a+5)(b+63.710584329735)^12^20X(xz+1)^12".into(),
+            "(a+5)(b+63.710584329735)^{240}X(xz+1)^{12}+1",
+        ),
         (
             format!("{}x{}", "\\sqrt{".repeat(200), "}".repeat(200)),
             "1",

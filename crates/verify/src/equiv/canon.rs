@@ -120,6 +120,9 @@ impl Poly {
         b.charge(other.terms.len() as u64 + 1)?;
         let mut r = self.clone();
         for (m, c) in &other.terms {
+            if let Some(old) = r.terms.get(m) {
+                b.charge(coef_work(old, c))?;
+            }
             r.add_term(m.clone(), c.clone());
         }
         check_size(&r)?;
@@ -149,9 +152,13 @@ impl Poly {
         let mut r = Poly::default();
         for (ma, ca) in &self.terms {
             for (mb, cb) in &other.terms {
-                b.charge(1 + (ma.len() + mb.len()) as u64)?;
+                b.charge(1 + (ma.len() + mb.len()) as u64 + coef_work(ca, cb))?;
                 let (k, m) = mono_mul(ma, mb, b)?;
-                r.add_term(m, number::qmul(&number::qmul(ca, cb), &k));
+                let c = number::qmul(&number::qmul(ca, cb), &k);
+                if let Some(old) = r.terms.get(&m) {
+                    b.charge(coef_work(old, &c))?;
+                }
+                r.add_term(m, c);
             }
             check_size(&r)?;
         }
@@ -165,6 +172,16 @@ impl Poly {
             None => (Q::zero(), Poly::default()),
         }
     }
+}
+
+/// Budget steps for one sum or product of two coefficients beyond the step itself. Reducing a
+/// big fraction costs about (limbs of one) × (limbs of the other), so huge coefficients spend
+/// the budget as their work grows: the fuzzer found sums of 20,000-bit fractions that took
+/// seconds while charging one step each. Word-sized coefficients cost nothing extra.
+fn coef_work(a: &Q, b: &Q) -> u64 {
+    let la = number::bits(a) / 64 + 1;
+    let lb = number::bits(b) / 64 + 1;
+    la.saturating_mul(lb) / 8
 }
 
 pub(super) fn check_size(p: &Poly) -> Result<()> {
