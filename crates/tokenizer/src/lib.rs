@@ -386,6 +386,19 @@ impl Tokenizer {
         self.vocab.token_bytes(id)
     }
 
+    /// Bytes a byte-level BPE vocabulary has no single-byte token for. Text holding such a byte
+    /// loses it on encode, as in llama.cpp (SmolLM2's GGUF lacks six ASCII control bytes and
+    /// some bytes that never occur in UTF-8), so it cannot round-trip. Empty for the other
+    /// kinds, which fall back to `<0xNN>` tokens or leave it to `tokenizer.json`.
+    pub fn bytes_without_token(&self) -> Vec<u8> {
+        if !matches!(self.backend, Backend::Bpe(_)) {
+            return Vec::new();
+        }
+        (0..=255u8)
+            .filter(|&b| self.vocab.id(&bpe::byte_to_char(b).to_string()).is_none())
+            .collect()
+    }
+
     /// The model's own chat template source, if its files carry one.
     pub fn chat_template_source(&self) -> Option<&str> {
         self.specials.chat_template.as_deref()

@@ -58,3 +58,36 @@ fn bpe_round_trips_every_byte_its_vocabulary_has() {
         "(3, \\in\u{0}y)"
     );
 }
+
+#[test]
+fn bpe_text_round_trips_unless_it_holds_a_byte_without_token() {
+    let Some(path) = model_path("SmolLM2-135M-Instruct.Q4_1.gguf") else {
+        return;
+    };
+    let t = Tokenizer::from_gguf_file(&path).unwrap();
+    let missing = t.bytes_without_token();
+    eprintln!("bytes without a token: {missing:02x?}");
+    // The ASCII ones are exactly those the test above finds dropped.
+    let ascii: Vec<u8> = missing.iter().copied().filter(|b| *b < 0x80).collect();
+    assert_eq!(ascii, [0x04, 0x06, 0x13, 0x14, 0x16, 0x1d]);
+    // Every character in a sweep of the code space (every plane, step 97) round-trips exactly
+    // when none of its UTF-8 bytes lacks a token; the fuzzer found U+85EFB (bytes f2 85 bb bb).
+    let mut held = 0;
+    for cp in (0x80u32..0x11_0000).step_by(97).chain([0x85efb]) {
+        let Some(c) = char::from_u32(cp) else {
+            continue;
+        };
+        let s = format!("a{c}b");
+        let ok = t.decode(&t.encode_plain(&s, false).unwrap()) == s;
+        let mut buf = [0u8; 4];
+        let lacks = c
+            .encode_utf8(&mut buf)
+            .bytes()
+            .any(|b| missing.contains(&b));
+        if !lacks {
+            assert!(ok, "U+{cp:04X} has every byte yet does not round-trip");
+            held += 1;
+        }
+    }
+    assert!(held > 5_000, "{held}");
+}
