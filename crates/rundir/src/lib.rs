@@ -87,14 +87,24 @@ pub fn tmp_path(path: &Path) -> PathBuf {
     PathBuf::from(tmp)
 }
 
-/// Writes `bytes` to `path` atomically and durably (see the crate docs).
+/// Writes `bytes` to `path` atomically and durably (see the crate docs). On failure (a full
+/// disk, a file-size limit) the temporary is removed and `path` is left as it was; the error
+/// names `path`, the file the caller asked for.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = tmp_path(path);
-    let mut f = File::create(&tmp).map_err(io(&tmp))?;
-    f.write_all(bytes).map_err(io(&tmp))?;
-    f.sync_all().map_err(io(&tmp))?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(io(path))?;
+    let written = File::create(&tmp).and_then(|mut f| {
+        f.write_all(bytes)?;
+        f.sync_all()
+    });
+    if let Err(e) = written {
+        // Best effort: a temporary that cannot be removed is overwritten by the next write.
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(path)(e));
+    }
+    if let Err(e) = std::fs::rename(&tmp, path) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(path)(e));
+    }
     sync_parent(path)
 }
 
@@ -174,14 +184,26 @@ impl JsonlAppender {
         }
     }
 
-    /// Appends `values`, one line each, in one write, then fsyncs the data.
+    /// Appends `values`, one line each, in one write, then fsyncs the data. On failure (a full
+    /// disk, a file-size limit) the file is cut back to its length before the call, so it
+    /// never ends in a partial line that a reader would see as torn.
     pub fn append<T: Serialize>(&mut self, values: &[T]) -> Result<()> {
         if values.is_empty() {
             return Ok(());
         }
         let buf = jsonl(&self.path, values)?;
-        self.file.write_all(&buf).map_err(io(&self.path))?;
-        self.file.sync_data().map_err(io(&self.path))
+        let before = self.file.metadata().map_err(io(&self.path))?.len();
+        let appended = self
+            .file
+            .write_all(&buf)
+            .and_then(|()| self.file.sync_data());
+        if let Err(e) = appended {
+            // A write that filled the disk can have landed in part. Cutting it off needs no
+            // space; if even that fails, the next reader drops the torn line (`read_jsonl`).
+            let _ = self.file.set_len(before);
+            return Err(io(&self.path)(e));
+        }
+        Ok(())
     }
 }
 
@@ -346,6 +368,21 @@ pub fn check_or_write_config<T: Serialize>(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_failed_atomic_write_names_the_target_and_leaves_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        // The rename fails: the target is a non-empty directory.
+        let p = dir.path().join("summary.json");
+        std::fs::create_dir(&p).unwrap();
+        std::fs::write(p.join("inside"), "x").unwrap();
+        match write_atomic(&p, b"{}") {
+            Err(Error::Io { path, .. }) => assert_eq!(path, p),
+            other => panic!("{other:?}"),
+        }
+        assert!(!tmp_path(&p).exists(), "the temporary is left");
+        assert!(p.join("inside").is_file());
+    }
 
     #[test]
     fn atomic_writes_keep_the_extension_and_leave_no_temporary() {

@@ -228,7 +228,9 @@ impl<'m> Trainer<'m> {
         commit(CHECKPOINT_OPTIMIZER, &|p| {
             let state: std::collections::HashMap<String, candle_core::Tensor> =
                 self.opt.state()?.into_iter().collect();
-            Ok(candle_core::safetensors::save(&state, p)?)
+            // candle's error would not say which file failed (e.g. on a full disk).
+            candle_core::safetensors::save(&state, p)
+                .map_err(|e| io(p, std::io::Error::other(e.to_string())))
         })?;
         let state = TrainerState {
             schema_version: METRICS_SCHEMA_VERSION,

@@ -183,15 +183,22 @@ pub(super) fn save_checkpoint(
     if tmp.exists() {
         std::fs::remove_dir_all(&tmp).map_err(|e| io(&tmp, e))?;
     }
-    trainer.save_checkpoint(&tmp)?;
-    let state = RunState {
-        schema_version: RUN_SCHEMA_VERSION,
-        step,
-        prompt_cursor: step * cfg.prompts_per_step,
-        seed: cfg.seed,
-    };
-    write_atomic(&tmp.join(RUN_STATE_FILE), &to_json(&state, out)?)?;
-    write_atomic(&tmp.join(CONFIG_FILE), &to_json(cfg, out)?)?;
+    let staged = (|| {
+        trainer.save_checkpoint(&tmp)?;
+        let state = RunState {
+            schema_version: RUN_SCHEMA_VERSION,
+            step,
+            prompt_cursor: step * cfg.prompts_per_step,
+            seed: cfg.seed,
+        };
+        write_atomic(&tmp.join(RUN_STATE_FILE), &to_json(&state, out)?)?;
+        write_atomic(&tmp.join(CONFIG_FILE), &to_json(cfg, out)?)
+    })();
+    if let Err(e) = staged {
+        // A half-written checkpoint (a full disk) is of no use: leave no partial files behind.
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
     if dst.exists() {
         std::fs::remove_dir_all(&dst).map_err(|e| io(&dst, e))?;
     }
