@@ -4,7 +4,7 @@
 //! Each connection is one file descriptor and one task, so a client that opens connections and
 //! sends nothing (or trickles a request a byte at a time: slowloris) could otherwise hold every
 //! descriptor the process has and lock everyone else out; a client that announces a body and
-//! never sends it could hold a connection for ever. [`serve`] runs an axum [`Router`] under the
+//! never sends it could hold a connection for ever. [`serve`] runs an axum `Router` under the
 //! limits of [`Limits`], and [`read_body`] (called from each server's body middleware) enforces
 //! the body limits and tells the accept loop that the request is being worked on:
 //!
