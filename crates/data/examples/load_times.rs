@@ -1,5 +1,5 @@
-//! Loads every dataset of the shared data folder (or the paths given) with auto-detection and
-//! prints rows and wall time per file.
+//! Loads every dataset the repository ships in `data/` (or under `AHA_DATA_DIR`, or the paths
+//! given) with auto-detection and prints rows and wall time per file.
 //!
 //! ```sh
 //! cargo run --release -p aha-data --example load_times [-- PATH...]
@@ -11,8 +11,8 @@ use std::time::Instant;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut paths: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();
     if paths.is_empty() {
-        let root = std::env::var_os("AHA_SHARED_DATA").map_or_else(
-            || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
+        let root = std::env::var_os("AHA_DATA_DIR").map_or_else(
+            || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data"),
             PathBuf::from,
         );
         for sub in ["benchmarks", "math", "countdown", "oat-zero"] {
@@ -23,8 +23,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             paths.extend(files);
         }
         let suite = root.join("arrow-evaluation-suite");
-        for split in ["aime", "amc", "math", "minerva", "olympiad_bench"] {
-            paths.push(suite.join(split));
+        // Arrow IPC datasets (HF `save_to_disk` folders), when the folder has them.
+        if suite.is_dir() {
+            for split in ["aime", "amc", "math", "minerva", "olympiad_bench"] {
+                paths.push(suite.join(split));
+            }
         }
     }
     let mut total = 0.0;

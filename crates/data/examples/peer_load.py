@@ -1,4 +1,4 @@
-"""Peer for `load_times`: the same shared files read into Python dicts the way the upstream study
+"""Peer for `load_times`: the same files (the repository's `data/`, or `AHA_DATA_DIR`) read into Python dicts the way the upstream study
 code does (stdlib json for JSON/JSONL, pyarrow for Parquet and Arrow IPC streams). No field
 mapping is done here, so the comparison favours the peer.
 
@@ -14,7 +14,7 @@ import time
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
-ROOT = os.environ.get("AHA_SHARED_DATA") or os.path.join(os.path.dirname(__file__), "../../../../shared/data")
+ROOT = os.environ.get("AHA_DATA_DIR") or os.path.join(os.path.dirname(__file__), "../../../data")
 
 
 def load(path):
@@ -35,7 +35,9 @@ paths = sys.argv[1:]
 if not paths:
     for sub in ["benchmarks", "math", "countdown", "oat-zero"]:
         paths += sorted(glob.glob(os.path.join(ROOT, sub, "*")))
-    paths += [os.path.join(ROOT, "arrow-evaluation-suite", s) for s in ["aime", "amc", "math", "minerva", "olympiad_bench"]]
+    suite = os.path.join(ROOT, "arrow-evaluation-suite")
+    if os.path.isdir(suite):
+        paths += [os.path.join(suite, s) for s in ["aime", "amc", "math", "minerva", "olympiad_bench"]]
 total = 0.0
 for p in paths:
     t = time.perf_counter()

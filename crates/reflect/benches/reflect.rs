@@ -1,8 +1,8 @@
 //! Throughput of keyword analysis and of keyword + SSR analysis, per core (single thread).
 //!
-//! Corpus: the solutions of MATH train (`../shared/data/math/math_train.jsonl`, or
-//! `AHA_SHARED_DATA`), each followed by a reflection paragraph so SSR has work to do; without
-//! the data, the SSR fixtures repeated. Run:
+//! Corpus: the solutions of MATH train (`math/math_train.jsonl` under `AHA_DATA_DIR`, a copy of
+//! the MATH dataset the user provides; the repository does not ship it), each followed by a
+//! reflection paragraph so SSR has work to do; without it, the SSR fixtures repeated. Run:
 //! `cargo bench -p aha-reflect --bench reflect -- --warm-up-time 1 --measurement-time 5`
 
 use std::hint::black_box;
@@ -17,9 +17,9 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 /// (response, gold) pairs.
 fn corpus() -> Vec<(String, String)> {
-    let dir = std::env::var_os("AHA_SHARED_DATA")
+    let dir = std::env::var_os("AHA_DATA_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"));
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data"));
     let opts = MathOptions::default();
     let tail = [
         "\n\nLet me recheck this result once more by substituting back. It holds.",
@@ -39,7 +39,7 @@ fn corpus() -> Vec<(String, String)> {
             })
             .collect();
     }
-    eprintln!("notice: shared data absent; benchmarking the SSR fixtures");
+    eprintln!("notice: no math/math_train.jsonl under AHA_DATA_DIR; benchmarking the SSR fixtures");
     let text = include_str!("../tests/fixtures/ssr_cases.jsonl");
     let cases: Vec<(String, String)> = text
         .lines()
