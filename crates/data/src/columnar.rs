@@ -61,6 +61,8 @@ fn read_arrow_unguarded(path: &Path) -> Result<Vec<Map<String, Value>>> {
     let mut file = open(path)?;
     let mut magic = [0u8; 6];
     let is_file_format = file.read_exact(&mut magic).is_ok() && &magic == ARROW_FILE_MAGIC;
+    // arrow's readers allocate what the headers declare before checking it against the file.
+    crate::ipc_scan::check(path, &mut file, is_file_format)?;
     file.seek(SeekFrom::Start(0)).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,

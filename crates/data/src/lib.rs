@@ -40,6 +40,7 @@
 
 mod columnar;
 mod error;
+mod ipc_scan;
 mod load;
 mod names;
 mod problem;
