@@ -8,6 +8,7 @@ use std::sync::Arc;
 use candle_core::quantized::{GgmlDType, QStorage, QTensor};
 use candle_core::{DType, Device, Tensor, Var};
 
+use crate::attention::AttentionPath;
 use crate::config::ModelConfig;
 use crate::cpu::{CpuKernels, LoadOptions};
 use crate::error::{Error, Result};
@@ -85,6 +86,16 @@ impl Proj {
             }
         }
     }
+}
+
+/// Which keys each query sees in one attention call.
+#[derive(Clone, Copy)]
+enum Pattern<'a> {
+    /// Keys at positions `0..=t` (the last `window` of them, if set), every row at positions
+    /// `0..T`, no cache: the fused attention ([`crate::attention`]).
+    Causal(Option<usize>),
+    /// The additive mask (`None`: every key visible), for the plain expression.
+    Mask(Option<&'a Tensor>),
 }
 
 #[derive(Debug, Clone)]
@@ -551,8 +562,23 @@ impl Model {
         &self,
         input_ids: &Tensor,
         q_pos: &[i64],
+        cache: Option<&mut KvCache>,
+        mode: Mode,
+    ) -> Result<Tensor> {
+        self.forward_hidden_with(input_ids, q_pos, cache, mode, AttentionPath::Fused)
+    }
+
+    /// [`Model::forward_hidden`] with an explicit choice of attention for full-sequence
+    /// passes. [`AttentionPath::Fused`] applies without a cache, on the CPU, with f32
+    /// activations and positions `0..T` in every row (scoring, training); anything else runs
+    /// the plain expression.
+    pub fn forward_hidden_with(
+        &self,
+        input_ids: &Tensor,
+        q_pos: &[i64],
         mut cache: Option<&mut KvCache>,
         mode: Mode,
+        attention: AttentionPath,
     ) -> Result<Tensor> {
         let c = &self.config;
         let (batch, seq) = input_ids.dims2()?;
@@ -562,6 +588,7 @@ impl Model {
                 format!("{} for a {batch}x{seq} batch", q_pos.len()),
             ));
         }
+        let cached = cache.is_some();
         let own_keys: Vec<Vec<i64>>;
         let k_pos: &[Vec<i64>] = match cache.as_deref_mut() {
             Some(cache) => {
@@ -575,8 +602,21 @@ impl Model {
         };
         let any_sliding = self.blocks.iter().any(|b| b.sliding);
         let any_global = self.blocks.iter().any(|b| !b.sliding);
+        let mut x = self.embed.forward(input_ids)?;
+        if c.scale_embeddings {
+            x = (x * (c.hidden_size as f64).sqrt())?;
+        }
+        // The fused attention knows only the plain causal pattern (every row at positions
+        // 0..T, nothing cached), which is what scoring and training run.
+        let fused = attention == AttentionPath::Fused
+            && !cached
+            && self.device.is_cpu()
+            && x.dtype() == DType::F32
+            && q_pos
+                .chunks(seq.max(1))
+                .all(|row| row.iter().enumerate().all(|(i, &p)| p == i as i64));
         let mask = |present: bool, window: Option<usize>| -> Result<Option<Tensor>> {
-            if present && mask_needed(q_pos, k_pos, seq, window) {
+            if present && !fused && mask_needed(q_pos, k_pos, seq, window) {
                 Ok(Some(attention_mask(
                     q_pos,
                     k_pos,
@@ -613,10 +653,6 @@ impl Model {
             None
         };
 
-        let mut x = self.embed.forward(input_ids)?;
-        if c.scale_embeddings {
-            x = (x * (c.hidden_size as f64).sqrt())?;
-        }
         for (i, block) in self.blocks.iter().enumerate() {
             let (mask, rope) = if block.sliding {
                 (local_mask.as_ref(), local_rope.as_ref())
@@ -628,10 +664,15 @@ impl Model {
                 return Err(Error::invalid("model", "internal: missing rotary table"));
             };
             let h = rms_norm(&x, &block.attn_norm, c.rms_norm_eps, mode)?;
+            let pattern = if fused {
+                Pattern::Causal(block.sliding.then_some(c.sliding_window).flatten())
+            } else {
+                Pattern::Mask(mask)
+            };
             let mut a = self.attention(
                 &block.attn,
                 &h,
-                (rope, mask),
+                (rope, pattern),
                 cache.as_deref_mut().map(|c| (c, i)),
                 mode,
             )?;
@@ -692,7 +733,7 @@ impl Model {
         &self,
         a: &Attention,
         x: &Tensor,
-        (rope, mask): (&Rope, Option<&Tensor>),
+        (rope, pattern): (&Rope, Pattern<'_>),
         cache: Option<(&mut KvCache, usize)>,
         mode: Mode,
     ) -> Result<Tensor> {
@@ -714,8 +755,20 @@ impl Model {
         let q = heads(q, c.num_heads, &a.q_norm)?;
         let k = heads(k, c.num_kv_heads, &a.k_norm)?;
         let v = heads(v, c.num_kv_heads, &None)?;
-        let q = (rope.apply(&q, mode)? * c.query_pre_attn_scalar.powf(-0.5))?;
+        let scale = c.query_pre_attn_scalar.powf(-0.5);
+        let q = rope.apply(&q, mode)?;
         let k = rope.apply(&k, mode)?;
+        let mask = match pattern {
+            Pattern::Causal(window) => {
+                // (B, H, T, hd) → (B, T, H·hd), as `attend` returns it.
+                let out = crate::attention::causal_attention(&q, &k, &v, scale, window)?;
+                let (h, hd) = (c.num_heads, c.head_dim);
+                let out = out.transpose(1, 2)?.contiguous()?.reshape((b, t, h * hd))?;
+                return a.o.forward(&out);
+            }
+            Pattern::Mask(mask) => mask,
+        };
+        let q = (q * scale)?;
         let (k, v) = match cache {
             Some((cache, layer)) => cache.append(layer, &k, &v)?,
             // Batched matmul needs each (S, hd) matrix laid out densely.

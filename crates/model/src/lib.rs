@@ -40,6 +40,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod attention;
 pub mod checkpoint;
 pub mod config;
 pub mod cpu;
@@ -61,6 +62,7 @@ pub mod sampling;
 pub mod score;
 mod tiny;
 
+pub use attention::AttentionPath;
 pub use checkpoint::AHA_FORMAT;
 pub use config::{Activation, Arch, ModelConfig, RopeScaling};
 pub use cpu::{CpuKernels, LoadOptions};

@@ -2,6 +2,7 @@
 
 use candle_core::{D, DType, Tensor};
 
+use crate::attention::AttentionPath;
 use crate::decoder::Model;
 use crate::error::{Error, Result};
 use crate::head::{DEFAULT_HEAD_CHUNK_ROWS, HeadTransform, chunked_logprobs};
@@ -80,6 +81,20 @@ impl Model {
         mode: Mode,
         head: ScoreHead,
     ) -> Result<Scores> {
+        self.score_with_attention(pairs, temperature, mode, head, AttentionPath::Fused)
+    }
+
+    /// [`Model::score_with`] with an explicit choice of attention: [`AttentionPath::Fused`]
+    /// (the default of the other scoring methods) keeps no `(B, H, T, T)` scores for the
+    /// backward; [`AttentionPath::Plain`] is the tensor expression it is tested against.
+    pub fn score_with_attention(
+        &self,
+        pairs: &[(&[u32], &[u32])],
+        temperature: f64,
+        mode: Mode,
+        head: ScoreHead,
+        attention: AttentionPath,
+    ) -> Result<Scores> {
         if !temperature.is_finite() || temperature < 0.0 {
             return Err(Error::invalid(
                 "temperature",
@@ -138,7 +153,7 @@ impl Model {
         }
         let input = Tensor::from_vec(ids, (batch, width), device)?;
         let pos: Vec<i64> = (0..batch).flat_map(|_| 0..width as i64).collect();
-        let hidden = self.forward_hidden(&input, &pos, None, mode)?;
+        let hidden = self.forward_hidden_with(&input, &pos, None, mode, attention)?;
         let hidden = hidden.reshape((batch * width, self.config().hidden_size))?;
         let rows = Tensor::from_vec(rows, batch * resp_width, device)?;
         let mask_t = Tensor::from_vec(mask, (batch, resp_width), device)?;
