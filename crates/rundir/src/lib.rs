@@ -11,7 +11,8 @@
 //!   [`TornTail::Cut`] so the next append starts on a line boundary.
 //! - [`check_or_write_config`]: a run's settings are written once; a rerun into the same
 //!   directory with other settings is refused, naming every differing field as a dotted path
-//!   ([`json_diff`]).
+//!   ([`json_diff`]); a resume removes the temporaries a killed run left
+//!   ([`remove_stale_temporaries`]).
 //!
 //! Pure: std, serde and serde_json only, no async.
 #![deny(missing_docs)]
@@ -85,6 +86,57 @@ pub fn tmp_path(path: &Path) -> PathBuf {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".tmp");
     PathBuf::from(tmp)
+}
+
+/// How deep below a run directory [`remove_stale_temporaries`] looks: run directories nest a
+/// few levels (`demo/grpo/checkpoints/step-N/`), and the bound keeps a wrong directory from
+/// being walked whole.
+const TEMPORARY_DEPTH: usize = 6;
+
+/// Whether `name` is a temporary of this crate's naming scheme ([`tmp_path`]): a non-empty
+/// name followed by `.tmp`.
+fn is_temporary_name(name: &std::ffi::OsStr) -> bool {
+    name.as_encoded_bytes()
+        .strip_suffix(b".tmp")
+        .is_some_and(|stem| !stem.is_empty())
+}
+
+/// Removes the temporaries that interrupted atomic writes left in `dir` and the directories
+/// below it (up to a few levels; symbolic links are not followed): regular files named
+/// `NAME.tmp`, the [`tmp_path`] of a `NAME`. A kill between creating such a file and renaming
+/// it leaves it behind; its target is intact (the old file, or none), so it is never read and
+/// only wastes space (a model's weights: hundreds of MB). Nothing else is touched: not other
+/// files, not directories named `*.tmp` (a checkpoint's staging directory belongs to its
+/// writer). [`check_or_write_config`] calls it when it finds an existing run, i.e. on resume;
+/// call it only while no other process writes into `dir`. Returns the removed files, sorted.
+pub fn remove_stale_temporaries(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    let mut stack = vec![(dir.to_path_buf(), 0)];
+    while let Some((d, depth)) = stack.pop() {
+        let entries = match std::fs::read_dir(&d) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(io(&d)(e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(io(&d))?;
+            // The entry's own type: a symbolic link is neither followed nor removed.
+            let kind = entry.file_type().map_err(io(&entry.path()))?;
+            let path = entry.path();
+            if kind.is_dir() && depth + 1 < TEMPORARY_DEPTH {
+                stack.push((path, depth + 1));
+            } else if kind.is_file() && is_temporary_name(&entry.file_name()) {
+                match std::fs::remove_file(&path) {
+                    Ok(()) => removed.push(path),
+                    // Gone meanwhile: nothing left to clean.
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io(&path)(e)),
+                }
+            }
+        }
+    }
+    removed.sort();
+    Ok(removed)
 }
 
 /// Writes `bytes` to `path` atomically and durably (see the crate docs). On failure (a full
@@ -318,7 +370,9 @@ fn diff_into(prefix: &str, a: Option<&Value>, b: Option<&Value>, out: &mut Vec<F
 
 /// Writes `config` to `path` for a new run (atomically), or checks that the file already there
 /// holds the same settings; top-level fields named in `ignore` may differ (settings a rerun may
-/// change, such as a step count to extend to). Returns whether the file existed.
+/// change, such as a step count to extend to). Returns whether the file existed. On a resume
+/// (the same settings) the temporaries that a killed run left in the config's directory are
+/// removed ([`remove_stale_temporaries`]).
 pub fn check_or_write_config<T: Serialize>(
     path: &Path,
     config: &T,
@@ -344,6 +398,14 @@ pub fn check_or_write_config<T: Serialize>(
                 .map(|d| d.to_string())
                 .collect();
             if fields.is_empty() {
+                if let Some(dir) = path.parent() {
+                    let dir = if dir.as_os_str().is_empty() {
+                        Path::new(".")
+                    } else {
+                        dir
+                    };
+                    remove_stale_temporaries(dir)?;
+                }
                 Ok(true)
             } else {
                 Err(Error::ConfigMismatch {
@@ -397,6 +459,64 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["config.json"]);
+    }
+
+    #[test]
+    fn a_resume_removes_the_temporaries_a_kill_left_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("demo");
+        let config = run.join("config.json");
+        let settings = json!({"seed": 1});
+        assert!(!check_or_write_config(&config, &settings, &[]).unwrap());
+        let grpo = run.join("grpo");
+        std::fs::create_dir_all(grpo.join("checkpoints/step-4.tmp")).unwrap();
+        // What a SIGKILL inside `write_atomic` (or a weights save) leaves.
+        let stale = [
+            tmp_path(&grpo.join("model.safetensors")),
+            tmp_path(&run.join("summary.json")),
+        ];
+        for p in &stale {
+            std::fs::write(p, b"half").unwrap();
+        }
+        // Not temporaries of this scheme, or not ours to remove.
+        let kept = [
+            run.join(".tmp"),
+            run.join("notes.tmp.txt"),
+            grpo.join("model.safetensors"),
+            grpo.join("checkpoints/step-4.tmp/model.safetensors"),
+        ];
+        for p in &kept {
+            std::fs::write(p, b"keep").unwrap();
+        }
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(run.join("notes.tmp.txt"), run.join("link.tmp")).unwrap();
+
+        // A rerun with other settings is refused and cleans nothing.
+        assert!(check_or_write_config(&config, &json!({"seed": 2}), &[]).is_err());
+        assert!(stale.iter().all(|p| p.is_file()));
+
+        assert!(check_or_write_config(&config, &settings, &[]).unwrap());
+        for p in &stale {
+            assert!(!p.exists(), "left: {}", p.display());
+        }
+        for p in &kept {
+            assert!(p.is_file(), "removed: {}", p.display());
+        }
+        assert!(grpo.join("checkpoints/step-4.tmp").is_dir());
+        #[cfg(unix)]
+        assert!(run.join("link.tmp").symlink_metadata().is_ok());
+        assert_eq!(
+            remove_stale_temporaries(&run).unwrap(),
+            Vec::<PathBuf>::new()
+        );
+        let again = tmp_path(&grpo.join("model.safetensors"));
+        std::fs::write(&again, b"half").unwrap();
+        assert_eq!(remove_stale_temporaries(&run).unwrap(), [again]);
+        assert!(
+            remove_stale_temporaries(&dir.path().join("none"))
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

@@ -68,6 +68,8 @@ pub(super) fn prepare_dir(
                 ),
             ));
         }
+        // What a kill inside an atomic write left (e.g. `model.safetensors.tmp`).
+        aha_rundir::remove_stale_temporaries(out)?;
     }
     write_atomic(&config_path, &to_json(cfg, out)?)?;
     if !resuming {
