@@ -74,8 +74,49 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("aha: error: {err:#}");
+            eprintln!("aha: error: {}", error_text(&err));
             ExitCode::from(2)
         }
+    }
+}
+
+/// The error and its causes, `: `-separated, each said once. Most of aha's errors show their
+/// source's text in their own message (`path: File too large (os error 27)`) so that they read
+/// whole on their own, and also return it as their `source()`; anyhow's `{:#}` would then print
+/// the OS text twice. A cause whose text is already in the message is skipped.
+fn error_text(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let said = cause.to_string();
+        if text.contains(&said) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&said);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let os = std::io::Error::from_raw_os_error(27);
+        let rundir = aha_rundir::Error::Io {
+            path: "/run/probe/responses.jsonl".into(),
+            source: os,
+        };
+        let err = anyhow::Error::new(rundir).context("probe");
+        let text = error_text(&err);
+        let os_text = std::io::Error::from_raw_os_error(27).to_string();
+        assert_eq!(text.matches(&os_text).count(), 1, "{text}");
+        assert_eq!(text, format!("probe: /run/probe/responses.jsonl: {os_text}"));
+        // A cause its parent does not repeat is still printed.
+        let err = anyhow::Error::new(std::io::Error::other("disk gone")).context("writing x");
+        assert_eq!(error_text(&err), "writing x: disk gone");
     }
 }

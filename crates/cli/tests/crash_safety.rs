@@ -2,9 +2,10 @@
 //!
 //! - killed with SIGKILL at pseudo-random points (fixed seeds, two kills per seed) and rerun
 //!   with the same command, each ends with the same outputs as an uninterrupted run (timings
-//!   and the output directory's own path aside);
+//!   and the output directory's own path aside) and no temporary file left;
 //! - with a file-size limit (`prlimit --fsize`, SIGXFSZ ignored, so writes fail with EFBIG as
-//!   they would with ENOSPC on a full disk) each stops with an error naming the file, leaves no
+//!   they would with ENOSPC on a full disk) each stops with an error naming the file (the OS
+//!   text said once), leaves no
 //!   temporary file, every file it wrote readable (every JSONL line complete, every JSON file
 //!   parseable), and a rerun without the limit ends with the uninterrupted run's outputs.
 
@@ -139,13 +140,12 @@ fn snapshot(dir: &Path) -> BTreeMap<String, Content> {
     let mut snap = BTreeMap::new();
     for p in files(dir) {
         let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-        if rel.ends_with(".tmp") {
-            // A kill in the middle of an atomic write can leave its temporary; it is never
-            // read (the target is the old or the new file). Known: aha-train's final-weights
-            // copy does not always clear it on resume.
-            println!("left after a kill: {rel}");
-            continue;
-        }
+        // A kill in the middle of an atomic write can leave its temporary (never read: the
+        // target is the old or the new file); the resume removes it.
+        assert!(
+            !rel.ends_with(".tmp"),
+            "a temporary is left after the run: {rel}"
+        );
         let bytes = std::fs::read(&p).unwrap();
         let name = p.file_name().unwrap().to_string_lossy().into_owned();
         let content = if name.ends_with(".jsonl") {
@@ -302,6 +302,12 @@ fn full_disk_then_resume(
         .lines()
         .find(|l| l.contains("File too large"))
         .unwrap_or_else(|| panic!("limit {limit}: no write error reported: {stderr}"));
+    // Each cause once: the OS text is not repeated by the error chain.
+    assert_eq!(
+        line.matches("File too large").count(),
+        1,
+        "limit {limit}: a cause is said twice: {line}"
+    );
     // A file inside the run directory (the one being written; a checkpoint's is its staging
     // copy), never just the directory.
     let named = line
