@@ -18,11 +18,18 @@
 //!
 //! The library reads no flags or environment variables: each server maps its configuration
 //! onto [`Limits`].
+//!
+//! With the `test-support` feature, `test_support` holds the attacks of both servers' abuse
+//! tests (`tests/abuse.rs`): the server in a child process at `ulimit -n 1024`, a well-behaved
+//! client whose p50/p99 is checked and printed during each attack, slowloris, oversized heads,
+//! short bodies, pipelined garbage, clients leaving mid-request and a reconnect flood.
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod conn;
+#[cfg(feature = "test-support")]
+pub mod test_support;
 
 use std::time::Duration;
 
