@@ -114,7 +114,10 @@ mod tests {
         let text = error_text(&err);
         let os_text = std::io::Error::from_raw_os_error(27).to_string();
         assert_eq!(text.matches(&os_text).count(), 1, "{text}");
-        assert_eq!(text, format!("probe: /run/probe/responses.jsonl: {os_text}"));
+        assert_eq!(
+            text,
+            format!("probe: /run/probe/responses.jsonl: {os_text}")
+        );
         // A cause its parent does not repeat is still printed.
         let err = anyhow::Error::new(std::io::Error::other("disk gone")).context("writing x");
         assert_eq!(error_text(&err), "writing x: disk gone");
