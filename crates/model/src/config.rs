@@ -220,8 +220,10 @@ impl ModelConfig {
             None if num_heads > 0 => hidden_size / num_heads,
             None => 0,
         };
+        let rope = RopeParams::from_hf(&hf, path)?;
         let rope_theta = hf
             .rope_theta
+            .or(rope.global.as_ref().and_then(|r| r.rope_theta))
             .unwrap_or(if gemma { 1_000_000.0 } else { 10_000.0 });
         let sliding_window = match arch {
             Arch::Gemma3 => hf.sliding_window,
@@ -246,7 +248,8 @@ impl ModelConfig {
                 (Arch::Llama, Some(_)) => vec![true; num_layers],
             }
         };
-        let rope_scaling = match &hf.rope_scaling {
+        // An explicit `rope_scaling` (transformers 4.x) wins over `rope_parameters` (5.x).
+        let rope_scaling = match hf.rope_scaling.as_ref().or(rope.global.as_ref()) {
             None => RopeScaling::None,
             Some(rs) => {
                 let kind = rs.rope_type.clone().or(rs.kind.clone()).unwrap_or_default();
@@ -303,7 +306,9 @@ impl ModelConfig {
             rms_norm_eps: hf.rms_norm_eps.unwrap_or(1e-6),
             rope_theta,
             rope_local_theta: if gemma {
-                hf.rope_local_base_freq.unwrap_or(10_000.0)
+                hf.rope_local_base_freq
+                    .or(rope.local.as_ref().and_then(|r| r.rope_theta))
+                    .unwrap_or(10_000.0)
             } else {
                 rope_theta
             },
@@ -411,8 +416,54 @@ enum OneOrMany {
     Many(Vec<u32>),
 }
 
+/// transformers 5 moved `rope_theta` and `rope_scaling` into `rope_parameters`: one section for
+/// every layer, or (Gemma 3) one per attention type. Reading only the 4.x keys would silently
+/// run such a checkpoint with the default base (SmolLM2 uses 100 000, not 10 000).
+struct RopeParams {
+    /// The section of full-attention layers (or of every layer).
+    global: Option<HfRopeScaling>,
+    /// The section of sliding-window layers, when the file has one of its own.
+    local: Option<HfRopeScaling>,
+}
+
+impl RopeParams {
+    fn from_hf(hf: &HfConfig, path: &Path) -> Result<RopeParams> {
+        let Some(value) = &hf.rope_parameters else {
+            return Ok(RopeParams {
+                global: None,
+                local: None,
+            });
+        };
+        let section = |v: &serde_json::Value, field: &str| -> Result<HfRopeScaling> {
+            serde_json::from_value(v.clone())
+                .map_err(|e| Error::format(path, field, format!("not a RoPE section: {e}")))
+        };
+        let by_type = value
+            .as_object()
+            .filter(|m| m.contains_key("full_attention") || m.contains_key("sliding_attention"));
+        Ok(match by_type {
+            Some(m) => RopeParams {
+                global: m
+                    .get("full_attention")
+                    .map(|v| section(v, "rope_parameters.full_attention"))
+                    .transpose()?,
+                local: m
+                    .get("sliding_attention")
+                    .map(|v| section(v, "rope_parameters.sliding_attention"))
+                    .transpose()?,
+            },
+            None => RopeParams {
+                global: Some(section(value, "rope_parameters")?),
+                local: None,
+            },
+        })
+    }
+}
+
 #[derive(Deserialize)]
 struct HfRopeScaling {
+    /// Only in transformers 5's `rope_parameters` sections.
+    rope_theta: Option<f64>,
     rope_type: Option<String>,
     #[serde(rename = "type")]
     kind: Option<String>,
@@ -438,6 +489,7 @@ struct HfConfig {
     rope_theta: Option<f64>,
     rope_local_base_freq: Option<f64>,
     rope_scaling: Option<HfRopeScaling>,
+    rope_parameters: Option<serde_json::Value>,
     sliding_window: Option<usize>,
     sliding_window_pattern: Option<usize>,
     use_sliding_window: Option<bool>,

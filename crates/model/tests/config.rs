@@ -128,3 +128,54 @@ fn unreadable_model_files_are_clear_errors() -> TestResult {
     );
     Ok(())
 }
+
+/// transformers 5 writes `rope_theta` and the scaling inside `rope_parameters` (one section, or
+/// one per attention type for Gemma 3). The three configs below are what transformers 5.24.0
+/// wrote: SmolLM2's from `save_pretrained` (scripts/gguf-to-hf.py on the test GGUF), the other
+/// two from `Gemma3TextConfig(...)` / `LlamaConfig(...)` with the fields of the 4.x files above,
+/// printed with `to_dict()`. Reading only the 4.x keys ran them with the default base (10 000).
+#[test]
+fn transformers5_rope_parameters() -> TestResult {
+    let smollm2 = r#"{
+      "architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 576,
+      "intermediate_size": 1536, "num_attention_heads": 9, "num_hidden_layers": 30,
+      "num_key_value_heads": 3, "head_dim": 64, "rms_norm_eps": 9.999999747378752e-06,
+      "rope_parameters": {"rope_theta": 100000.0, "rope_type": "default"},
+      "tie_word_embeddings": true, "vocab_size": 49152, "max_position_embeddings": 8192
+    }"#;
+    let c = ModelConfig::from_hf_str(smollm2, Path::new("smollm2/config.json"))?;
+    assert_eq!(c.rope_theta, 1e5);
+    assert!(matches!(c.rope_scaling, RopeScaling::None));
+
+    let gemma = GEMMA3_270M
+        .replace(
+            r#""rope_theta": 1000000.0, "rope_local_base_freq": 10000.0,"#,
+            r#""rope_parameters": {"sliding_attention": {"rope_type": "default", "rope_theta": 10000.0},
+               "full_attention": {"rope_type": "default", "rope_theta": 1000000.0}},"#,
+        )
+        .replace(r#""rope_scaling": null, "#, "");
+    assert!(!gemma.contains("rope_theta\": 1000000.0, \"rope_local"));
+    let c = ModelConfig::from_hf_str(&gemma, Path::new("gemma/config.json"))?;
+    assert_eq!((c.rope_theta, c.rope_local_theta), (1e6, 1e4));
+
+    let llama = LLAMA32_1B
+        .replace(r#""rope_theta": 500000.0, "#, "")
+        .replace(
+            r#""rope_scaling": {"factor": 32.0,"#,
+            r#""rope_parameters": {"rope_theta": 500000.0, "factor": 32.0,"#,
+        );
+    let c = ModelConfig::from_hf_str(&llama, Path::new("llama/config.json"))?;
+    assert_eq!(c.rope_theta, 5e5);
+    assert!(matches!(c.rope_scaling, RopeScaling::Llama3 { factor, .. } if factor == 32.0));
+
+    // A section that is not an object is an error naming the field, not a silent default.
+    let bad = r#"{"model_type": "llama", "hidden_size": 64, "intermediate_size": 128,
+      "num_attention_heads": 2, "num_hidden_layers": 1, "vocab_size": 10,
+      "rope_parameters": {"full_attention": 5}}"#;
+    let e = ModelConfig::from_hf_str(bad, Path::new("bad/config.json")).unwrap_err();
+    assert!(
+        e.to_string().contains("rope_parameters.full_attention"),
+        "{e}"
+    );
+    Ok(())
+}
