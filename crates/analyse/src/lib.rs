@@ -12,6 +12,8 @@
 #![deny(missing_docs)]
 
 pub mod analyse;
+#[cfg(feature = "clap")]
+pub mod args;
 pub mod claims;
 mod error;
 pub mod input;

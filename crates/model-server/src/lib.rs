@@ -20,10 +20,13 @@
 //! free it takes every queued request at once and samples all requests with equal settings in
 //! shared forward batches, so concurrent clients are batched.
 //!
-//! The library reads no flags or environment variables: the binary builds a [`Config`].
+//! The library reads no flags or environment variables: the binary builds a [`Config`] (from the
+//! flags of `args::ServeArgs`, behind the `clap` feature).
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used)]
 
+#[cfg(feature = "clap")]
+pub mod args;
 mod error;
 
 use std::future::Future;

@@ -68,6 +68,15 @@ pub enum Error {
     /// The server configuration is unusable (e.g. zero workers).
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// The reflection keywords could not be read or built (`context` says which step).
+    #[error("{context}")]
+    Keywords {
+        /// What was being done: reading a keyword file, building the detector.
+        context: String,
+        /// The cause.
+        #[source]
+        source: aha_reflect::Error,
+    },
     /// Binding, accepting or the runtime failed (the cause is the error's `source`).
     #[error("{context}")]
     Io {
@@ -115,7 +124,7 @@ impl Error {
             Error::DeadlineExceeded { .. } => "deadline_exceeded",
             Error::NotFound { .. } => "not_found",
             Error::Internal(_) => "internal",
-            Error::Config(_) => "config",
+            Error::Config(_) | Error::Keywords { .. } => "config",
             Error::Io { .. } => "io",
         }
     }
@@ -131,7 +140,7 @@ impl Error {
             Error::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::DeadlineExceeded { .. } => StatusCode::GATEWAY_TIMEOUT,
             Error::NotFound { .. } => StatusCode::NOT_FOUND,
-            Error::Internal(_) | Error::Config(_) | Error::Io { .. } => {
+            Error::Internal(_) | Error::Config(_) | Error::Keywords { .. } | Error::Io { .. } => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         }

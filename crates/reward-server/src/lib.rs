@@ -4,7 +4,7 @@
 //! rule-based rewards instead of grading in-process. It depends on the pure crates `aha-verify`
 //! (correctness) and `aha-reflect` (reflection keywords) and must not depend on the model or the
 //! trainer. The `aha serve-reward` command builds a [`ServeConfig`] and an [`AhaScorer`] from its
-//! flags and calls [`serve_until_signal`].
+//! flags (`args::ServeArgs`, behind the `clap` feature) and calls [`serve_until_signal`].
 //!
 //! # Endpoints
 //!
@@ -70,6 +70,8 @@
 #![warn(clippy::unwrap_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+#[cfg(feature = "clap")]
+pub mod args;
 mod config;
 mod error;
 mod metrics;

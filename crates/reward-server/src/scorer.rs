@@ -59,6 +59,7 @@ pub trait Scorer: Send + Sync + 'static {
 /// (as in oat, where the `r1` template reads the `<answer>` tag and every other template the
 /// last `\boxed{}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Template {
     /// DeepSeek-R1-Zero's template: the answer is in `<answer>…</answer>`.
     R1,

@@ -14,6 +14,8 @@ pub mod optim;
 pub mod run;
 pub mod schedule;
 pub mod sft;
+#[cfg(feature = "clap")]
+pub mod sft_args;
 pub mod task;
 pub mod trainer;
 

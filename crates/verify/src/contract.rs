@@ -170,13 +170,17 @@ fn kind_of(v: &Value) -> &'static str {
 /// What is graded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Task {
     /// A full model response: the final answer is extracted first (`\boxed{}`, `<answer>`, ...)
     /// and compared with the reference by exact equivalence.
     #[default]
     Math,
     /// A bare final answer, compared as it is (no extraction).
+    // Not a `--task` value: `aha verify` asks for it with `--answer-only`, and the reward server
+    // takes it per item only.
     #[serde(alias = "answer")]
+    #[cfg_attr(feature = "clap", value(skip))]
     MathAnswer,
     /// TinyZero's Countdown: the last `<answer>` equation must use the numbers and hit the
     /// target (reward 1 / 0.1 / 0).

@@ -26,6 +26,8 @@
 #![deny(missing_docs)]
 #![warn(clippy::unwrap_used)]
 
+#[cfg(feature = "clap")]
+pub mod args;
 pub mod budget;
 mod contract;
 pub mod countdown;

@@ -12,7 +12,8 @@ pub mod sft;
 pub mod train;
 pub mod verify;
 
-use std::io::IsTerminal;
+use std::fs::File;
+use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -148,6 +149,39 @@ pub fn load_tokenizer(
 ) -> anyhow::Result<(aha_tokenizer::Tokenizer, PathBuf)> {
     aha_tokenizer::Tokenizer::for_model(model, tokenizer)
         .with_context(|| format!("loading the tokenizer of {}", model.display()))
+}
+
+/// Where a file command writes its records: `--output`, else stdout (buffered either way).
+pub fn output(path: Option<&Path>) -> anyhow::Result<Box<dyn Write>> {
+    Ok(match path {
+        Some(p) => {
+            Box::new(BufWriter::new(File::create(p).with_context(|| {
+                format!("cannot create output {}", p.display())
+            })?))
+        }
+        None => Box::new(BufWriter::new(std::io::stdout().lock())),
+    })
+}
+
+/// Loads a tokenizer from a file: a GGUF model's metadata, else a tokenizer.json.
+pub fn tokenizer_file(path: &Path) -> anyhow::Result<aha_tokenizer::Tokenizer> {
+    let tok = if path.extension().is_some_and(|e| e == "gguf") {
+        aha_tokenizer::Tokenizer::from_gguf_file(path)
+    } else {
+        aha_tokenizer::Tokenizer::from_tokenizer_json(path)
+    };
+    tok.with_context(|| format!("tokenizer {}", path.display()))
+}
+
+/// Files with fewer lines than this get no progress bar (they are done before it would help).
+const PROGRESS_MIN_LINES: u64 = 1_000;
+
+/// A progress bar over the `lines` lines of an input file ([`bar`]), hidden for small files.
+pub fn lines_bar(lines: u64, template: &str) -> indicatif::ProgressBar {
+    if lines < PROGRESS_MIN_LINES {
+        return indicatif::ProgressBar::hidden();
+    }
+    bar(lines, template)
 }
 
 /// A progress bar of `len` steps with `template`, drawn on stderr when it is a terminal.

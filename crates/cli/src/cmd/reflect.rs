@@ -4,7 +4,7 @@
 //! error record naming line and field; the run goes on and exits 1.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Write};
+use std::io::{BufReader, BufWriter};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -13,9 +13,6 @@ use aha_reflect::judge::{self, JudgeCache};
 use aha_reflect::{KeywordDetector, Keywords, lines};
 use aha_verify::MathOptions;
 use anyhow::Context;
-
-/// Files with more lines than this get a progress bar.
-const PROGRESS_MIN_LINES: usize = 1_000;
 
 pub use super::Match;
 
@@ -78,13 +75,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let keywords = Keywords::from_spec(&args.keywords)?;
     let detector = KeywordDetector::new(&keywords, args.match_mode)?;
     let opts = MathOptions::default();
-    let tokenizer = match &args.tokenizer {
-        Some(p) if p.extension().is_some_and(|e| e == "gguf") => {
-            Some(aha_tokenizer::Tokenizer::from_gguf_file(p)?)
-        }
-        Some(p) => Some(aha_tokenizer::Tokenizer::from_tokenizer_json(p)?),
-        None => None,
-    };
+    let tokenizer = args
+        .tokenizer
+        .as_deref()
+        .map(super::tokenizer_file)
+        .transpose()?;
     let count = |t: &str| -> Result<usize, String> {
         let tok = tokenizer.as_ref().ok_or("no tokenizer")?;
         tok.encode_plain(t, false)
@@ -100,14 +95,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let raw = lines::read_raw_lines(BufReader::new(file))
         .with_context(|| format!("cannot read {}", args.input.display()))?;
     let name = args.input.display().to_string();
-    let bar = if raw.len() < PROGRESS_MIN_LINES {
-        indicatif::ProgressBar::hidden()
-    } else {
-        super::bar(
-            raw.len() as u64,
-            "{msg} {bar:40} {pos}/{len} ({per_sec}, eta {eta})",
-        )
-    };
+    let template = "{msg} {bar:40} {pos}/{len} ({per_sec}, eta {eta})";
+    let bar = super::lines_bar(raw.len() as u64, template);
     bar.set_message("analysing");
     let mut rows: Vec<lines::Row> = Vec::with_capacity(raw.len());
     for (i, bytes) in raw.iter().enumerate() {
@@ -128,14 +117,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         failures += run_judge(&args, url, &mut rows)?;
     }
 
-    let mut out: Box<dyn Write> = match &args.output {
-        Some(p) => {
-            Box::new(BufWriter::new(File::create(p).with_context(|| {
-                format!("cannot create output {}", p.display())
-            })?))
-        }
-        None => Box::new(BufWriter::new(std::io::stdout().lock())),
-    };
+    let mut out = super::output(args.output.as_deref())?;
     lines::write_records(&rows, &keywords.label(), &mut out, &mut |e| {
         eprintln!("aha reflect: {e}")
     })?;
