@@ -231,3 +231,61 @@ fn internal_dependencies_follow_the_data_flow() {
         }
     }
 }
+
+/// Most lines `crates/cli/src` may hold (issue 18: "at most ~1,500"). A subcommand that needs
+/// more is doing a library's work: move it to the library and call it.
+const CLI_MAX_LINES: usize = 1_500;
+
+/// What the binary must not contain: it only composes flags → config → library call
+/// (docs/architecture.md). An HTTP handler belongs in a server crate, judge calls in
+/// aha-reflect's runner, a JSON record in a typed struct of the library that owns it.
+const CLI_FORBIDDEN: &[(&str, &str)] = &[
+    ("json!", "a hand-built JSON record (use the owning library's typed record)"),
+    ("serde_json::Value", "an untyped JSON record (use the owning library's typed record)"),
+    ("axum", "an HTTP handler (it belongs in aha-reward-server or aha-model-server)"),
+    ("hyper", "an HTTP handler (it belongs in aha-reward-server or aha-model-server)"),
+    ("StatusCode", "an HTTP status (a server crate's error maps onto statuses)"),
+    ("ask_cached", "a judge call (aha-reflect's runner asks the judge)"),
+    ("JudgeBackend", "a judge backend (aha-sample's OpenAiJudge is the one)"),
+];
+
+fn cli_sources() -> Vec<(std::path::PathBuf, String)> {
+    let mut dirs = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+    let mut files = Vec::new();
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read crates/cli/src") {
+            let path = entry.expect("dir entry").path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                let text = std::fs::read_to_string(&path).expect("read a source file");
+                files.push((path, text));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+#[test]
+fn the_binary_only_composes() {
+    let files = cli_sources();
+    let lines: usize = files.iter().map(|(_, text)| text.lines().count()).sum();
+    assert!(
+        lines <= CLI_MAX_LINES,
+        "crates/cli/src has {lines} lines, more than {CLI_MAX_LINES}: move library logic out of the binary"
+    );
+    for (path, text) in &files {
+        for (i, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            for (pattern, why) in CLI_FORBIDDEN {
+                assert!(
+                    !code.contains(pattern),
+                    "{}:{}: `{pattern}` in the binary: {why}",
+                    path.display(),
+                    i + 1
+                );
+            }
+        }
+    }
+}
