@@ -428,7 +428,8 @@ impl CausalAttention {
         let mut dq = vec![0f32; b * h * t * d];
         let mut dk = vec![0f32; b * hkv * t * d];
         let mut dv = vec![0f32; b * hkv * t * d];
-        let mut tasks: Vec<(&mut [f32], (&mut [f32], &mut [f32]))> = dq
+        // Per task: its query heads' dq rows, then its kv head's dk and dv rows.
+        let mut tasks: Vec<BackwardTask<'_>> = dq
             .chunks_mut(g * t * d)
             .zip(dk.chunks_mut(t * d).zip(dv.chunks_mut(t * d)))
             .collect();
@@ -520,6 +521,10 @@ impl CausalAttention {
         (dq, dk, dv)
     }
 }
+
+/// The gradient rows one backward task owns: `(dq of its query heads, (dk, dv) of its kv
+/// head)`.
+type BackwardTask<'a> = (&'a mut [f32], (&'a mut [f32], &'a mut [f32]));
 
 /// Reads the dims of `(q, k)` layouts.
 fn dims_of(lq: &Layout, lk: &Layout) -> candle_core::Result<Dims> {
