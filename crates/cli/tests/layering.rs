@@ -240,13 +240,34 @@ const CLI_MAX_LINES: usize = 1_500;
 /// (docs/architecture.md). An HTTP handler belongs in a server crate, judge calls in
 /// aha-reflect's runner, a JSON record in a typed struct of the library that owns it.
 const CLI_FORBIDDEN: &[(&str, &str)] = &[
-    ("json!", "a hand-built JSON record (use the owning library's typed record)"),
-    ("serde_json::Value", "an untyped JSON record (use the owning library's typed record)"),
-    ("axum", "an HTTP handler (it belongs in aha-reward-server or aha-model-server)"),
-    ("hyper", "an HTTP handler (it belongs in aha-reward-server or aha-model-server)"),
-    ("StatusCode", "an HTTP status (a server crate's error maps onto statuses)"),
-    ("ask_cached", "a judge call (aha-reflect's runner asks the judge)"),
-    ("JudgeBackend", "a judge backend (aha-sample's OpenAiJudge is the one)"),
+    (
+        "json!",
+        "a hand-built JSON record (use the owning library's typed record)",
+    ),
+    (
+        "serde_json::Value",
+        "an untyped JSON record (use the owning library's typed record)",
+    ),
+    (
+        "axum",
+        "an HTTP handler (it belongs in aha-reward-server or aha-model-server)",
+    ),
+    (
+        "hyper",
+        "an HTTP handler (it belongs in aha-reward-server or aha-model-server)",
+    ),
+    (
+        "StatusCode",
+        "an HTTP status (a server crate's error maps onto statuses)",
+    ),
+    (
+        "ask_cached",
+        "a judge call (aha-reflect's runner asks the judge)",
+    ),
+    (
+        "JudgeBackend",
+        "a judge backend (aha-sample's OpenAiJudge is the one)",
+    ),
 ];
 
 fn cli_sources() -> Vec<(std::path::PathBuf, String)> {
