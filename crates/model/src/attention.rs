@@ -2,7 +2,7 @@
 //! the `(B, H, T, T)` attention scores are never held for autograd.
 //!
 //! Why hand-written: the plain candle expression (`q·kᵀ`, add the mask, softmax, `·v`,
-//! [`crate::layers::attend`]) keeps every intermediate alive until the backward pass: for
+//! `layers::attend`) keeps every intermediate alive until the backward pass: for
 //! SmolLM2's RL update (8 sequences × 256 tokens, 9 heads) that is the `(8, 9, 256, 256)` f32
 //! scores, the masked copy, the softmax's shifted copy, its `exp` and the probabilities, ~110 MiB
 //! a layer and over 3 GiB for 30 layers, the largest share of the step's peak memory. candle
@@ -14,13 +14,13 @@
 //! The work is split by `(sequence, kv head)`: each task owns the rows of the query heads that
 //! share that kv head (grouped-query attention), so the gradients of its k and v rows are
 //! accumulated by one thread without locks. The tasks run on candle's CPU pool
-//! ([`crate::par`]); the block matrix products call the `gemm` crate directly (the same kernels
+//! (the `par` module); the block matrix products call the `gemm` crate directly (the same kernels
 //! candle's matmul uses, AVX-512 where the CPU has it), single-threaded inside a task. Query
 //! rows only multiply the keys they may see (causal: keys `≤ t`; a sliding window: the last
 //! `window` of those), which skips about 40 % of the products at `T = 256`.
 //!
 //! Numbers: the same function as the plain expression; values and the gradients of `q`, `k`
-//! and `v` agree to float rounding (other summation order, [`crate::fastmath::exp`] instead
+//! and `v` agree to float rounding (other summation order, `fastmath::exp` instead
 //! of libm's), checked in this module's tests and, through whole models, in
 //! `crates/train/tests/fused_attention.rs`.
 
