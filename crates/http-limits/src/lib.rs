@@ -27,6 +27,8 @@
 #![warn(clippy::unwrap_used)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+#[cfg(feature = "clap")]
+pub mod args;
 mod conn;
 #[cfg(feature = "test-support")]
 pub mod test_support;

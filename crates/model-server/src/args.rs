@@ -7,7 +7,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use crate::{Config, Limits};
+use aha_http_limits::args::ConnectionArgs;
+
+use crate::Config;
 
 /// The server flags of `aha serve-model`.
 #[derive(Debug, Clone, clap::Args)]
@@ -32,21 +34,9 @@ pub struct ServeArgs {
     /// requests at once send them a little apart).
     #[arg(long, default_value_t = 10)]
     pub batch_wait_ms: u64,
-    /// Most open connections. At the limit a new connection evicts the longest-idle one
-    /// (connections that never finished a request first); when all are busy it gets an
-    /// immediate 503. Keep it below `ulimit -n`.
-    #[arg(long, default_value_t = 512)]
-    pub max_connections: usize,
-    /// Milliseconds a connection has to send a complete request head; also the keep-alive idle
-    /// timeout (late → connection closed).
-    #[arg(long, default_value_t = 30_000)]
-    pub header_timeout_ms: u64,
-    /// Milliseconds the whole body has to arrive after its head (late → 408, connection closed).
-    #[arg(long, default_value_t = 60_000)]
-    pub body_timeout_ms: u64,
-    /// Largest request head in bytes, at least 8192 (larger → 431).
-    #[arg(long, default_value_t = 64 * 1024)]
-    pub max_header_bytes: usize,
+    /// The connection limits, as `aha serve-reward` takes them.
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
     /// Largest request body in bytes (larger → 413).
     #[arg(long, default_value_t = 16 * 1024 * 1024)]
     pub max_body_bytes: usize,
@@ -66,13 +56,7 @@ impl ServeArgs {
             max_tokens: self.max_tokens,
             max_n: self.max_n,
             batch_wait: Duration::from_millis(self.batch_wait_ms),
-            limits: Limits {
-                max_connections: self.max_connections,
-                header_timeout: Duration::from_millis(self.header_timeout_ms),
-                body_timeout: Duration::from_millis(self.body_timeout_ms),
-                max_header_bytes: self.max_header_bytes,
-                max_body_bytes: self.max_body_bytes,
-            },
+            limits: self.connection.limits(self.max_body_bytes),
             ..Config::new(name)
         }
     }

@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use aha_http_limits::args::ConnectionArgs;
 use aha_reflect::{KeywordDetector, Keywords, MatchMode};
 use aha_verify::{CountdownOptions, RewardScheme};
 
@@ -54,21 +55,9 @@ pub struct ServeArgs {
     /// Countdown: accept only + - * / and parentheses (TinyZero also accepts `**` and `//`).
     #[arg(long)]
     pub countdown_strict: bool,
-    /// Most open connections. At the limit a new connection evicts the longest-idle one
-    /// (connections that never finished a request first); when all are busy it gets an
-    /// immediate 503. Keep it below `ulimit -n`.
-    #[arg(long, default_value_t = 512)]
-    pub max_connections: usize,
-    /// Milliseconds a connection has to send a complete request head; also the keep-alive idle
-    /// timeout (late → connection closed).
-    #[arg(long, default_value_t = 30_000)]
-    pub header_timeout_ms: u64,
-    /// Milliseconds the whole body has to arrive after its head (late → 408, connection closed).
-    #[arg(long, default_value_t = 60_000)]
-    pub body_timeout_ms: u64,
-    /// Largest request head in bytes, at least 8192 (larger → 431).
-    #[arg(long, default_value_t = 64 * 1024)]
-    pub max_header_bytes: usize,
+    /// The connection limits, as `aha serve-model` takes them.
+    #[command(flatten)]
+    pub connection: ConnectionArgs,
     /// Seconds shutdown waits for in-flight requests after SIGTERM / Ctrl-C.
     #[arg(long, default_value_t = 30)]
     pub shutdown_grace_s: u64,
@@ -112,10 +101,10 @@ impl ServeArgs {
             deadline: Duration::from_millis(self.deadline_ms),
             workers: self.workers.unwrap_or(defaults.workers),
             shutdown_grace: Duration::from_secs(self.shutdown_grace_s),
-            max_connections: self.max_connections,
-            header_timeout: Duration::from_millis(self.header_timeout_ms),
-            body_timeout: Duration::from_millis(self.body_timeout_ms),
-            max_header_bytes: self.max_header_bytes,
+            max_connections: self.connection.max_connections,
+            header_timeout: Duration::from_millis(self.connection.header_timeout_ms),
+            body_timeout: Duration::from_millis(self.connection.body_timeout_ms),
+            max_header_bytes: self.connection.max_header_bytes,
             ..defaults
         };
         let summary = format!(

@@ -4,17 +4,15 @@
 //! a chunk size that does not divide the rows, padded responses, a temperature, tied and untied
 //! heads and soft-capped logits.
 
-use aha_model::candle_core::{Device, Tensor};
+use aha_model::candle_core::Device;
 use aha_model::{Arch, Mode, Model, ModelConfig, ScoreHead};
 
-/// Prompts and responses of different lengths (so the score pads), token ids below `vocab`.
-fn pairs(vocab: u32) -> Vec<(Vec<u32>, Vec<u32>)> {
-    let tok = |i: u32| 3 + (i * 7919) % (vocab - 3);
-    vec![
-        ((0..4).map(tok).collect(), (10..17).map(tok).collect()),
-        ((20..22).map(tok).collect(), (30..33).map(tok).collect()),
-        ((40..45).map(tok).collect(), (50..59).map(tok).collect()),
-    ]
+mod common;
+use common::{pairs, refs, weighted_grads};
+
+/// The three pairs of these tests (different lengths, so the score pads).
+fn batch(vocab: u32) -> Vec<(Vec<u32>, Vec<u32>)> {
+    pairs(vocab, &[(0..4, 10..17), (20..22, 30..33), (40..45, 50..59)])
 }
 
 /// Scores, a weighted sum of them as the loss, and the gradient of every weight.
@@ -23,48 +21,16 @@ fn score_and_grads(
     head: ScoreHead,
     temperature: f64,
 ) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
-    let vocab = model.config().vocab_size as u32;
-    let owned = pairs(vocab);
-    let refs: Vec<(&[u32], &[u32])> = owned
-        .iter()
-        .map(|(p, r)| (p.as_slice(), r.as_slice()))
-        .collect();
+    let owned = batch(model.config().vocab_size as u32);
     let s = model
-        .score_with(&refs, temperature, Mode::Train, head)
+        .score_with(&refs(&owned), temperature, Mode::Train, head)
         .unwrap();
-    let (b, t) = s.logprobs.dims2().unwrap();
-    // Distinct weights per position (some negative), so a gradient mixed up between rows shows.
-    let w: Vec<f32> = (0..b * t)
-        .map(|i| ((i * 37 % 11) as f32 - 4.0) / 7.0)
-        .collect();
-    let w = Tensor::from_vec(w, (b, t), &Device::Cpu).unwrap();
-    let loss = s.logprobs.mul(&w).unwrap().sum_all().unwrap();
-    let grads = loss.backward().unwrap();
-    let g = model
-        .vars()
-        .iter()
-        .map(|v| {
-            grads
-                .get(v.as_tensor())
-                .expect("every weight gets a gradient")
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap()
-        })
-        .collect();
+    let g = weighted_grads(model, &s.logprobs);
     (s.logprobs.to_vec2::<f32>().unwrap(), g)
 }
 
 fn assert_close(what: &str, a: &[f32], b: &[f32], tol: f32) {
-    assert_eq!(a.len(), b.len(), "{what}: lengths");
-    let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-3);
-    for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        assert!(
-            (x - y).abs() <= tol * scale,
-            "{what}[{i}]: chunked {x} vs full {y} (max |full| {scale})"
-        );
-    }
+    common::assert_close(what, a, b, tol, ("chunked", "full"));
 }
 
 fn check(cfg: &ModelConfig, temperature: f64) {
@@ -115,11 +81,8 @@ fn chunked_head_matches_the_full_head_with_softcapping() {
 #[test]
 fn infer_mode_scores_equal_train_mode_scores_and_carry_no_graph() {
     let model = Model::tiny(&config(Arch::Qwen2, true), 9, &Device::Cpu).unwrap();
-    let owned = pairs(300);
-    let refs: Vec<(&[u32], &[u32])> = owned
-        .iter()
-        .map(|(p, r)| (p.as_slice(), r.as_slice()))
-        .collect();
+    let owned = batch(300);
+    let refs = refs(&owned);
     let head = ScoreHead::Chunked(2);
     let train = model.score_with(&refs, 1.0, Mode::Train, head).unwrap();
     let infer = model.score_with(&refs, 1.0, Mode::Infer, head).unwrap();

@@ -5,18 +5,11 @@
 //! grouped-query attention (Llama, Qwen2 with biases) and Gemma 3's sliding-window layers with
 //! qk-norm, on padded batches of different lengths, in both modes.
 
-use aha_model::candle_core::{Device, Tensor};
+use aha_model::candle_core::Device;
 use aha_model::{Arch, AttentionPath, Mode, Model, ModelConfig, ScoreHead};
 
-/// Prompts and responses of different lengths (so the score right-pads), ids below `vocab`.
-fn pairs(vocab: u32) -> Vec<(Vec<u32>, Vec<u32>)> {
-    let tok = |i: u32| 3 + (i * 7919) % (vocab - 3);
-    vec![
-        ((0..6).map(tok).collect(), (10..29).map(tok).collect()),
-        ((20..22).map(tok).collect(), (30..35).map(tok).collect()),
-        ((40..49).map(tok).collect(), (50..61).map(tok).collect()),
-    ]
-}
+mod common;
+use common::{pairs, refs, weighted_grads};
 
 /// Scores, and with `Mode::Train` the gradient of every weight under a weighted sum of them.
 fn score_and_grads(
@@ -24,60 +17,23 @@ fn score_and_grads(
     attention: AttentionPath,
     mode: Mode,
 ) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
-    let vocab = model.config().vocab_size as u32;
-    let owned = pairs(vocab);
-    let refs: Vec<(&[u32], &[u32])> = owned
-        .iter()
-        .map(|(p, r)| (p.as_slice(), r.as_slice()))
-        .collect();
+    // Different lengths, so the score right-pads.
+    let spans = [(0..6, 10..29), (20..22, 30..35), (40..49, 50..61)];
+    let owned = pairs(model.config().vocab_size as u32, &spans);
     let s = model
-        .score_with_attention(&refs, 0.9, mode, ScoreHead::Chunked(16), attention)
+        .score_with_attention(&refs(&owned), 0.9, mode, ScoreHead::Chunked(16), attention)
         .unwrap();
     let lp = s.logprobs.to_vec2::<f32>().unwrap();
     if mode == Mode::Infer {
         assert!(!s.logprobs.track_op());
         return (lp, Vec::new());
     }
-    let (b, t) = s.logprobs.dims2().unwrap();
-    // Distinct weights per position (some negative), so a gradient mixed up between rows shows.
-    let w: Vec<f32> = (0..b * t)
-        .map(|i| ((i * 37 % 11) as f32 - 4.0) / 7.0)
-        .collect();
-    let w = Tensor::from_vec(w, (b, t), &Device::Cpu).unwrap();
-    let grads = s
-        .logprobs
-        .mul(&w)
-        .unwrap()
-        .sum_all()
-        .unwrap()
-        .backward()
-        .unwrap();
-    let g = model
-        .vars()
-        .iter()
-        .map(|v| {
-            grads
-                .get(v.as_tensor())
-                .expect("every weight gets a gradient")
-                .flatten_all()
-                .unwrap()
-                .to_vec1::<f32>()
-                .unwrap()
-        })
-        .collect();
-    (lp, g)
+    (lp, weighted_grads(model, &s.logprobs))
 }
 
 /// `|a − b| ≤ tol · max|b|` elementwise.
 fn assert_close(what: &str, a: &[f32], b: &[f32], tol: f32) {
-    assert_eq!(a.len(), b.len(), "{what}: lengths");
-    let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-3);
-    for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        assert!(
-            (x - y).abs() <= tol * scale,
-            "{what}[{i}]: fused {x} vs plain {y} (max |plain| {scale})"
-        );
-    }
+    common::assert_close(what, a, b, tol, ("fused", "plain"));
 }
 
 // Tolerances as in chunked_head.rs: f32 rounding of the same sums in another order (gemm's
