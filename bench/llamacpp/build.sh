@@ -5,13 +5,24 @@
 #
 #   bench/llamacpp/build.sh               # -> ${AHA_LLAMACPP_DIR:-$HOME/.cache/aha/llama.cpp}/bin/llama-*
 #   bench/llamacpp/build.sh llama-server  # also the OpenAI-compatible server (bench/llama-server/)
+#   LLAMA_CPU=avx2 bench/llamacpp/build.sh   # -> ${AHA_LLAMACPP_DIR:-$HOME/.cache/aha/llama.cpp-avx2}
+#
+# LLAMA_CPU=native (default) compiles for this CPU (GGML_NATIVE=ON: AVX-512 where present);
+# LLAMA_CPU=avx2 compiles ggml's generic x86-64 set (GGML_NATIVE=OFF: SSE4.2, AVX, AVX2, FMA, F16C,
+# BMI2, no AVX-512), the build an AVX2-only laptop or VM runs, so that aha's AVX2 path can be
+# compared with llama.cpp's AVX2 code on a machine that has AVX-512 too (bench/model/run.sh).
 #
 # Needs cmake and a C++ compiler (`apt-get install -y cmake build-essential`). Takes ~4 min on
 # 2 cores. Idempotent: does nothing when every binary is already there. Prints the binary paths.
 set -euo pipefail
 
 VERSION="${LLAMA_CPP_PYTHON_VERSION:-0.3.36}"
-DIR="${AHA_LLAMACPP_DIR:-$HOME/.cache/aha/llama.cpp}"
+LLAMA_CPU="${LLAMA_CPU:-native}"
+case "$LLAMA_CPU" in
+    native) NATIVE=ON; DIR="${AHA_LLAMACPP_DIR:-$HOME/.cache/aha/llama.cpp}" ;;
+    avx2) NATIVE=OFF; DIR="${AHA_LLAMACPP_DIR:-$HOME/.cache/aha/llama.cpp-avx2}" ;;
+    *) echo "llamacpp-build: error: LLAMA_CPU must be native or avx2, not $LLAMA_CPU" >&2; exit 1 ;;
+esac
 JOBS="${JOBS:-2}"
 PIP="${PIP:-pip}"
 # llama-cli is left out: in this llama.cpp it is built on the server (LLAMA_BUILD_SERVER, web UI
@@ -52,8 +63,8 @@ else
     case " ${TARGETS[*]} " in *" llama-server "*) server=ON ;; esac
     # The server's web UI is neither built (npm) nor fetched (its prebuilt assets come from the
     # Hugging Face hub): the binary then embeds no assets, and the HTTP API is unchanged.
-    log "configuring (cmake, Release, GGML_NATIVE=ON, LLAMA_BUILD_SERVER=$server)"
-    cmake -S "$src" -B "$DIR/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
+    log "configuring (cmake, Release, GGML_NATIVE=$NATIVE, LLAMA_BUILD_SERVER=$server)"
+    cmake -S "$src" -B "$DIR/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE="$NATIVE" \
         -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF \
         -DLLAMA_BUILD_SERVER="$server" -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF \
         -DBUILD_SHARED_LIBS=OFF >&2

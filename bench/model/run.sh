@@ -14,6 +14,10 @@
 # before the packed kernel); CANDLE=0 skips that run. On a busy machine use THREADS=1: spinning thread pools (llama.cpp's and
 # candle's) collapse when cores are oversubscribed, and aha's decode_tok_per_cpu_s (tokens per
 # second of main-thread CPU time) is then the contention-proof figure for batched/single.
+# When llama.cpp's AVX2 build exists (`LLAMA_CPU=avx2 bench/llamacpp/build.sh`, directory
+# AHA_LLAMACPP_AVX2_DIR, default ~/.cache/aha/llama.cpp-avx2) it runs too, engine
+# "llama.cpp-avx2", and aha's 256-bit and portable paths are also compared with it: the peer an
+# AVX2-only CPU would run, where the default build uses AVX-512 on a CPU that has it.
 # Prints ratios; writes every figure as JSON lines to $OUT (default target/bench-model.jsonl).
 # Timings on a shared machine are noisy: both engines run back to back in the same invocation.
 set -euo pipefail
@@ -35,6 +39,13 @@ die() { log "error: $*"; exit 1; }
 LLAMA_BENCH="$LLAMA_DIR/bin/llama-bench"
 [ -x "$LLAMA_BENCH" ] || LLAMA_BENCH="$LLAMA_DIR/build/bin/llama-bench"
 [ -x "$LLAMA_BENCH" ] || die "llama-bench not found under $LLAMA_DIR (run bench/llamacpp/build.sh)"
+LLAMA_AVX2_BENCH="${AHA_LLAMACPP_AVX2_DIR:-$HOME/.cache/aha/llama.cpp-avx2}/bin/llama-bench"
+PEERS=("llama.cpp=$LLAMA_BENCH")
+if [ -x "$LLAMA_AVX2_BENCH" ]; then
+    PEERS+=("llama.cpp-avx2=$LLAMA_AVX2_BENCH")
+else
+    log "no llama.cpp AVX2 build at $LLAMA_AVX2_BENCH (LLAMA_CPU=avx2 bench/llamacpp/build.sh); comparing with the native build only"
+fi
 command -v python3 >/dev/null || die "python3 is needed to summarise the JSON"
 
 log "building the aha bench (aha-model is optimised in every profile)"
@@ -55,17 +66,20 @@ export RAYON_NUM_THREADS="$THREADS" AHA_BENCH_REPS="$REPS"
 for file in SmolLM2-135M-Instruct.Q4_1.gguf gemma-3-270m-q4_k_m.gguf; do
     model="$MODELS/$file"
     if [ ! -f "$model" ]; then log "skipping $file (not in $MODELS; run scripts/fetch-models.sh)"; continue; fi
-    log "$file: llama.cpp (llama-bench -p 128 -n 64 -t $THREADS -r $REPS)"
-    "$LLAMA_BENCH" -m "$model" -p 128 -n 64 -t "$THREADS" -r "$REPS" -o jsonl 2>/dev/null |
-        python3 -c '
+    for peer in "${PEERS[@]}"; do
+        engine="${peer%%=*}" bin="${peer#*=}"
+        log "$file: $engine (llama-bench -p 128 -n 64 -t $THREADS -r $REPS)"
+        "$bin" -m "$model" -p 128 -n 64 -t "$THREADS" -r "$REPS" -o jsonl 2>/dev/null |
+            python3 -c '
 import json, sys
 for line in sys.stdin:
     r = json.loads(line)
     metric = "prompt_tok_s" if r["n_gen"] == 0 else "decode_tok_s"
-    print(json.dumps({"schema_version": 1, "engine": "llama.cpp", "model": sys.argv[1],
+    print(json.dumps({"schema_version": 1, "engine": sys.argv[2], "model": sys.argv[1],
                       "metric": metric, "batch": 1, "value": round(r["avg_ts"], 2),
                       "stddev": round(r["stddev_ts"], 2), "threads": r["n_threads"]}))
-' "$file" >> "$OUT"
+' "$file" "$engine" >> "$OUT"
+    done
     IFS=, read -r -a runs <<< "$KERNELS"
     if [ "$CANDLE" = 1 ]; then runs+=("candle"); fi
     for kernels in "${runs[@]}"; do
@@ -106,11 +120,16 @@ for model in sorted({r["model"] for r in rows}):
     print(f"\n== {model}")
     engines = sorted({r["engine"] for r in rows if r["engine"].startswith("aha-")})
     for engine in engines:
+        # aha's 256-bit and portable paths also against llama.cpp's AVX2 build, when it ran.
+        peers = ["llama.cpp"]
+        if engine in ("aha-avx2", "aha-avx-vnni", "aha-portable", "aha-candle"):
+            peers.append("llama.cpp-avx2")
         for metric in ("prompt_tok_s", "decode_tok_s"):
-            a, l = get(engine, model, metric), get("llama.cpp", model, metric)
-            if a and l:
-                print(f"{metric:14s} single stream: {engine:16s} {a:8.1f}  llama.cpp {l:8.1f}  "
-                      f"ratio {a / l:5.2f}x")
+            for peer in peers:
+                a, l = get(engine, model, metric), get(peer, model, metric)
+                if a and l:
+                    print(f"{metric:14s} single stream: {engine:16s} {a:8.1f}  {peer:14s} "
+                          f"{l:8.1f}  ratio {a / l:5.2f}x")
         for metric in ("decode_tok_s", "decode_tok_per_cpu_s"):
             one = get(engine, model, metric)
             for b in (8, 32):

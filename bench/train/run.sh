@@ -15,9 +15,14 @@
 # on the f32 weights; default auto),
 # MODEL (a GGUF file of the SmolLM2 shape: aha trains its real weights, dequantized, instead of
 # a random init; TRL keeps the random init of the same shape), MICRO (aha's micro-batch size: the
-# same update scored and back-propagated MICRO responses at a time; default 0 = all at once),
-# THREADS (2), OUT (JSONL of every run, default ~/.cache/aha/bench-train-results.jsonl, appended), AHA_BIN
-# (a prebuilt rl_step_bench, skipping the cargo build).
+# same update scored and back-propagated MICRO responses at a time; default 8, as `aha train`
+# and TRL's per_device_train_batch_size: here the whole batch; 0 = all at once),
+# TRL_GC (1: TRL's default, gradient checkpointing on; 0 turns it off), THREADS (2), OUT (JSONL of every run, default ~/.cache/aha/bench-train-results.jsonl, appended), AHA_BIN
+# (a prebuilt rl_step_bench, skipping the cargo build), CPU (native, default: each side uses what
+# this CPU has; avx2: both sides as on an AVX2-only CPU — TRL with ATEN_CPU_CAPABILITY=avx2,
+# ONEDNN_MAX_CPU_ISA=AVX2 and MKL_ENABLE_INSTRUCTIONS=AVX2; aha with its rollouts on the `avx2`
+# packed path and candle's f32 matmul built without gemm's AVX-512 kernels, from a copy of this
+# tree under ~/.cache/aha/src-gemm-avx2 whose Cargo.toml drops gemm's `x86-v4` feature).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -27,7 +32,12 @@ STEPS="${STEPS:-10}"
 STEPS_SMOLLM2="${STEPS_SMOLLM2:-5}"
 WARMUP="${WARMUP:-2}"
 THREADS="${THREADS:-2}"
-KERNELS="${KERNELS:-auto}"
+CPU="${CPU:-native}"
+case "$CPU" in
+    native) KERNELS="${KERNELS:-auto}" ;;
+    avx2) KERNELS="${KERNELS:-avx2}" ;;
+    *) echo "run.sh: CPU must be native or avx2, not $CPU" >&2; exit 1 ;;
+esac
 OUT="${OUT:-$HOME/.cache/aha/bench-train-results.jsonl}"
 VENV="${AHA_TRL_VENV:-$HOME/.cache/aha/venv-trl}"
 
@@ -36,9 +46,26 @@ VENV="${AHA_TRL_VENV:-$HOME/.cache/aha/venv-trl}"
 if ! "$VENV/bin/python" -c 'import torch, trl, transformers' 2>/dev/null; then
     ./bench/train/setup-venv.sh
 fi
+if [ -z "${AHA_BIN:-}" ] && [ "$CPU" = avx2 ]; then
+    # gemm picks its microkernels at run time with no way to cap them, so the AVX2-only build is
+    # a separate one: this tree (tracked and untracked files) copied, gemm's `x86-v4` removed.
+    src="$HOME/.cache/aha/src-gemm-avx2"
+    rm -rf "$src" && mkdir -p "$src"
+    git ls-files -co --exclude-standard -z | tar --null -cf - -T - | tar -xf - -C "$src"
+    grep -q 'features = \["x86-v4"\]' "$src/Cargo.toml" || { echo "run.sh: no gemm x86-v4 feature in Cargo.toml" >&2; exit 1; }
+    sed -i 's/features = \["x86-v4"\]/features = []/' "$src/Cargo.toml"
+    target="${CARGO_TARGET_DIR:-$PWD/target}"
+    (cd "$src" && CARGO_TARGET_DIR="$target" cargo build --release -q -p aha-train --example rl_step_bench)
+    AHA_BIN="$HOME/.cache/aha/rl_step_bench-gemm-avx2"
+    cp "$target/release/examples/rl_step_bench" "$AHA_BIN.tmp" && mv "$AHA_BIN.tmp" "$AHA_BIN"
+fi
 if [ -z "${AHA_BIN:-}" ]; then
     cargo build --release -q -p aha-train --example rl_step_bench
     AHA_BIN="${CARGO_TARGET_DIR:-target}/release/examples/rl_step_bench"
+fi
+TRL_ENV=()
+if [ "$CPU" = avx2 ]; then
+    TRL_ENV=(ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2)
 fi
 
 # name|arch|layers|hidden|intermediate|heads|kv_heads|vocab|completion tokens|prompt tokens
@@ -60,18 +87,19 @@ run_one() { # system shape steps
             args+=(--quantized-rollouts 1 --kernels "$KERNELS")
         fi
         if [ -n "${MODEL:-}" ] && [ "$name" = smollm2 ]; then args+=(--model "$MODEL"); fi
-        args+=(--micro "${MICRO:-0}")
+        args+=(--micro "${MICRO:-8}")
         line="$(RAYON_NUM_THREADS="$THREADS" "$AHA_BIN" "${args[@]}" 2>"/tmp/rl_bench_$system.log" | tail -n1)"
     else
-        line="$(OMP_NUM_THREADS="$THREADS" "$VENV/bin/python" bench/train/trl_grpo_bench.py \
+        if [ "${TRL_GC:-1}" = 0 ]; then args+=(--no-gradient-checkpointing); fi
+        line="$(env "${TRL_ENV[@]}" OMP_NUM_THREADS="$THREADS" "$VENV/bin/python" bench/train/trl_grpo_bench.py \
             "${args[@]}" --threads "$THREADS" 2>"/tmp/rl_bench_$system.log" | tail -n1)"
     fi
     [ -n "$line" ] || { echo "run.sh: $system failed, see /tmp/rl_bench_$system.log" >&2; exit 1; }
-    echo "$line" | python3 -c 'import json,sys; d=json.load(sys.stdin); d["shape"]=sys.argv[1]; print(json.dumps(d))' "$name" >>"$OUT"
+    echo "$line" | python3 -c 'import json,sys; d=json.load(sys.stdin); d["shape"]=sys.argv[1]; d["cpu"]=sys.argv[2]; print(json.dumps(d))' "$name" "$CPU" >>"$OUT"
     echo "$line" | python3 -c 'import json,sys; d=json.load(sys.stdin); print("  %-4s %-8s %6.1f M params  median %7.3f s/step  peak RSS %.2f GiB" % (d["system"], sys.argv[1], d["params"] / 1e6, d["median_step_s"], d["peak_rss_kib"] / 1048576))' "$name"
 }
 
-echo "bench/train: $(date -u +%FT%TZ), threads $THREADS, load $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "bench/train: $(date -u +%FT%TZ), CPU $CPU, aha kernels $KERNELS, micro-batch ${MICRO:-8}, threads $THREADS, load $(cut -d' ' -f1-3 /proc/loadavg)"
 START_LINE=$(( $( [ -f "$OUT" ] && wc -l <"$OUT" || echo 0 ) + 1 ))
 for name in $SHAPES; do
     if [ "$name" = tiny ]; then rounds="$ROUNDS"; steps="$STEPS"; else rounds=1; steps="$STEPS_SMOLLM2"; fi

@@ -34,6 +34,9 @@ def main():
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    # TRL's GRPOConfig turns gradient checkpointing on by default (it recomputes each layer's
+    # forward in the backward: less memory, more time); this keeps TRL's default unless asked.
+    ap.add_argument("--no-gradient-checkpointing", action="store_true")
     a = ap.parse_args()
 
     import torch
@@ -134,6 +137,7 @@ def main():
             seed=a.seed,
             dataloader_num_workers=0,
             disable_tqdm=True,
+            gradient_checkpointing=not a.no_gradient_checkpointing,
         )
         trainer = GRPOTrainer(
             model=model,
@@ -174,6 +178,9 @@ def main():
                 # ru_maxrss is KiB on Linux
                 "peak_rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
                 "threads": a.threads,
+                "gradient_checkpointing": cfg.gradient_checkpointing,
+                # The SIMD level ATen's kernels dispatched to (ATEN_CPU_CAPABILITY caps it).
+                "cpu_capability": torch.backends.cpu.get_cpu_capability(),
                 "versions": {
                     "torch": torch.__version__,
                     "trl": __import__("trl").__version__,

@@ -26,7 +26,7 @@
 
 use std::sync::OnceLock;
 
-use candle_core::{CpuStorage, CustomOp3, DType, Layout, Shape, Storage, Tensor};
+use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 
 use crate::fastmath;
 use crate::par;
@@ -115,15 +115,9 @@ impl Dims {
     }
 }
 
-/// The contiguous f32 data of a CPU tensor argument.
+/// The contiguous f32 data of one of this op's CPU tensor arguments.
 fn f32_slice<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
-    let CpuStorage::F32(data) = s else {
-        candle_core::bail!("causal attention: {what} is not f32");
-    };
-    let Some((start, end)) = l.contiguous_offsets() else {
-        candle_core::bail!("causal attention: {what} is not contiguous");
-    };
-    Ok(&data[start..end])
+    crate::custom_op::f32_slice("causal attention", s, l, what)
 }
 
 /// Key range `[lo, hi)` query `t` may see.
@@ -568,33 +562,13 @@ impl CustomOp3 for CausalAttention {
         let Some(lse) = self.lse.get() else {
             candle_core::bail!("causal attention: backward before forward");
         };
-        let grad = grad.to_dtype(DType::F32)?.contiguous()?;
-        // Read guards on the five storages, held while the backward reads them.
-        let (g_guard, gl) = grad.storage_and_layout();
-        let (q_guard, ql) = q.storage_and_layout();
-        let (k_guard, kl) = k.storage_and_layout();
-        let (v_guard, vl) = v.storage_and_layout();
-        let (r_guard, rl) = res.storage_and_layout();
-        let (
-            Storage::Cpu(gs),
-            Storage::Cpu(qs),
-            Storage::Cpu(ks),
-            Storage::Cpu(vs),
-            Storage::Cpu(rs),
-        ) = (&*g_guard, &*q_guard, &*k_guard, &*v_guard, &*r_guard)
-        else {
-            candle_core::bail!("causal attention: backward on a non-CPU tensor");
-        };
-        let dims = dims_of(ql, kl)?;
-        let (dq, dk, dv) = self.backward(
-            f32_slice(qs, ql, "q")?,
-            f32_slice(ks, kl, "k")?,
-            f32_slice(vs, vl, "v")?,
-            f32_slice(rs, rl, "output")?,
-            f32_slice(gs, gl, "output gradient")?,
-            lse,
-            dims,
-        );
+        let dims = dims_of(q.layout(), k.layout())?;
+        let (dq, dk, dv) = crate::custom_op::with_f32(
+            "causal attention",
+            [q, k, v, res, grad],
+            ["q", "k", "v", "output", "output gradient"],
+            |[q, k, v, res, grad]| Ok(self.backward(q, k, v, res, grad, lse, dims)),
+        )?;
         let dev = q.device();
         Ok((
             Some(Tensor::from_vec(dq, q.shape(), dev)?),
@@ -607,31 +581,12 @@ impl CustomOp3 for CausalAttention {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::custom_op::testing::{assert_close, flat};
     use crate::layers::{Mode, attend, attention_mask};
     use candle_core::{Device, Var};
-    use rand::{Rng, SeedableRng};
 
     fn random(shape: &[usize], seed: u64, spread: f32) -> Tensor {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        let n: usize = shape.iter().product();
-        let v: Vec<f32> = (0..n).map(|_| rng.random_range(-spread..spread)).collect();
-        Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
-    }
-
-    fn flat(t: &Tensor) -> Vec<f32> {
-        t.flatten_all().unwrap().to_vec1::<f32>().unwrap()
-    }
-
-    /// `|a − b| ≤ tol · max|b|` elementwise.
-    fn assert_close(what: &str, a: &[f32], b: &[f32], tol: f32) {
-        assert_eq!(a.len(), b.len(), "{what}: lengths");
-        let scale = b.iter().fold(0f32, |m, v| m.max(v.abs())).max(1e-6);
-        for (i, (x, y)) in a.iter().zip(b).enumerate() {
-            assert!(
-                (x - y).abs() <= tol * scale,
-                "{what}[{i}]: fused {x} vs plain {y} (max |plain| {scale})"
-            );
-        }
+        crate::custom_op::testing::random(shape, seed, -spread, spread)
     }
 
     /// The fused op against the decoder's plain expression (`attend` with the causal mask the

@@ -721,6 +721,11 @@ impl Model {
             .forward(h)?
             .try_into()
             .map_err(|_| Error::invalid("model", "internal: gate/up projection count"))?;
+        // Training (and any CPU pass): one op with its own backward that keeps no activated
+        // copy of the gate (crates/model/src/gated.rs).
+        if gate.device().is_cpu() && gate.dtype() == candle_core::DType::F32 {
+            return Ok(crate::gated::gated(act, &gate, &up)?);
+        }
         let gate = match act {
             crate::fastmath::Gate::Silu => candle_nn::ops::silu(&gate)?,
             crate::fastmath::Gate::GeluTanh => gate.gelu()?,

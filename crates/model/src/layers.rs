@@ -2,9 +2,10 @@
 //! rotary embedding and grouped-query attention.
 //!
 //! Every block has two code paths chosen by [`Mode`]: `Train` uses only ops that candle can
-//! differentiate (`rms_norm_slow`-style arithmetic, `ops::softmax`, rotate-half by hand), because
-//! candle's fused `rms_norm`, `softmax_last_dim` and `rope` silently drop gradients
-//! (docs/candle-notes.md, pitfall 1); `Infer` uses the fused kernels for speed.
+//! differentiate (`ops::softmax`) or aha's own ops with a backward (RMSNorm,
+//! [`crate::rmsnorm`]; rotate-half RoPE, [`crate::rotary`]), because candle's fused `rms_norm`,
+//! `softmax_last_dim` and `rope` silently drop gradients (docs/candle-notes.md, pitfall 1);
+//! `Infer` uses the fused kernels for speed.
 
 use std::sync::Arc;
 
@@ -134,12 +135,8 @@ impl Embedding {
 pub(crate) fn rms_norm(x: &Tensor, w: &Tensor, eps: f64, mode: Mode) -> Result<Tensor> {
     match mode {
         Mode::Infer => Ok(candle_nn::ops::rms_norm(&x.contiguous()?, w, eps as f32)?),
-        Mode::Train => {
-            let hidden = x.dim(D::Minus1)? as f64;
-            let ms = (x.sqr()?.sum_keepdim(D::Minus1)? / hidden)?;
-            let normed = x.broadcast_div(&(ms + eps)?.sqrt()?)?;
-            Ok(normed.broadcast_mul(w)?)
-        }
+        // Candle's `rms_norm` has no backward; this op has one, and keeps no intermediates.
+        Mode::Train => Ok(crate::rmsnorm::rms_norm(x, w, eps)?),
     }
 }
 
@@ -151,11 +148,13 @@ pub(crate) fn softmax_last(x: &Tensor, mode: Mode) -> Result<Tensor> {
     }
 }
 
-/// Rotary tables for one forward pass: `cos`/`sin` of shape `(B, T, head_dim/2)`.
+/// Rotary tables for one forward pass: `cos`/`sin` of shape `(B, T, head_dim/2)`, as tensors
+/// for candle's inference kernel and as host rows for the training op ([`crate::rotary`]).
 #[derive(Debug, Clone)]
 pub(crate) struct Rope {
     cos: Tensor,
     sin: Tensor,
+    tables: crate::rotary::Tables,
 }
 
 impl Rope {
@@ -180,9 +179,20 @@ impl Rope {
             }
         }
         Ok(Rope {
-            cos: Tensor::from_vec(cos, (batch, seq, half), device)?,
-            sin: Tensor::from_vec(sin, (batch, seq, half), device)?,
+            cos: Tensor::from_slice(&cos, (batch, seq, half), device)?,
+            sin: Tensor::from_slice(&sin, (batch, seq, half), device)?,
+            tables: crate::rotary::Tables {
+                cos: std::sync::Arc::new(cos),
+                sin: std::sync::Arc::new(sin),
+                half,
+            },
         })
+    }
+
+    /// The `(B, T, head_dim/2)` cosine and sine tensors.
+    #[cfg(test)]
+    pub(crate) fn tensors(&self) -> (&Tensor, &Tensor) {
+        (&self.cos, &self.sin)
     }
 
     /// Rotate-half RoPE on `x: (B, H, T, head_dim)`.
@@ -193,16 +203,8 @@ impl Rope {
                 &self.cos,
                 &self.sin,
             )?),
-            Mode::Train => {
-                let hd = x.dim(D::Minus1)?;
-                let half = hd / 2;
-                let cos = Tensor::cat(&[&self.cos, &self.cos], D::Minus1)?.unsqueeze(1)?;
-                let sin = Tensor::cat(&[&self.sin, &self.sin], D::Minus1)?.unsqueeze(1)?;
-                let x1 = x.narrow(D::Minus1, 0, half)?;
-                let x2 = x.narrow(D::Minus1, half, half)?;
-                let rotated = Tensor::cat(&[&x2.neg()?, &x1], D::Minus1)?;
-                Ok((x.broadcast_mul(&cos)? + rotated.broadcast_mul(&sin)?)?)
-            }
+            // Candle's `rope` has no backward; this op has one, and keeps no intermediates.
+            Mode::Train => Ok(crate::rotary::apply(x, &self.tables)?),
         }
     }
 }

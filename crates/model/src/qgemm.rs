@@ -811,8 +811,11 @@ mod avx2 {
                     TILE_BYTES_Q5_0, TILE_N,
                 };
 
-                /// Rows per pass.
+                /// Rows per pass: 4, except 3 for Q8_0 without VNNI, where the signed and
+                /// absolute weights `vpmaddubsw` needs made LLVM spill a 4-row pass's registers
+                /// to the stack inside the inner loop (50 stack accesses in `q8::<4>`).
                 const R: usize = 4;
+                const R_Q8_PLAIN: usize = 3;
 
                 /// Columns `16g..16g+16` of rows `r0..r0+nr` (`nr` ≤ 8) for one column group.
                 ///
@@ -829,9 +832,14 @@ mod avx2 {
                     kb: usize,
                     out: &mut [[f32; TILE_N]; ROWS],
                 ) {
+                    let step = if !$vnni && format == Format::Q8_0 {
+                        R_Q8_PLAIN
+                    } else {
+                        R
+                    };
                     let mut r = 0;
                     while r < nr {
-                        let n = R.min(nr - r);
+                        let n = step.min(nr - r);
                         let o = &mut out[r..r + n];
                         for h in 0..2 {
                             // SAFETY: forwarded contract; one instance per row count keeps

@@ -159,7 +159,8 @@ pub struct RunConfig {
     /// Optimizer steps per policy step (the rollout batch is cut into this many chunks).
     pub mini_batches: usize,
     /// Responses per forward/backward pass within a mini-batch (0 = all at once); the same
-    /// gradient in less memory.
+    /// gradient in less memory. Default 8, as TRL's `per_device_train_batch_size`: memory stays
+    /// that of 8 responses however many a step samples (docs/results/train-bench.md).
     pub micro_batch_size: usize,
     /// Sample rollouts on a Q8_0 copy of the policy remade after every update (packed CPU
     /// kernels; [`TrainerConfig::quantized_rollouts`]); `false` samples on the f32 weights.
@@ -205,7 +206,7 @@ impl Default for RunConfig {
             },
             max_grad_norm: 1.0,
             mini_batches: 1,
-            micro_batch_size: 0,
+            micro_batch_size: 8,
             quantized_rollouts: true,
             rollout_kernels: aha_model::CpuKernels::Auto,
             eval: EvalConfig::default(),
@@ -429,7 +430,7 @@ pub struct RunOverrides {
     #[cfg_attr(feature = "clap", arg(long))]
     pub mini_batches: Option<usize>,
     /// Responses per forward/backward pass (gradient accumulation; 0 = the whole mini-batch)
-    /// [default: 0]. Peak memory scales with it; the update is the same.
+    /// [default: 8]. Peak memory scales with it; the update is the same.
     #[cfg_attr(feature = "clap", arg(long))]
     pub micro_batch_size: Option<usize>,
     /// Sample rollouts on a Q8_0 copy of the policy (remade after every update, run on the
