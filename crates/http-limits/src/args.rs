@@ -39,22 +39,30 @@ impl ConnectionArgs {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use clap::Parser;
-
-    use super::*;
+/// Parses `argv` (program name first) into one group of flags `A` (a `clap::Args` struct such as
+/// a server's `ServeArgs`), as if it were a whole command line: for tests of such groups, which
+/// otherwise each need a wrapper command.
+pub fn parse_group<A: clap::Args>(argv: &[&str]) -> Result<A, clap::Error> {
+    use clap::{FromArgMatches, Parser};
 
     #[derive(Parser)]
-    struct Cli {
+    struct Wrapper<A: clap::Args> {
         #[command(flatten)]
-        conn: ConnectionArgs,
+        args: A,
     }
+    let matches = <Wrapper<A> as clap::CommandFactory>::command().try_get_matches_from(argv)?;
+    Ok(Wrapper::<A>::from_arg_matches(&matches)?.args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     #[test]
     fn flags_set_the_limits() {
-        let cli = Cli::parse_from(["x", "--max-connections", "7", "--body-timeout-ms", "250"]);
-        let l = cli.conn.limits(99);
+        let argv = ["x", "--max-connections", "7", "--body-timeout-ms", "250"];
+        let conn: ConnectionArgs = parse_group(&argv).unwrap();
+        let l = conn.limits(99);
         assert_eq!(l.max_connections, 7);
         assert_eq!(l.header_timeout, Duration::from_millis(30_000));
         assert_eq!(l.body_timeout, Duration::from_millis(250));

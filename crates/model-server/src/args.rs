@@ -65,17 +65,11 @@ impl ServeArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
-
-    #[derive(Debug, Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: ServeArgs,
-    }
+    use aha_http_limits::args::parse_group;
 
     #[test]
     fn defaults_are_the_library_defaults() {
-        let args = Cli::try_parse_from(["aha"]).expect("parse").args;
+        let args: ServeArgs = parse_group(&["aha"]).expect("parse");
         let config = args.config(Path::new("/models/tiny.gguf"));
         let default = Config::new("tiny.gguf");
         assert_eq!(config.model_name, default.model_name);
@@ -90,7 +84,7 @@ mod tests {
     #[test]
     fn flags_set_name_and_limits() {
         let argv = ["aha", "--model-name", "m", "--max-connections", "3"];
-        let args = Cli::try_parse_from(argv).expect("parse").args;
+        let args: ServeArgs = parse_group(&argv).expect("parse");
         let config = args.config(Path::new("/models/tiny.gguf"));
         assert_eq!(config.model_name, "m");
         assert_eq!(config.limits.max_connections, 3);

@@ -130,34 +130,30 @@ impl ServeArgs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::Parser;
+    use aha_http_limits::args::parse_group;
 
-    #[derive(Debug, Parser)]
-    struct Cli {
-        #[command(flatten)]
-        args: ServeArgs,
+    fn parse(argv: &[&str]) -> std::result::Result<ServeArgs, clap::Error> {
+        parse_group(argv)
     }
 
     #[test]
     fn reward_scheme_takes_both_spellings() {
         for spelling in ["simplerl", "simple_rl"] {
-            let cli = Cli::try_parse_from(["aha", "--reward-scheme", spelling])
+            let args = parse(&["aha", "--reward-scheme", spelling])
                 .unwrap_or_else(|e| panic!("{spelling}: {e}"));
-            assert_eq!(cli.args.reward_scheme, RewardScheme::SimpleRl);
+            assert_eq!(args.reward_scheme, RewardScheme::SimpleRl);
         }
-        assert!(Cli::try_parse_from(["aha", "--reward-scheme", "simple-rl-ish"]).is_err());
+        assert!(parse(&["aha", "--reward-scheme", "simple-rl-ish"]).is_err());
     }
 
     #[test]
     fn task_and_template_take_the_library_types() {
         let argv = ["aha", "--task", "countdown", "--template", "r1"];
-        let args = Cli::try_parse_from(argv).unwrap().args;
+        let args = parse(&argv).unwrap();
         assert_eq!((args.task, args.template), (Task::Countdown, Template::R1));
-        let args = Cli::try_parse_from(["aha", "--template", "qwen-math"])
-            .unwrap()
-            .args;
+        let args = parse(&["aha", "--template", "qwen-math"]).unwrap();
         assert_eq!(args.template, Template::QwenMath);
-        assert!(Cli::try_parse_from(["aha", "--task", "math-answer"]).is_err());
+        assert!(parse(&["aha", "--task", "math-answer"]).is_err());
     }
 
     #[test]
@@ -171,7 +167,7 @@ mod tests {
             "--max-batch",
             "7",
         ];
-        let setup = Cli::try_parse_from(argv).unwrap().args.setup().unwrap();
+        let setup = parse(&argv).unwrap().setup().unwrap();
         assert_eq!(setup.config.deadline, Duration::from_millis(250));
         assert_eq!((setup.config.workers, setup.config.max_batch), (3, 7));
         assert!(setup.config.validate().is_ok());
@@ -181,7 +177,7 @@ mod tests {
                 .starts_with("task=math template=qwen-math workers=3")
         );
         let bad = ["aha", "--keywords", "no-such-preset"];
-        let err = Cli::try_parse_from(bad).unwrap().args.setup().unwrap_err();
+        let err = parse(&bad).unwrap().setup().unwrap_err();
         assert!(matches!(err, Error::Keywords { .. }), "{err}");
     }
 }
