@@ -11,7 +11,8 @@
 #   EPYC-Rome  AVX2 + FMA + F16C, no AVX-512, no AVX-VNNI -> the avx2 path
 #   Nehalem    SSE4.2 only                                -> the portable path
 # The test binary checks every path the emulated CPU supports against the portable kernel bit for
-# bit, and that paths it lacks are refused. `attention::` checks the fused training attention
+# bit, and that paths it lacks are refused; a tiny model run with fixed-order f32 products must
+# give the host's digest (the demo's reproducibility across CPUs). `attention::` checks the fused training attention
 # and candle's f32 matmul: both run the `gemm` crate, built with its AVX-512 kernels (`x86-v4`)
 # and choosing them at run time, so these CPUs must get its AVX2 and scalar kernels instead.
 # (The real-model tests are too slow under emulation
@@ -20,6 +21,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CPUS="${CPUS:-EPYC-Rome Nehalem}"
+# CPUs (with AVX2 and FMA) whose fixed-order f32 digest must equal the host's.
+FIXED_ORDER_CPUS="${FIXED_ORDER_CPUS:-EPYC-Rome}"
 
 if ! command -v qemu-x86_64 >/dev/null; then
     echo "== installing qemu-user (Debian's package) for CPU emulation"
@@ -43,11 +46,35 @@ for line in sys.stdin:
 ')"
 [ -x "$bin" ] || { echo "error: no aha-model test binary found" >&2; exit 1; }
 
+# The fixed-order f32 path (LoadOptions::fixed_order_f32, which the demo uses) must give the same
+# bits on every CPU: a tiny model's logits, log-probabilities, gradients and sampled tokens,
+# hashed by one test, must hash the same on the host and on each emulated CPU.
+digest() {
+    "$@" fixed_matmul::tests::tiny_model_digest --exact --nocapture 2>&1 |
+        grep -v "TCG doesn't support requested feature" | tee /dev/stderr |
+        grep -o 'fixed-order digest: [0-9a-f]*' || true
+}
+host_digest="$(digest "$bin")"
+[ -n "$host_digest" ] || { echo "error: no fixed-order digest on the host" >&2; exit 1; }
+
 for cpu in $CPUS; do
     echo "== aha-model kernel tests on an emulated $cpu"
     # qemu warns about every host feature TCG cannot emulate; those lines are noise here.
-    qemu-x86_64 -cpu "$cpu" "$bin" cpu:: qgemm:: decode_attn:: fastmath:: sampling:: attention:: 2>&1 |
+    qemu-x86_64 -cpu "$cpu" "$bin" cpu:: qgemm:: decode_attn:: fastmath:: sampling:: attention:: fixed_matmul:: 2>&1 |
         grep -v "TCG doesn't support requested feature"
     # grep's status would hide the test binary's: take the first command's.
     [ "${PIPESTATUS[0]}" = 0 ] || { echo "error: kernel tests failed on $cpu" >&2; exit 1; }
+done
+
+# Same bits are promised on CPUs with AVX2 and FMA (every x86-64 CPU since 2013-2015, and every
+# machine of this project): CPUs without them run plain fallbacks of the decode attention and the
+# sampler, and an f32 KV cache without F16C, which agree within float tolerance only
+# (docs/cpu-kernels.md).
+for cpu in $FIXED_ORDER_CPUS; do
+    echo "== fixed-order f32 digest on an emulated $cpu (must equal the host's: $host_digest)"
+    cpu_digest="$(digest qemu-x86_64 -cpu "$cpu" "$bin")"
+    [ "$cpu_digest" = "$host_digest" ] || {
+        echo "error: $cpu gave '${cpu_digest:-no digest}', the host '$host_digest'" >&2
+        exit 1
+    }
 done

@@ -11,8 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use aha_data::{Gold, Problem, Template};
-use aha_model::candle_core::Device;
-use aha_model::{Model, WeightKind};
+use aha_model::Model;
 use aha_probe::{ProbeConfig, ProbeSummary, SweepOptions};
 use aha_sample::{EmbeddedSampler, Sampler};
 use aha_tokenizer::Tokenizer;
@@ -466,7 +465,7 @@ pub fn run(
     ));
 
     // Probes and RL.
-    let load = |p: &Path| -> Result<Model> { Ok(Model::load(p, WeightKind::F32, &Device::Cpu)?) };
+    let load = crate::pretrain::load_model;
     let mut summaries: Vec<(String, ProbeSummary)> = Vec::new();
     let probe_phase = |name: &str,
                        model_path: &Path,

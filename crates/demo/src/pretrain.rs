@@ -3,7 +3,7 @@
 //! loss on each solution given its question, see [`document`]).
 
 use aha_model::candle_core::{Device, Var};
-use aha_model::{Arch, Model, ModelConfig};
+use aha_model::{Arch, LoadOptions, Model, ModelConfig, WeightKind};
 use aha_tokenizer::Tokenizer;
 use aha_train::{AdamWConfig, LrSchedule, SftConfig, SftExample, SftStepMetrics};
 use serde::{Deserialize, Serialize};
@@ -83,11 +83,30 @@ pub fn model_config(spec: &ModelSpec, vocab: usize) -> Result<ModelConfig> {
     Ok(c)
 }
 
+/// How every model of the demo is built and loaded: f32 products in aha's fixed order, so a
+/// seeded demo gives the same numbers on every CPU (docs/cpu-kernels.md).
+pub fn load_options() -> LoadOptions {
+    LoadOptions {
+        fixed_order_f32: true,
+        ..LoadOptions::default()
+    }
+}
+
+/// Loads a saved demo model (f32, trainable) with [`load_options`].
+pub fn load_model(path: &std::path::Path) -> Result<Model> {
+    Ok(Model::load_with(
+        path,
+        WeightKind::F32,
+        &Device::Cpu,
+        &load_options(),
+    )?)
+}
+
 /// A fresh model: [`Model::tiny`]'s seeded draws, rescaled to `init_std` (its own scales are
 /// meant for peaked random-output tests, too large to train from); norms stay near 1.
 pub fn init_model(spec: &ModelSpec, vocab: usize, seed: u64) -> Result<Model> {
     let cfg = model_config(spec, vocab)?;
-    let model = Model::tiny(&cfg, seed, &Device::Cpu)?;
+    let model = Model::tiny_with(&cfg, seed, &Device::Cpu, &load_options())?;
     for (name, var) in model.named_vars() {
         if name.contains("norm") {
             continue;

@@ -5,8 +5,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use aha_data::Problem;
-use aha_model::candle_core::Device;
-use aha_model::{Model, WeightKind};
 use aha_tokenizer::Tokenizer;
 use aha_train::{
     AdamWConfig, AdvantageKind, EvalConfig, LossSettings, LrSchedule, RunConfig, RunEvent,
@@ -84,7 +82,7 @@ pub fn run(
     progress: bool,
 ) -> Result<RunSummary> {
     let cfg = run_config(kind, spec, seed, base);
-    let policy = Model::load(base, WeightKind::F32, &Device::Cpu)?;
+    let policy = crate::pretrain::load_model(base)?;
     let resume = dir.read_dir().is_ok_and(|mut d| d.next().is_some());
     let name = kind.as_str();
     let bar = if progress {

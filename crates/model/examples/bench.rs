@@ -102,6 +102,7 @@ fn decode_bench(
         cpu_kernels: kernels,
         kv_cache_f32: std::env::var_os("AHA_KV_F32").is_some(),
         huge_pages: std::env::var_os("AHA_NO_HUGE_PAGES").is_none(),
+        ..LoadOptions::default()
     };
     let model = Model::load_with(path, WeightKind::Quantized, &dev, &options)?;
     let kernels = model.cpu_kernels().name();

@@ -63,6 +63,19 @@ pub fn causal_attention(
     scale: f64,
     window: Option<usize>,
 ) -> candle_core::Result<Tensor> {
+    causal_attention_with(q, k, v, scale, window, false)
+}
+
+/// [`causal_attention`] with its block products through `gemm` (`fixed = false`) or aha's
+/// fixed-order kernel (`true`: the same bits on every CPU, [`crate::LoadOptions::fixed_order_f32`]).
+pub fn causal_attention_with(
+    q: &Tensor,
+    k: &Tensor,
+    v: &Tensor,
+    scale: f64,
+    window: Option<usize>,
+    fixed: bool,
+) -> candle_core::Result<Tensor> {
     let (b, h, t, d) = q.dims4()?;
     let (bk, hkv, tk, dk) = k.dims4()?;
     if (bk, tk, dk) != (b, t, d) || v.dims() != k.dims() || hkv == 0 || h % hkv != 0 {
@@ -78,6 +91,7 @@ pub fn causal_attention(
     }
     let op = CausalAttention {
         scale: scale as f32,
+        fixed,
         window,
         lse: OnceLock::new(),
     };
@@ -93,6 +107,8 @@ pub fn causal_attention(
 /// left here by the forward for the backward.
 struct CausalAttention {
     scale: f32,
+    /// Block products through [`crate::fixed_matmul`].
+    fixed: bool,
     window: Option<usize>,
     /// `(B, H, T)` log-sum-exp of each row's scaled scores, set once by the forward.
     lse: OnceLock<Vec<f32>>,
@@ -125,13 +141,15 @@ fn visible(t: usize, window: Option<usize>) -> (usize, usize) {
     (window.map_or(0, |w| (t + 1).saturating_sub(w)), t + 1)
 }
 
-/// `dst (m × n) = beta · lhs (m × k) · rhs (k × n)` (`+ dst` when `acc`), strided, one thread.
+/// `dst (m × n) = beta · lhs (m × k) · rhs (k × n)` (`+ dst` when `acc`), strided, one thread;
+/// through [`crate::fixed_matmul::gemm_fixed`] when `fixed`.
 ///
 /// # Safety
 /// Every pointer must address a matrix of the given shape and strides inside one live
 /// allocation, and `dst` must not overlap `lhs` or `rhs`.
 #[allow(clippy::too_many_arguments)]
 unsafe fn gemm_f32(
+    fixed: bool,
     (m, n, k): (usize, usize, usize),
     dst: *mut f32,
     (dst_rs, dst_cs): (usize, usize),
@@ -142,6 +160,22 @@ unsafe fn gemm_f32(
     (rhs_rs, rhs_cs): (usize, usize),
     beta: f32,
 ) {
+    if fixed {
+        // SAFETY: forwarded from the caller's contract.
+        return unsafe {
+            crate::fixed_matmul::gemm_fixed(
+                (m, n, k),
+                dst,
+                (dst_rs, dst_cs),
+                acc,
+                lhs,
+                (lhs_rs, lhs_cs),
+                rhs,
+                (rhs_rs, rhs_cs),
+                beta,
+            )
+        };
+    }
     // SAFETY: forwarded from the caller's contract; gemm reads `dst` only when `acc`.
     unsafe {
         gemm::gemm(
@@ -177,6 +211,7 @@ fn block_scores(
     k_seq: &[f32],
     (t0, rows, ks, kl, d): (usize, usize, usize, usize, usize),
     scale: f32,
+    fixed: bool,
 ) {
     assert!(
         s.len() >= rows * kl && q_head.len() >= (t0 + rows) * d && k_seq.len() >= (ks + kl) * d
@@ -184,6 +219,7 @@ fn block_scores(
     // SAFETY: the bounds were just checked; `s` is a distinct mutable buffer.
     unsafe {
         gemm_f32(
+            fixed,
             (rows, kl, d),
             s.as_mut_ptr(),
             (kl, 1),
@@ -365,7 +401,7 @@ impl CausalAttention {
             .chunks_mut(g * t * d)
             .zip(lse.chunks_mut(g * t))
             .collect();
-        let (scale, window) = (self.scale, self.window);
+        let (scale, window, fixed) = (self.scale, self.window, self.fixed);
         par::for_each_mut(&mut tasks, |i, (o, l)| {
             let (bi, kh) = (i / hkv, i % hkv);
             let kv_off = (bi * hkv + kh) * t * d;
@@ -378,12 +414,13 @@ impl CausalAttention {
                 let l_head = &mut l[j * t..(j + 1) * t];
                 for (t0, rows, ks, kl) in row_blocks(t, window) {
                     let s = &mut s[..rows * kl];
-                    block_scores(s, q_head, k_seq, (t0, rows, ks, kl, d), scale);
+                    block_scores(s, q_head, k_seq, (t0, rows, ks, kl, d), scale, fixed);
                     softmax_rows_fast(s, kl, t0, ks, window, &mut l_head[t0..t0 + rows]);
                     let o_blk = &mut o_head[t0 * d..(t0 + rows) * d];
                     // SAFETY: p is (rows, kl), v's rows ks..ks + kl exist, o_blk is (rows, d).
                     unsafe {
                         gemm_f32(
+                            fixed,
                             (rows, d, kl),
                             o_blk.as_mut_ptr(),
                             (d, 1),
@@ -427,7 +464,7 @@ impl CausalAttention {
             .chunks_mut(g * t * d)
             .zip(dk.chunks_mut(t * d).zip(dv.chunks_mut(t * d)))
             .collect();
-        let (scale, window) = (self.scale, self.window);
+        let (scale, window, fixed) = (self.scale, self.window, self.fixed);
         par::for_each_mut(&mut tasks, |i, (dq_grp, (dk_seq, dv_seq))| {
             let (bi, kh) = (i / hkv, i % hkv);
             let kv_off = (bi * hkv + kh) * t * d;
@@ -443,7 +480,7 @@ impl CausalAttention {
                 let dq_head = &mut dq_grp[j * t * d..(j + 1) * t * d];
                 for (t0, rows, ks, kl) in row_blocks(t, window) {
                     let (p, dp) = (&mut p[..rows * kl], &mut dp[..rows * kl]);
-                    block_scores(p, q_head, k_seq, (t0, rows, ks, kl, d), scale);
+                    block_scores(p, q_head, k_seq, (t0, rows, ks, kl, d), scale, fixed);
                     probs_rows_fast(p, kl, t0, ks, window, &lse[lh + t0..lh + t0 + rows]);
                     let do_blk = &do_head[t0 * d..(t0 + rows) * d];
                     let o_blk = &o_head[t0 * d..(t0 + rows) * d];
@@ -457,6 +494,7 @@ impl CausalAttention {
                     unsafe {
                         // dv[ks..] += pᵀ · dO
                         gemm_f32(
+                            fixed,
                             (kl, d, rows),
                             dv_seq[ks * d..].as_mut_ptr(),
                             (d, 1),
@@ -469,6 +507,7 @@ impl CausalAttention {
                         );
                         // dp = dO · vᵀ
                         gemm_f32(
+                            fixed,
                             (rows, kl, d),
                             dp.as_mut_ptr(),
                             (kl, 1),
@@ -485,6 +524,7 @@ impl CausalAttention {
                     unsafe {
                         // dq = ds · k
                         gemm_f32(
+                            fixed,
                             (rows, d, kl),
                             dq_head[t0 * d..].as_mut_ptr(),
                             (d, 1),
@@ -497,6 +537,7 @@ impl CausalAttention {
                         );
                         // dk[ks..] += dsᵀ · q
                         gemm_f32(
+                            fixed,
                             (kl, d, rows),
                             dk_seq[ks * d..].as_mut_ptr(),
                             (d, 1),
@@ -607,7 +648,7 @@ mod tests {
         let keys: Vec<Vec<i64>> = pos.chunks(t).map(<[i64]>::to_vec).collect();
         let mask = attention_mask(&pos, &keys, t, window, &Device::Cpu).unwrap();
         let qs = (q.as_tensor() * scale).unwrap();
-        let plain = attend(&qs, &k, &v, Some(&mask), Mode::Train).unwrap();
+        let plain = attend(&qs, &k, &v, Some(&mask), Mode::Train, false).unwrap();
         assert_close("output", &flat(&fused), &flat(&plain), 2e-6);
 
         let grads = |y: &Tensor| {

@@ -222,7 +222,8 @@ impl Model {
     /// A quantized inference copy of this f32 (trainable) model's current weights: every matrix
     /// whose rows are whole Q8_0 blocks becomes Q8_0 on the packed CPU kernel of `options`
     /// (norms and odd-sized matrices stay f32). For sampling RL rollouts fast between updates;
-    /// the copy shares nothing with the `Var`s, so later updates do not reach it.
+    /// the copy shares nothing with the `Var`s, so later updates do not reach it. A model with
+    /// [`LoadOptions::fixed_order_f32`] keeps it in the copy.
     pub fn quantized_copy(&self, options: &LoadOptions) -> Result<Model> {
         if self.weight_kind() != WeightKind::F32 {
             return Err(Error::invalid(
@@ -239,12 +240,16 @@ impl Model {
             path: PathBuf::from("<quantized copy>"),
             tensors,
         };
+        let options = LoadOptions {
+            fixed_order_f32: options.fixed_order_f32 || self.fixed_order_f32(),
+            ..*options
+        };
         Model::build(
             self.config().clone(),
             &mut source,
             WeightKind::Quantized,
             self.device(),
-            options,
+            &options,
         )
     }
 

@@ -191,6 +191,12 @@ pub struct LoadOptions {
     /// Put packed weights in 2 MiB-aligned mappings advised for transparent huge pages (Linux
     /// with glibc; faster decoding, see `hugebuf`). `false` keeps them on the heap.
     pub huge_pages: bool,
+    /// Run every f32 matrix product (linear layers, attention, the scoring head, their
+    /// backwards) through aha's fixed-order kernel instead of candle's (`gemm`), so f32 results
+    /// are the same bits on every CPU model and thread count. Slower on large matrices; the demo
+    /// sets it so that its seeded numbers reproduce anywhere (docs/cpu-kernels.md). A
+    /// [`crate::Model::quantized_copy`] of such a model keeps it.
+    pub fixed_order_f32: bool,
 }
 
 impl Default for LoadOptions {
@@ -199,6 +205,7 @@ impl Default for LoadOptions {
             cpu_kernels: CpuKernels::Auto,
             kv_cache_f32: false,
             huge_pages: true,
+            fixed_order_f32: false,
         }
     }
 }

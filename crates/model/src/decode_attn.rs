@@ -514,7 +514,7 @@ mod tests {
             for mask in [None, Some(&mask)] {
                 let fast =
                     attend_one(&q, &k, &v, mask)?.ok_or(crate::Error::invalid("t", "none"))?;
-                let slow = attend(&q, &k, &v, mask, Mode::Infer)?;
+                let slow = attend(&q, &k, &v, mask, Mode::Infer, false)?;
                 let diff = (fast - &slow)?.abs()?.max_all()?.to_scalar::<f32>()?;
                 assert!(diff < 1e-5, "hd {hd}, s {s}: max diff {diff}");
                 assert!(slow.i((0, 0, 0))?.to_scalar::<f32>()?.is_finite());
@@ -532,7 +532,7 @@ mod tests {
             let fast16 = attend_one(&q, &k16, &v16, Some(&mask))?;
             if f16_cache_supported() && hd % 8 == 0 {
                 let fast16 = fast16.ok_or(crate::Error::invalid("f16", "not taken"))?;
-                let slow = attend(&q, &kw, &vw, Some(&mask), Mode::Infer)?;
+                let slow = attend(&q, &kw, &vw, Some(&mask), Mode::Infer, false)?;
                 let diff = (fast16 - &slow)?.abs()?.max_all()?.to_scalar::<f32>()?;
                 assert!(diff < 1e-5, "f16 cache, hd {hd}, s {s}: max diff {diff}");
             } else {

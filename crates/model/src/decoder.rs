@@ -131,6 +131,8 @@ pub struct Model {
     kind: WeightKind,
     kernels: CpuKernels,
     kv_cache_f32: bool,
+    /// Every f32 product through [`crate::fixed_matmul`] ([`LoadOptions::fixed_order_f32`]).
+    fixed_order_f32: bool,
     embed: Embedding,
     blocks: Vec<Block>,
     final_norm: Tensor,
@@ -215,7 +217,11 @@ impl Builder<'_> {
         } else {
             None
         };
-        Ok(Linear { weight, bias })
+        Ok(Linear {
+            weight,
+            bias,
+            fixed: self.options.fixed_order_f32,
+        })
     }
 }
 
@@ -268,7 +274,15 @@ impl Builder<'_> {
                 None
             };
             let weight = Weight::quantized(q, &self.options)?;
-            return Ok(Proj::Fused(Linear { weight, bias }, outs.to_vec()));
+            let fixed = self.options.fixed_order_f32;
+            return Ok(Proj::Fused(
+                Linear {
+                    weight,
+                    bias,
+                    fixed,
+                },
+                outs.to_vec(),
+            ));
         }
         let mut biases = biases.into_iter();
         let ls = parts
@@ -281,6 +295,7 @@ impl Builder<'_> {
                 Ok(Linear {
                     weight,
                     bias: biases.next(),
+                    fixed: self.options.fixed_order_f32,
                 })
             })
             .collect::<Result<_>>()?;
@@ -448,11 +463,16 @@ impl Model {
                 (Embedding::Dense(t), None) => Weight::Dense(t.clone()),
                 (Embedding::Quant(q), None) => Weight::quantized_shared(q, &options)?,
             };
-            Linear { weight, bias: None }
+            Linear {
+                weight,
+                bias: None,
+                fixed: options.fixed_order_f32,
+            }
         } else {
             Linear {
                 weight: b.matrix("output.weight", &[vocab, h])?,
                 bias: None,
+                fixed: options.fixed_order_f32,
             }
         };
         let vars = b.vars;
@@ -468,6 +488,7 @@ impl Model {
             kind,
             kernels,
             kv_cache_f32: options.kv_cache_f32,
+            fixed_order_f32: options.fixed_order_f32,
             embed,
             blocks,
             final_norm,
@@ -543,6 +564,12 @@ impl Model {
             (crate::layers::Weight::Dense(w), None) => Some(w),
             _ => None,
         }
+    }
+
+    /// Whether every f32 product runs through the fixed-order kernel
+    /// ([`LoadOptions::fixed_order_f32`]).
+    pub fn fixed_order_f32(&self) -> bool {
+        self.fixed_order_f32
     }
 
     /// Applies the LM head (and soft-capping) to final hidden states `(…, hidden)`.
@@ -766,7 +793,14 @@ impl Model {
         let mask = match pattern {
             Pattern::Causal(window) => {
                 // (B, H, T, hd) → (B, T, H·hd), as `attend` returns it.
-                let out = crate::attention::causal_attention(&q, &k, &v, scale, window)?;
+                let out = crate::attention::causal_attention_with(
+                    &q,
+                    &k,
+                    &v,
+                    scale,
+                    window,
+                    self.fixed_order_f32,
+                )?;
                 let (h, hd) = (c.num_heads, c.head_dim);
                 let out = out.transpose(1, 2)?.contiguous()?.reshape((b, t, h * hd))?;
                 return a.o.forward(&out);
@@ -793,6 +827,7 @@ impl Model {
                 &v.to_dtype(candle_core::DType::F32)?,
                 mask,
                 mode,
+                self.fixed_order_f32,
             )?,
         };
         a.o.forward(&out)

@@ -20,6 +20,7 @@
 use candle_core::{CpuStorage, CustomOp2, DType, Layout, Shape, Tensor};
 
 use crate::fastmath;
+use crate::fixed_matmul::matmul_if;
 use crate::par;
 
 /// Rows of logits computed at once by default: 128 × 49 152 f32 is 24 MiB for SmolLM2, while
@@ -57,6 +58,7 @@ pub(crate) fn chunked_logprobs(
     transform: HeadTransform,
     chunk: usize,
     track: bool,
+    fixed: bool,
 ) -> candle_core::Result<Tensor> {
     let (n, _) = hidden.dims2()?;
     let (vocab, _) = weight.dims2()?;
@@ -75,7 +77,7 @@ pub(crate) fn chunked_logprobs(
     let mut start = 0;
     while start < n {
         let len = chunk.min(n - start);
-        let mut z = chunk_logits(&h, &w, start, len, transform)?;
+        let mut z = chunk_logits(&h, &w, start, len, transform, fixed)?;
         let mut rows: Vec<(&mut [f32], f32, f32)> =
             z.chunks_exact_mut(vocab).map(|r| (r, 0f32, 0f32)).collect();
         let tg = &targets[start..start + len];
@@ -98,6 +100,7 @@ pub(crate) fn chunked_logprobs(
             targets: targets.to_vec(),
             transform,
             chunk,
+            fixed,
         },
     )
 }
@@ -109,8 +112,9 @@ fn chunk_logits(
     start: usize,
     len: usize,
     transform: HeadTransform,
+    fixed: bool,
 ) -> candle_core::Result<Vec<f32>> {
-    let u = h.narrow(0, start, len)?.matmul(&w.t()?)?;
+    let u = matmul_if(fixed, &h.narrow(0, start, len)?, &w.t()?)?;
     let mut z = u.flatten_all()?.to_vec1::<f32>()?;
     drop(u);
     let vocab = w.dim(0)?;
@@ -148,6 +152,8 @@ struct HeadLogprobs {
     targets: Vec<u32>,
     transform: HeadTransform,
     chunk: usize,
+    /// Products through [`crate::fixed_matmul`].
+    fixed: bool,
 }
 
 impl CustomOp2 for HeadLogprobs {
@@ -200,7 +206,7 @@ impl CustomOp2 for HeadLogprobs {
                 start += len;
                 continue;
             }
-            let mut z = chunk_logits(&h, &w, start, len, tr)?;
+            let mut z = chunk_logits(&h, &w, start, len, tr, self.fixed)?;
             let mut rows: Vec<&mut [f32]> = z.chunks_exact_mut(vocab).collect();
             let (lse, tg) = (
                 &self.lse[start..start + len],
@@ -231,10 +237,10 @@ impl CustomOp2 for HeadLogprobs {
             });
             let du = Tensor::from_vec(z, (len, vocab), h.device())?;
             if want_h {
-                grad_h.push(du.matmul(&w)?);
+                grad_h.push(matmul_if(self.fixed, &du, &w)?);
             }
             if want_w {
-                let part = du.t()?.matmul(&h.narrow(0, start, len)?)?;
+                let part = matmul_if(self.fixed, &du.t()?, &h.narrow(0, start, len)?)?;
                 grad_w = Some(match grad_w {
                     Some(acc) => (acc + part)?,
                     None => part,

@@ -70,6 +70,8 @@ impl Weight {
 pub(crate) struct Linear {
     pub(crate) weight: Weight,
     pub(crate) bias: Option<Tensor>,
+    /// Dense products through [`crate::fixed_matmul`] ([`LoadOptions::fixed_order_f32`]).
+    pub(crate) fixed: bool,
 }
 
 impl Linear {
@@ -80,7 +82,7 @@ impl Linear {
                 let in_dim = dims[dims.len() - 1];
                 let rows: usize = dims[..dims.len() - 1].iter().product();
                 let x2 = x.reshape((rows, in_dim))?;
-                let y = x2.matmul(&w.t()?)?;
+                let y = crate::fixed_matmul::matmul_if(self.fixed, &x2, &w.t()?)?;
                 let mut out_dims = dims;
                 let last = out_dims.len() - 1;
                 out_dims[last] = w.dim(0)?;
@@ -300,7 +302,7 @@ pub(crate) fn mask_needed(
 /// Scaled dot-product attention with grouped heads, without materialising repeated k/v.
 ///
 /// `q: (B, H, T, hd)` (already scaled), `k`, `v: (B, Hkv, S, hd)`, `mask: (B, 1, T, S)` (`None`:
-/// every key visible).
+/// every key visible). `fixed`: products through [`crate::fixed_matmul`].
 /// Queries of one kv group are stacked along the time axis so one batched matmul serves the
 /// whole group. Returns `(B, T, H·hd)`.
 pub(crate) fn attend(
@@ -309,18 +311,20 @@ pub(crate) fn attend(
     v: &Tensor,
     mask: Option<&Tensor>,
     mode: Mode,
+    fixed: bool,
 ) -> Result<Tensor> {
     let (b, h, t, hd) = q.dims4()?;
     let (_, hkv, s, _) = k.dims4()?;
     let g = h / hkv;
     let qg = q.contiguous()?.reshape((b, hkv, g * t, hd))?;
-    let scores = qg.matmul(&k.t()?)?.reshape((b, h, t, s))?;
+    let mm = |a: &Tensor, b: &Tensor| crate::fixed_matmul::matmul_if(fixed, a, b);
+    let scores = mm(&qg, &k.t()?)?.reshape((b, h, t, s))?;
     let scores = match mask {
         Some(m) => scores.broadcast_add(m)?,
         None => scores,
     };
     let probs = softmax_last(&scores, mode)?.reshape((b, hkv, g * t, s))?;
-    let out = probs.matmul(v)?.reshape((b, h, t, hd))?;
+    let out = mm(&probs, v)?.reshape((b, h, t, hd))?;
     Ok(out.transpose(1, 2)?.contiguous()?.reshape((b, t, h * hd))?)
 }
 

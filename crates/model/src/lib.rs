@@ -49,6 +49,7 @@ mod decode_attn;
 mod decoder;
 pub mod error;
 mod fastmath;
+mod fixed_matmul;
 mod gated;
 pub mod generate;
 mod gguf;

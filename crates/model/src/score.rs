@@ -175,6 +175,7 @@ impl Model {
                 transform,
                 chunk,
                 mode == Mode::Train,
+                self.fixed_order_f32(),
             )?;
             let lp = lp.reshape((batch, resp_width))?.mul(&mask_t)?;
             let lp = if mode == Mode::Infer { lp.detach() } else { lp };

@@ -59,6 +59,16 @@ impl Model {
     /// A random-init model (f32 `Var`s) with the given configuration, reproducible from `seed`.
     /// Use with [`ModelConfig::tiny`] in tests.
     pub fn tiny(config: &ModelConfig, seed: u64, device: &Device) -> Result<Model> {
+        Self::tiny_with(config, seed, device, &crate::cpu::LoadOptions::default())
+    }
+
+    /// [`Model::tiny`] with load options (e.g. [`crate::LoadOptions::fixed_order_f32`]).
+    pub fn tiny_with(
+        config: &ModelConfig,
+        seed: u64,
+        device: &Device,
+        options: &crate::cpu::LoadOptions,
+    ) -> Result<Model> {
         let mut source = RandomSource {
             rng: ChaCha20Rng::seed_from_u64(seed),
             device: device.clone(),
@@ -69,7 +79,7 @@ impl Model {
             &mut source,
             WeightKind::F32,
             device,
-            &crate::cpu::LoadOptions::default(),
+            options,
         )
     }
 }

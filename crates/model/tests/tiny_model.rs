@@ -332,6 +332,7 @@ fn quantized_copy_follows_its_load_options() -> TestResult {
         kv_cache_f32: true,
         huge_pages: false,
         cpu_kernels: CpuKernels::Portable,
+        fixed_order_f32: false,
     })?;
     assert_eq!(f32_cache.kv_cache_dtype(), DType::F32);
     assert_eq!(f32_cache.cpu_kernels(), CpuKernels::Portable);

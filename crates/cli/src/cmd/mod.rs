@@ -223,6 +223,11 @@ pub struct KernelArgs {
     /// kernels, for comparisons).
     #[arg(long, default_value = "auto", value_parser = parse_kernels)]
     pub cpu_kernels: aha_model::CpuKernels,
+    /// Run f32 matrix products (f32 models, training, attention) in aha's fixed summation order
+    /// instead of candle's gemm: a seeded run gives the same numbers on every CPU model, at
+    /// some cost in speed on large models (docs/cpu-kernels.md). `aha demo` always does.
+    #[arg(long)]
+    pub fixed_order_f32: bool,
 }
 
 impl KernelArgs {
@@ -230,6 +235,7 @@ impl KernelArgs {
     pub fn load_options(&self) -> aha_model::LoadOptions {
         aha_model::LoadOptions {
             cpu_kernels: self.cpu_kernels,
+            fixed_order_f32: self.fixed_order_f32,
             ..aha_model::LoadOptions::default()
         }
     }

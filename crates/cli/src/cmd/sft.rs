@@ -37,7 +37,8 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     let cfg = sft.config(examples.len());
     cfg.validate()?;
     let device = Device::cuda_if_available(0).context("selecting the device")?;
-    let model = Model::load(&args.model.model, WeightKind::F32, &device)
+    let options = args.model.kernels.load_options();
+    let model = Model::load_with(&args.model.model, WeightKind::F32, &device, &options)
         .with_context(|| format!("loading {}", args.model.model.display()))?;
     let config = SftRunConfig {
         schema_version: aha_train::SFT_SCHEMA_VERSION,

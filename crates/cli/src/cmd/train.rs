@@ -119,7 +119,8 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     let device = Device::cuda_if_available(0).context("selecting the device")?;
     let loaded = Instant::now();
     let load = |what: &str| {
-        Model::load(&args.model.model, WeightKind::F32, &device)
+        let options = args.model.kernels.load_options();
+        Model::load_with(&args.model.model, WeightKind::F32, &device, &options)
             .with_context(|| format!("loading {what}{}", args.model.model.display()))
     };
     let policy = load("")?;
