@@ -224,8 +224,8 @@ pub struct KernelArgs {
     #[arg(long, default_value = "auto", value_parser = parse_kernels)]
     pub cpu_kernels: aha_model::CpuKernels,
     /// Run f32 matrix products (f32 models, training, attention) in aha's fixed summation order
-    /// instead of candle's gemm: a seeded run gives the same numbers on every CPU model, at
-    /// some cost in speed on large models (docs/cpu-kernels.md). `aha demo` always does.
+    /// instead of candle's gemm: a seeded run gives the same numbers on every CPU with AVX2 and
+    /// FMA, at some cost in speed on large models (docs/cpu-kernels.md). `aha demo` always does.
     #[arg(long)]
     pub fixed_order_f32: bool,
 }
