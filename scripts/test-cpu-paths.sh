@@ -50,9 +50,13 @@ for line in sys.stdin:
 # bits on every CPU: a tiny model's logits, log-probabilities, gradients and sampled tokens,
 # hashed by one test, must hash the same on the host and on each emulated CPU.
 digest() {
-    "$@" fixed_matmul::tests::tiny_model_digest --exact --nocapture 2>&1 |
-        grep -v "TCG doesn't support requested feature" | tee /dev/stderr |
-        grep -o 'fixed-order digest: [0-9a-f]*' || true
+    local out
+    out="$("$@" fixed_matmul::tests::tiny_model_digest --exact --nocapture 2>&1 |
+        grep -v "TCG doesn't support requested feature")" || true
+    # The test's output goes to the log; not through `tee /dev/stderr`, which truncates a log
+    # file that stderr is redirected to.
+    echo "$out" >&2
+    grep -o 'fixed-order digest: [0-9a-f]*' <<<"$out" || true
 }
 host_digest="$(digest "$bin")"
 [ -n "$host_digest" ] || { echo "error: no fixed-order digest on the host" >&2; exit 1; }

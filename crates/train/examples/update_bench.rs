@@ -5,14 +5,15 @@
 //! cargo run --release -p aha-train --example update_bench -- MODEL.gguf [--micro N] [--steps N]
 //! ```
 //! Batch 8 × (64 prompt + 192 response) random tokens, advantages ±1, one mini-batch, lr 1e-6.
-//! `--micro N` accumulates gradients over micro-batches of N responses (0 = all 8 at once).
+//! `--micro N` accumulates gradients over micro-batches of N responses (0 = all 8 at once);
+//! `--fixed-order-f32` runs every f32 product in aha's fixed order (`LoadOptions`) instead of gemm.
 //! Prints one JSON line per step: seconds, and the process's peak RSS so far (`VmHWM`).
 //! `bench/model/run.sh` runs it for SmolLM2 (the issue's training figure).
 
 use std::time::Instant;
 
 use aha_model::candle_core::Device;
-use aha_model::{Model, SamplingParams, WeightKind};
+use aha_model::{LoadOptions, Model, SamplingParams, WeightKind};
 use aha_train::{AdamWConfig, AdvantageKind, LossConfig, LrSchedule, Trainer, TrainerConfig};
 use rand::{Rng, SeedableRng};
 
@@ -43,11 +44,15 @@ fn main() -> AnyResult<()> {
     let args: Vec<String> = std::env::args().collect();
     let path = args
         .get(1)
-        .ok_or("usage: update_bench MODEL.gguf [--micro N] [--steps N]")?;
+        .ok_or("usage: update_bench MODEL.gguf [--micro N] [--steps N] [--fixed-order-f32]")?;
     let micro = flag(&args, "--micro", 0)?;
     let steps = flag(&args, "--steps", 3)?;
     aha_model::tune_allocator();
-    let model = Model::load(path.as_ref(), WeightKind::F32, &Device::Cpu)?;
+    let options = LoadOptions {
+        fixed_order_f32: args.iter().any(|a| a == "--fixed-order-f32"),
+        ..LoadOptions::default()
+    };
+    let model = Model::load_with(path.as_ref(), WeightKind::F32, &Device::Cpu, &options)?;
     let vocab = model.config().vocab_size;
     let name = std::path::Path::new(path)
         .file_name()
@@ -92,8 +97,9 @@ fn main() -> AnyResult<()> {
         let out = trainer.learn(&pairs, &adv, 1.0)?;
         let secs = t.elapsed().as_secs_f64();
         println!(
-            r#"{{"model":"{name}","metric":"train_step_s","batch":{batch},"tokens":{},"micro_batch":{micro},"step":{step},"value":{secs:.3},"grad_norm":{:.4},"peak_rss_mib":{:.0}}}"#,
+            r#"{{"model":"{name}","metric":"train_step_s","batch":{batch},"tokens":{},"micro_batch":{micro},"fixed_order_f32":{},"step":{step},"value":{secs:.3},"grad_norm":{:.4},"peak_rss_mib":{:.0}}}"#,
             prompt_len + resp_len,
+            options.fixed_order_f32,
             out.grad_norm,
             peak_rss_mib()
         );
