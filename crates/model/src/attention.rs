@@ -141,67 +141,6 @@ fn visible(t: usize, window: Option<usize>) -> (usize, usize) {
     (window.map_or(0, |w| (t + 1).saturating_sub(w)), t + 1)
 }
 
-/// `dst (m × n) = beta · lhs (m × k) · rhs (k × n)` (`+ dst` when `acc`), strided, one thread;
-/// through [`crate::fixed_matmul::gemm_fixed`] when `fixed`.
-///
-/// # Safety
-/// Every pointer must address a matrix of the given shape and strides inside one live
-/// allocation, and `dst` must not overlap `lhs` or `rhs`.
-#[allow(clippy::too_many_arguments)]
-unsafe fn gemm_f32(
-    fixed: bool,
-    (m, n, k): (usize, usize, usize),
-    dst: *mut f32,
-    (dst_rs, dst_cs): (usize, usize),
-    acc: bool,
-    lhs: *const f32,
-    (lhs_rs, lhs_cs): (usize, usize),
-    rhs: *const f32,
-    (rhs_rs, rhs_cs): (usize, usize),
-    beta: f32,
-) {
-    if fixed {
-        // SAFETY: forwarded from the caller's contract.
-        return unsafe {
-            crate::fixed_matmul::gemm_fixed(
-                (m, n, k),
-                dst,
-                (dst_rs, dst_cs),
-                acc,
-                lhs,
-                (lhs_rs, lhs_cs),
-                rhs,
-                (rhs_rs, rhs_cs),
-                beta,
-            )
-        };
-    }
-    // SAFETY: forwarded from the caller's contract; gemm reads `dst` only when `acc`.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst,
-            dst_cs as isize,
-            dst_rs as isize,
-            acc,
-            lhs,
-            lhs_cs as isize,
-            lhs_rs as isize,
-            rhs,
-            rhs_cs as isize,
-            rhs_rs as isize,
-            1.0,
-            beta,
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        );
-    }
-}
-
 /// The scaled scores of query rows `t0..t0 + rows` of one head against keys `ks..ks + kl`
 /// (`q_head`: that head's `(T, d)` rows; `k_seq`: the kv head's `(T, d)` rows), into `s`
 /// `(rows, kl)`.
@@ -218,7 +157,7 @@ fn block_scores(
     );
     // SAFETY: the bounds were just checked; `s` is a distinct mutable buffer.
     unsafe {
-        gemm_f32(
+        crate::fixed_matmul::gemm_strided(
             fixed,
             (rows, kl, d),
             s.as_mut_ptr(),
@@ -419,7 +358,7 @@ impl CausalAttention {
                     let o_blk = &mut o_head[t0 * d..(t0 + rows) * d];
                     // SAFETY: p is (rows, kl), v's rows ks..ks + kl exist, o_blk is (rows, d).
                     unsafe {
-                        gemm_f32(
+                        crate::fixed_matmul::gemm_strided(
                             fixed,
                             (rows, d, kl),
                             o_blk.as_mut_ptr(),
@@ -493,7 +432,7 @@ impl CausalAttention {
                     // operands.
                     unsafe {
                         // dv[ks..] += pᵀ · dO
-                        gemm_f32(
+                        crate::fixed_matmul::gemm_strided(
                             fixed,
                             (kl, d, rows),
                             dv_seq[ks * d..].as_mut_ptr(),
@@ -506,7 +445,7 @@ impl CausalAttention {
                             1.0,
                         );
                         // dp = dO · vᵀ
-                        gemm_f32(
+                        crate::fixed_matmul::gemm_strided(
                             fixed,
                             (rows, kl, d),
                             dp.as_mut_ptr(),
@@ -523,7 +462,7 @@ impl CausalAttention {
                     // SAFETY: as above; dp now holds ∂/∂(q·k) of the block.
                     unsafe {
                         // dq = ds · k
-                        gemm_f32(
+                        crate::fixed_matmul::gemm_strided(
                             fixed,
                             (rows, d, kl),
                             dq_head[t0 * d..].as_mut_ptr(),
@@ -536,7 +475,7 @@ impl CausalAttention {
                             1.0,
                         );
                         // dk[ks..] += dsᵀ · q
-                        gemm_f32(
+                        crate::fixed_matmul::gemm_strided(
                             fixed,
                             (kl, d, rows),
                             dk_seq[ks * d..].as_mut_ptr(),

@@ -24,14 +24,16 @@ use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 const TASK_ROWS: usize = 32;
 
 /// `dst (m × n) = beta · lhs (m × k) · rhs (k × n)` (`+ dst` when `acc`), strided, on the calling
-/// thread, each output summed in the fixed order (see the module docs), then scaled by `beta`
-/// and added to `dst`.
+/// thread: with `fixed`, each output summed in the fixed order (see the module docs), then scaled
+/// by `beta` and added to `dst`; otherwise by the `gemm` crate (candle's f32 kernels). The block
+/// products of the fused attention call this.
 ///
 /// # Safety
 /// Every pointer must address a matrix of the given shape and strides inside one live
 /// allocation, and `dst` must not overlap `lhs` or `rhs`.
 #[allow(clippy::too_many_arguments)]
-pub(crate) unsafe fn gemm_fixed(
+pub(crate) unsafe fn gemm_strided(
+    fixed: bool,
     (m, n, k): (usize, usize, usize),
     dst: *mut f32,
     (dst_rs, dst_cs): (usize, usize),
@@ -42,6 +44,33 @@ pub(crate) unsafe fn gemm_fixed(
     (rhs_rs, rhs_cs): (usize, usize),
     beta: f32,
 ) {
+    if !fixed {
+        // SAFETY: forwarded from the caller's contract; gemm reads `dst` only when `acc`.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                dst,
+                dst_cs as isize,
+                dst_rs as isize,
+                acc,
+                lhs,
+                lhs_cs as isize,
+                lhs_rs as isize,
+                rhs,
+                rhs_cs as isize,
+                rhs_rs as isize,
+                1.0,
+                beta,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            );
+        }
+        return;
+    }
     // SAFETY: the caller's contract.
     unsafe {
         run(&Args {
@@ -64,11 +93,11 @@ pub(crate) unsafe fn gemm_fixed(
     }
 }
 
-/// [`gemm_fixed`] on its arguments: the AVX2+FMA kernel when the CPU has it, else the scalar
+/// [`gemm_strided`] on its arguments: the AVX2+FMA kernel when the CPU has it, else the scalar
 /// chain per output.
 ///
 /// # Safety
-/// The contract of [`gemm_fixed`]; with `rhs_padded`, `rhs` rows also hold readable columns up to
+/// The contract of [`gemm_strided`]; with `rhs_padded`, `rhs` rows also hold readable columns up to
 /// the next multiple of 8.
 unsafe fn run(args: &Args) {
     #[cfg(target_arch = "x86_64")]
@@ -86,7 +115,7 @@ unsafe fn run(args: &Args) {
     }
 }
 
-/// The arguments of [`gemm_fixed`].
+/// The arguments of [`gemm_strided`]'s fixed order.
 #[derive(Clone, Copy)]
 struct Args {
     m: usize,
@@ -111,7 +140,7 @@ impl Args {
     /// Output `(i, j)` before `beta`: the chain `s ← lhs(i, p)·rhs(p, j) + s`, `p` ascending.
     ///
     /// # Safety
-    /// `i < m`, `j < n`, and the contract of [`gemm_fixed`].
+    /// `i < m`, `j < n`, and the contract of [`gemm_strided`].
     #[inline(always)]
     unsafe fn chain(&self, i: usize, j: usize) -> f32 {
         let mut s = 0f32;
@@ -161,7 +190,7 @@ mod x86 {
     /// chain, and lanes never mix.
     ///
     /// # Safety
-    /// AVX2 and FMA; the contract of [`super::gemm_fixed`].
+    /// AVX2 and FMA; the contract of [`super::gemm_strided`].
     #[target_feature(enable = "avx2,fma")]
     pub(super) unsafe fn gemm(a: &Args) {
         let n8 = a.n.next_multiple_of(8);
@@ -247,7 +276,7 @@ mod x86 {
 }
 
 /// `a (…, m, k) · b (…, k, n)` for f32 CPU tensors with the same leading (batch) dimensions, in
-/// the fixed order of [`gemm_fixed`]; differentiable (the backward uses the same kernel).
+/// the fixed order of [`gemm_strided`]; differentiable (the backward uses the same kernel).
 /// Transposed views are read in place.
 pub(crate) fn matmul(a: &Tensor, b: &Tensor) -> candle_core::Result<Tensor> {
     let (a, b) = (readable(a)?, readable(b)?);
@@ -523,7 +552,8 @@ mod tests {
         let mut dst = base.clone();
         // SAFETY: all three buffers hold the shapes and strides given.
         unsafe {
-            gemm_fixed(
+            gemm_strided(
+                true,
                 (m, n, k),
                 dst.as_mut_ptr(),
                 (n, 1),
