@@ -737,11 +737,12 @@ impl Model {
         {
             let y = l.forward(h)?;
             let mut dims = y.dims().to_vec();
-            let vals = y.flatten_all()?.to_vec1::<f32>()?;
             if let Some(last) = dims.last_mut() {
                 *last = g;
             }
-            let out = crate::fastmath::gated_rows(act, &vals, g);
+            let out = crate::custom_op::with_f32("gated MLP", [&y], ["gate/up"], |[vals]| {
+                Ok(crate::fastmath::gated_rows(act, vals, g))
+            })?;
             return Ok(Tensor::from_vec(out, dims, h.device())?);
         }
         let [gate, up]: [Tensor; 2] = gate_up
