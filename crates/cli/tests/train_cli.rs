@@ -89,6 +89,57 @@ fn untimed(path: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// `--fixed-order-f32` changes a run's numbers, so it is part of the run's config: a resume
+/// without the flag keeps the saved order (and continues exactly like an uninterrupted run in
+/// that order), and asking for it on a run made without it is refused as a changed setting.
+#[test]
+fn the_fixed_order_is_saved_with_the_run_and_kept_on_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    tiny_model(dir.path(), BOXED_WORDS, 7);
+    data(dir.path());
+    let run = |out: &Path, steps: usize, extra: &[&str]| {
+        let mut args = train_args(dir.path(), out, steps);
+        args.extend(extra.iter().map(|a| a.to_string()));
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        aha(&argv)
+    };
+    let fixed_of = |out: &Path| {
+        let c: Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).unwrap())
+                .unwrap();
+        c["fixed_order_f32"].clone()
+    };
+
+    let whole = dir.path().join("whole");
+    let (code, _, err) = run(&whole, 6, &["--fixed-order-f32"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(fixed_of(&whole), Value::Bool(true));
+
+    let part = dir.path().join("part");
+    let (code, _, err) = run(&part, 4, &["--fixed-order-f32"]);
+    assert_eq!(code, 0, "{err}");
+    // Extended by two steps without the flag: the saved order carries on.
+    let (code, _, err) = run(&part, 6, &["--resume"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("resuming at step"), "{err}");
+    assert_eq!(fixed_of(&part), Value::Bool(true));
+    assert_eq!(
+        untimed(&part.join("metrics.jsonl")),
+        untimed(&whole.join("metrics.jsonl"))
+    );
+
+    let plain = dir.path().join("plain");
+    let (code, _, err) = run(&plain, 4, &[]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(fixed_of(&plain), Value::Bool(false));
+    let (code, _, err) = run(&plain, 6, &["--resume", "--fixed-order-f32"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("other settings") && err.contains("fixed_order_f32"),
+        "{err}"
+    );
+}
+
 #[test]
 fn train_killed_after_a_checkpoint_and_resumed_equals_an_uninterrupted_run() {
     let dir = tempfile::tempdir().unwrap();

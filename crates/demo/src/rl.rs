@@ -49,6 +49,8 @@ pub fn run_config(kind: AdvantageKind, spec: &RlSpec, seed: u64, base: &Path) ->
         // The tiny model samples fast in f32, and exact rollouts keep the demo's figures
         // independent of the quantized path.
         quantized_rollouts: false,
+        // The demo loads every model in the fixed order (`pretrain::load_options`).
+        fixed_order_f32: true,
         eval: EvalConfig {
             every: spec.eval_every,
             max_tokens: None,

@@ -168,6 +168,10 @@ pub struct RunConfig {
     /// CPU kernels of that copy; not saved (every packed path gives the same numbers).
     #[serde(skip)]
     pub rollout_kernels: aha_model::CpuKernels,
+    /// The model's f32 products run in aha's fixed summation order
+    /// (`LoadOptions::fixed_order_f32`, `--fixed-order-f32`). Saved and compared on resume:
+    /// unlike the CPU path it changes the numbers, so a resume keeps the run's order.
+    pub fixed_order_f32: bool,
     /// Greedy evaluation.
     pub eval: EvalConfig,
     /// Saved samples.
@@ -209,6 +213,7 @@ impl Default for RunConfig {
             micro_batch_size: 8,
             quantized_rollouts: true,
             rollout_kernels: aha_model::CpuKernels::Auto,
+            fixed_order_f32: false,
             eval: EvalConfig::default(),
             samples: SamplesConfig::default(),
             save_every: 10,
