@@ -74,9 +74,9 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     };
     let mut cfg = RunConfig::resolve(layers, &args.settings)?;
     cfg.rollout_kernels = args.model.kernels.cpu_kernels;
-    // The flag can only switch the fixed order on: a resumed run keeps its saved order, and
-    // asking for it on a run made without it is refused as a changed setting.
+    // The flag only switches the order on: a resume keeps the one in config.json.
     cfg.fixed_order_f32 |= args.model.kernels.fixed_order_f32;
+    args.model.kernels.fixed_order_f32 = cfg.fixed_order_f32;
     let mut eval_source = None;
     let (mut train, mut eval) = match (&args.eval_data, args.eval_split_frac) {
         (Some(path), _) => {
@@ -122,10 +122,7 @@ pub fn run(mut args: Args) -> anyhow::Result<ExitCode> {
     let device = Device::cuda_if_available(0).context("selecting the device")?;
     let loaded = Instant::now();
     let load = |what: &str| {
-        let options = aha_model::LoadOptions {
-            fixed_order_f32: cfg.fixed_order_f32,
-            ..args.model.kernels.load_options()
-        };
+        let options = args.model.kernels.load_options();
         Model::load_with(&args.model.model, WeightKind::F32, &device, &options)
             .with_context(|| format!("loading {what}{}", args.model.model.display()))
     };
